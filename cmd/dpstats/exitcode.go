@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dpstats/dpstats/datasets"
+)
+
+// Exit codes follow sysexits.h so that schedulers and shell scripts can tell
+// the kinds of failure apart. They are listed in the README and in --help.
+const (
+	exitOK          = 0  // success, also "already released, nothing to do"
+	exitUsage       = 64 // bad flags, bad job spec
+	exitDataErr     = 65 // input data unreadable or of the wrong shape
+	exitNoInput     = 66 // an input file or directory is missing
+	exitInternal    = 70 // a bug: please report it
+	exitCantCreate  = 73 // cannot write the report or the ledger
+	exitLocked      = 75 // the ledger is locked by another run: retry later
+	exitBudget      = 77 // the privacy budget would be exceeded: nothing was read or written
+	exitInterrupted = 130
+)
+
+const exitCodeHelp = `EXIT STATUS:
+   0   success (also: this job and period were already released, nothing to do)
+   64  usage error or invalid job spec
+   65  input data error (unreadable file, wrong column type); the message names the file and column
+   66  input missing (no such file, directory or glob match)
+   70  internal error (a bug in dpstats)
+   73  cannot write output (report directory or ledger)
+   75  ledger locked by another run (retry later)
+   77  budget refused (the run would cross the ledger's cap); nothing was read or written
+`
+
+// usageError marks errors in flags or job specs (exit 64).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// outputError marks failures to write reports or the ledger (exit 73).
+type outputError struct{ err error }
+
+func (e outputError) Error() string { return e.err.Error() }
+func (e outputError) Unwrap() error { return e.err }
+
+// exitCode is the one place where errors become exit codes.
+func exitCode(err error) int {
+	var (
+		usage  usageError
+		output outputError
+		input  *datasets.InputError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &usage):
+		return exitUsage
+	case errors.Is(err, datasets.ErrInputMissing), errors.Is(err, os.ErrNotExist):
+		return exitNoInput
+	case errors.As(err, &input):
+		return exitDataErr
+	case errors.As(err, &output):
+		return exitCantCreate
+	default:
+		if code, ok := extraExitCode(err); ok {
+			return code
+		}
+		return exitInternal
+	}
+}
+
+// reportError prints err as one line, with a hint when there is one.
+func reportError(w io.Writer, err error) {
+	fmt.Fprintf(w, "dpstats: %v\n", err)
+	var h interface{ Hint() string }
+	if errors.As(err, &h) && h.Hint() != "" {
+		fmt.Fprintf(w, "Try: %s\n", h.Hint())
+	}
+}
