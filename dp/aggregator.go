@@ -1,0 +1,137 @@
+package dp
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Aggregator bounds the contributions of one metric and, at Release, hands
+// the bounded aggregates to the library for noise. It is not safe for
+// concurrent use: run one Aggregator per worker and Merge them.
+type Aggregator struct {
+	opt      MetricOptions
+	b        *bounder
+	maxPart  int32 // highest partition index seen (discovered partitions)
+	released bool
+	merged   bool
+}
+
+// NewAggregator validates opt and returns an empty Aggregator. Parameters the
+// library would refuse (e.g. a sensitivity that overflows) are refused here,
+// before any data is read.
+func NewAggregator(opt MetricOptions) (*Aggregator, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, fmt.Errorf("NewAggregator: %w", err)
+	}
+	opt.Partitions = slices.Clone(opt.Partitions)
+	opt.Ranks = slices.Clone(opt.Ranks)
+	// Probe the library with the real parameters on an empty partition.
+	if _, err := newPartitionAgg(opt); err != nil {
+		return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
+	}
+	if opt.SelectPartitions {
+		if _, err := newSelector(opt); err != nil {
+			return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
+		}
+	}
+	b, err := newBounder(opt)
+	if err != nil {
+		return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
+	}
+	return &Aggregator{opt: opt, b: b, maxPart: -1}, nil
+}
+
+// Options returns the metric's options.
+func (a *Aggregator) Options() MetricOptions { return a.opt }
+
+func (a *Aggregator) public() bool { return !a.opt.SelectPartitions }
+
+// Add records one contribution of a user to a partition. user is a dense
+// interned user index (memory is proportional to the highest index ×
+// MaxPartitions). With public partitions, partition is 0..len(Partitions)-1,
+// or len(Partitions) for "other"; any index out of that range also goes to
+// "other". With discovered partitions, partition is any dense index ≥ 0
+// whose name is given at Release; negative indexes are dropped. value is
+// ignored by count and users; NaN values are skipped by sum, mean and
+// quantiles, and other values are clamped to [Lower, Upper].
+func (a *Aggregator) Add(user uint32, partition int32, value float64) {
+	if a.released || a.merged {
+		return
+	}
+	if a.public() {
+		if other := int32(len(a.opt.Partitions)); partition < 0 || partition > other {
+			partition = other
+		}
+	} else if partition < 0 {
+		return
+	}
+	if partition > a.maxPart {
+		a.maxPart = partition
+	}
+	a.b.add(user, partition, value)
+}
+
+// sameOptions reports whether two aggregators compute the same metric with
+// the same parameters (the Seed hook is ignored).
+func sameOptions(x, y MetricOptions) bool {
+	return x.Name == y.Name && x.Kind == y.Kind && x.Epsilon == y.Epsilon && x.Delta == y.Delta &&
+		x.noiseKind() == y.noiseKind() && x.MaxPartitions == y.MaxPartitions && x.linf() == y.linf() &&
+		x.Lower == y.Lower && x.Upper == y.Upper && slices.Equal(x.Ranks, y.Ranks) &&
+		slices.Equal(x.Partitions, y.Partitions) && x.SelectPartitions == y.SelectPartitions &&
+		x.confidence() == y.confidence()
+}
+
+// Merge folds b, which must have seen a disjoint set of users (workers that
+// shard users by id), into a. b is consumed. It is an error if the options
+// differ, if either side was released, or if a user has contributions in
+// both (then the bounding would no longer hold).
+func (a *Aggregator) Merge(b *Aggregator) error {
+	switch {
+	case a == b:
+		return fmt.Errorf("Merge: metric %q: cannot merge an aggregator into itself", a.opt.Name)
+	case !sameOptions(a.opt, b.opt):
+		return fmt.Errorf("Merge: metric %q with metric %q: options differ", a.opt.Name, b.opt.Name)
+	case a.released || b.released || a.merged || b.merged:
+		return fmt.Errorf("Merge: metric %q: an aggregator was already released or merged", a.opt.Name)
+	}
+	l0, linf := a.b.l0, a.b.linf
+	au := a.b.users()
+	for u := 0; u < b.b.users() && u < au; u++ {
+		if b.b.slots[u*l0].pp != 0 && a.b.slots[u*l0].pp != 0 {
+			return fmt.Errorf("Merge: metric %q: user index %d has contributions in both aggregators; shard users, not events", a.opt.Name, u)
+		}
+	}
+	if bu := b.b.users(); bu > au {
+		a.b.grow(uint32(bu - 1))
+	}
+	for u := 0; u < b.b.users(); u++ {
+		if b.b.slots[u*l0].pp == 0 {
+			continue
+		}
+		copy(a.b.slots[u*l0:(u+1)*l0], b.b.slots[u*l0:(u+1)*l0])
+		switch a.opt.Kind {
+		case KindSum:
+			copy(a.b.sums[u*l0:(u+1)*l0], b.b.sums[u*l0:(u+1)*l0])
+		case KindMean, KindQuantiles:
+			copy(a.b.vals[u*l0*linf:(u+1)*l0*linf], b.b.vals[u*l0*linf:(u+1)*l0*linf])
+		}
+	}
+	a.maxPart = max(a.maxPart, b.maxPart)
+	b.merged = true
+	b.b = nil
+	return nil
+}
+
+// numPartitions is the number of partition indexes in the pre-noise state.
+func (a *Aggregator) numPartitions() int {
+	if a.public() {
+		return len(a.opt.Partitions) + 1
+	}
+	return int(a.maxPart) + 1
+}
+
+// preNoise returns the bounded, pre-noise aggregates. Tests use it; it never
+// leaves the package.
+func (a *Aggregator) preNoise() preAgg {
+	return a.b.aggregate(a.numPartitions())
+}

@@ -1,0 +1,60 @@
+// Package dp is the privacy core of dpstats: the "bound → aggregate →
+// release" stage of a run. It receives (user, partition, value)
+// contributions that are already consent-filtered and generalized, and
+// returns only noisy, releasable values.
+//
+// # Stage and boundaries
+//
+// dp never opens files, never sees a column name and never logs. Its input
+// is a dense user index (the privacy unit), a partition index and a value;
+// its output is a Released, which is everything a report may show. Raw
+// counts leave the package only through the library's noise.
+//
+// # Promises
+//
+//   - Contribution bounding (our own code, bound.go): a user contributes to
+//     at most MaxPartitions partitions, chosen uniformly at random among the
+//     partitions they touch (keyed hash priorities with a random key per
+//     aggregator; the lowest MaxPartitions are kept), and at most
+//     MaxPerPartition to each: count clamps the user's event total, sum
+//     clamps the user's sum of clamped values to MaxPerPartition×[Lower,
+//     Upper], mean and quantiles keep a uniform reservoir sample of
+//     MaxPerPartition values. Memory grows with users × MaxPartitions
+//     (× MaxPerPartition for mean and quantiles), never with events.
+//   - Noise, confidence intervals and partition selection come from
+//     github.com/google/differential-privacy/go/v3 (dpagg, noise) and its
+//     secure samplers; there is no hand-made noise and no way to turn it off.
+//     count is a dpagg.BoundedSumInt64 of per-user totals in [0, l∞]; users a
+//     dpagg.Count; sum a dpagg.BoundedSumFloat64; mean a dpagg.BoundedMean;
+//     quantiles a dpagg.BoundedQuantiles.
+//   - Public partitions (plus "other") are always all released, even when
+//     empty. Discovered partitions pass dpagg.PreAggSelectPartition; the
+//     metric's budget is then split: ε/2 for selection and ε/2 for noise;
+//     with Laplace noise all of δ goes to selection, with Gaussian noise δ/2
+//     to each. Discovered partitions are published in name order, never in
+//     order of appearance.
+//   - Each metric is (ε, δ)-DP with its own share; SplitBudget splits the run's
+//     budget by weights so that the metrics sum to at most the total (basic
+//     composition). With Laplace noise and no selection a metric is pure ε-DP
+//     and its δ share is charged but unused.
+//   - Shares are post-processing of the noisy counts (clamped at 0 and
+//     normalized); they spend no budget. Their interval is a delta-method
+//     approximation, see ReleasedPartition.
+//   - An Aggregator is released once: a second release with fresh noise would
+//     let an observer average it away.
+//   - PlanError gives the data-independent expected error used by
+//     `dpstats plan`; the tests check it against the spread of real releases.
+//
+// # What is not protected
+//
+// The privacy unit is one user index: a person with several accounts gets
+// the protection once per account. The number of metrics, their options and
+// the public partition names are public. Budgets compose across runs; the
+// ledger (jobs/ledger) tracks that, not this package. Timing and memory use of
+// a run depend on the data size.
+//
+// # Logging
+//
+// The library logs through github.com/golang/glog, which by default writes
+// files into the temp directory; the command sets it to log to stderr.
+package dp
