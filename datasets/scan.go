@@ -1,0 +1,681 @@
+package datasets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Defaults for ScanOptions.
+const (
+	DefaultBatchSize     = 64 << 10 // rows per record batch
+	DefaultMemoryLimit   = 1 << 30  // bytes held through the Arrow allocator per file
+	DefaultMaxAllocation = 256 << 20
+)
+
+// ScanOptions says what to read from a file. The zero value reads every
+// top-level column in batches of DefaultBatchSize rows.
+type ScanOptions struct {
+	// Columns are the top-level columns to read, in the order the records
+	// should hold them. Optional: nil reads all columns; an empty non-nil
+	// slice reads none (records then carry only a row count). A name that
+	// is not in the file is an *InputError wrapping ErrColumnMissing.
+	Columns []string
+	// BatchSize is the number of rows per record batch. Optional, default
+	// DefaultBatchSize. Arrow IPC inputs keep the batches the writer chose.
+	BatchSize int
+	// MemoryLimit caps the bytes held at once through the Arrow allocator
+	// while reading this file. Optional, default DefaultMemoryLimit.
+	MemoryLimit int64
+	// MaxAllocation caps one single allocation (a forged length in a
+	// malformed file asks for GiBs at once). Optional, default DefaultMaxAllocation.
+	MaxAllocation int64
+}
+
+func (o ScanOptions) withDefaults() ScanOptions {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
+	if o.MaxAllocation <= 0 {
+		o.MaxAllocation = DefaultMaxAllocation
+	}
+	if o.MaxAllocation > o.MemoryLimit {
+		o.MaxAllocation = o.MemoryLimit
+	}
+	return o
+}
+
+// Scanner reads one input file record batch by record batch, in the manner
+// of bufio.Scanner:
+//
+//	s, err := datasets.Open(path, datasets.ScanOptions{Columns: cols})
+//	if err != nil { ... }
+//	defer s.Close()
+//	for s.Scan() {
+//		rec := s.Record() // valid until the next Scan
+//		...
+//	}
+//	if err := s.Err(); err != nil { ... } // an *InputError
+//
+// A Scanner never panics on malformed input: panics inside arrow-go are
+// recovered and reported as an *InputError wrapping ErrCorrupt. For Parquet
+// it checks, per row group and for the file, that the rows read equal the
+// row counts in the footer. A Scanner is not safe for concurrent use.
+type Scanner struct {
+	name   string
+	format Format
+	opt    ScanOptions
+	mem    *budgetAllocator
+	schema *arrow.Schema
+	closer io.Closer
+
+	cur  arrow.RecordBatch
+	err  error
+	done bool
+
+	// read statistics, for Inspect
+	rows    int64
+	batches int
+
+	src batchSource
+}
+
+// batchSource is one format's reader. next returns a record the caller
+// owns, or (nil, nil) at the end. rowGroup reports the current Parquet row
+// group for error messages (-1 if not applicable).
+type batchSource interface {
+	next() (arrow.RecordBatch, error)
+	rowGroup() int
+	close()
+}
+
+// Open opens the file at path, detects its format from its content and
+// prepares to read the columns in opt. Errors about the file's content are
+// *InputError; a missing file wraps ErrInputMissing.
+func Open(path string, opt ScanOptions) (*Scanner, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &InputError{File: path, RowGroup: -1, Err: openErr(err)}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, &InputError{File: path, RowGroup: -1, Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &InputError{File: path, RowGroup: -1, Err: errors.New("not a regular file")}
+	}
+	s, err := OpenReaderAt(path, f, st.Size(), opt)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.closer = f
+	return s, nil
+}
+
+// OpenReaderAt is Open for data that is not a file on disk (for example an
+// embedded sample: bytes.NewReader). name is used in errors only. r must
+// stay readable until Close; it is not closed by Close.
+func OpenReaderAt(name string, r io.ReaderAt, size int64, opt ScanOptions) (s *Scanner, err error) {
+	opt = opt.withDefaults()
+	s = &Scanner{name: name, opt: opt, mem: newBudgetAllocator(opt.MemoryLimit, opt.MaxAllocation)}
+	defer func() {
+		if p := recover(); p != nil {
+			if s.src != nil {
+				s.closeSrc()
+			}
+			s, err = nil, &InputError{File: name, RowGroup: -1, Err: panicErr(p)}
+		}
+	}()
+	if size < 0 {
+		return nil, &InputError{File: name, RowGroup: -1, Err: fmt.Errorf("%w: negative size %d", ErrCorrupt, size)}
+	}
+	s.format, err = detectFormat(r, size)
+	if err != nil {
+		return nil, &InputError{File: name, RowGroup: -1, Err: err}
+	}
+	switch s.format {
+	case FormatParquet:
+		s.src, s.schema, err = openParquet(name, r, size, opt, s.mem)
+	case FormatArrowFile:
+		s.src, s.schema, err = openArrowFile(name, r, size, opt, s.mem)
+	case FormatArrowStream:
+		s.src, s.schema, err = openArrowStream(name, r, size, opt, s.mem)
+	}
+	if err != nil {
+		return nil, inputErr(name, "", -1, err)
+	}
+	return s, nil
+}
+
+// Scan advances to the next record batch. It returns false at the end of
+// the file or on an error; Err tells which.
+func (s *Scanner) Scan() (ok bool) {
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+	if s.done || s.err != nil {
+		return false
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.err = &InputError{File: s.name, RowGroup: s.src.rowGroup(), Err: panicErr(p)}
+			s.closeSrc()
+			ok = false
+		}
+	}()
+	rec, err := s.src.next()
+	if err != nil {
+		s.err = inputErr(s.name, "", s.src.rowGroup(), err)
+		s.closeSrc()
+		return false
+	}
+	if rec == nil {
+		s.done = true
+		return false
+	}
+	s.cur = rec
+	s.rows += rec.NumRows()
+	s.batches++
+	return true
+}
+
+// Record returns the current record batch. It is valid until the next call
+// to Scan or Close; call Retain to keep it longer.
+func (s *Scanner) Record() arrow.RecordBatch { return s.cur }
+
+// Err returns the first error met by Scan (an *InputError), or nil at a
+// clean end of file.
+func (s *Scanner) Err() error { return s.err }
+
+// Schema is the schema of the records Scan returns: the projected columns.
+func (s *Scanner) Schema() *arrow.Schema { return s.schema }
+
+// Format is the detected format of the file.
+func (s *Scanner) Format() Format { return s.format }
+
+// Name is the file name used in errors.
+func (s *Scanner) Name() string { return s.name }
+
+// Close releases the current record and the file. It is safe to call more
+// than once.
+func (s *Scanner) Close() error {
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+	s.done = true
+	s.closeSrc()
+	if s.closer != nil {
+		err := s.closer.Close()
+		s.closer = nil
+		if err != nil {
+			return fmt.Errorf("close %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Scanner) closeSrc() {
+	if s.src == nil {
+		return
+	}
+	func() {
+		defer func() { _ = recover() }() // releasing a half-built reader may panic
+		s.src.close()
+	}()
+}
+
+// panicErr turns a recovered panic value into an error wrapping ErrCorrupt
+// (or ErrBudget when the allocator refused).
+func panicErr(p any) error {
+	if err, ok := p.(error); ok {
+		if errors.Is(err, ErrBudget) {
+			return err
+		}
+		return fmt.Errorf("%w: reader panicked: %v", ErrCorrupt, err)
+	}
+	return fmt.Errorf("%w: reader panicked: %v", ErrCorrupt, p)
+}
+
+// resolveColumns maps requested names to top-level field indices of sc.
+func resolveColumns(sc *arrow.Schema, cols []string) ([]int, error) {
+	if cols == nil {
+		idx := make([]int, sc.NumFields())
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx, nil
+	}
+	idx := make([]int, 0, len(cols))
+	seen := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		is := sc.FieldIndices(c)
+		if len(is) == 0 {
+			return nil, &InputError{Column: c, RowGroup: -1, Err: ErrColumnMissing}
+		}
+		idx = append(idx, is[0])
+	}
+	return idx, nil
+}
+
+// projectSchema returns the schema holding fields idx of sc.
+func projectSchema(sc *arrow.Schema, idx []int) *arrow.Schema {
+	fields := make([]arrow.Field, len(idx))
+	for i, j := range idx {
+		fields[i] = sc.Field(j)
+	}
+	md := sc.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// ---------------------------------------------------------------------------
+// Parquet
+
+type parquetSource struct {
+	name     string
+	size     int64
+	pf       *file.Reader
+	fr       *pqarrow.FileReader
+	leaves   []int
+	schema   *arrow.Schema
+	batch    int64
+	rg       int
+	rr       pqarrow.RecordReader
+	rgRows   int64 // footer rows of the current row group
+	rgRead   int64
+	total    int64
+	footRows int64
+}
+
+func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *budgetAllocator) (batchSource, *arrow.Schema, error) {
+	props := parquet.NewReaderProperties(mem)
+	// Stream column chunks through a buffer instead of reading each whole
+	// chunk into memory: bounded memory whatever the footer claims.
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	pf, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(props))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: read parquet footer: %w", ErrCorrupt, err)
+	}
+	src := &parquetSource{name: name, size: size, pf: pf, rg: -1, batch: int64(opt.BatchSize)}
+	if err := src.checkFooter(); err != nil {
+		pf.Close()
+		return nil, nil, err
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{
+		// Parallel must stay false: arrow-go's parallel paths decode in
+		// goroutines of their own, where a panic on malformed input cannot
+		// be recovered and kills the process.
+		Parallel:  false,
+		BatchSize: int64(opt.BatchSize),
+	}, mem)
+	if err != nil {
+		pf.Close()
+		return nil, nil, fmt.Errorf("%w: parquet schema: %w", ErrCorrupt, err)
+	}
+	src.fr = fr
+	full, err := fr.Schema()
+	if err != nil {
+		pf.Close()
+		return nil, nil, fmt.Errorf("%w: parquet schema: %w", ErrCorrupt, err)
+	}
+	fields, err := resolveColumns(full, opt.Columns)
+	if err != nil {
+		pf.Close()
+		return nil, nil, err
+	}
+	if len(fr.Manifest.Fields) != full.NumFields() {
+		pf.Close()
+		return nil, nil, fmt.Errorf("%w: parquet schema has %d fields, manifest %d", ErrCorrupt, full.NumFields(), len(fr.Manifest.Fields))
+	}
+	for _, fi := range fields {
+		n := len(src.leaves)
+		src.leaves = appendLeaves(src.leaves, &fr.Manifest.Fields[fi])
+		if len(src.leaves) == n {
+			pf.Close()
+			return nil, nil, &InputError{Column: full.Field(fi).Name, RowGroup: -1, Err: fmt.Errorf("%w: column has no data (empty group)", ErrColumnType)}
+		}
+	}
+	src.schema = projectSchema(full, fields)
+	return src, src.schema, nil
+}
+
+func appendLeaves(dst []int, f *pqarrow.SchemaField) []int {
+	if f.IsLeaf() {
+		return append(dst, f.ColIndex)
+	}
+	for i := range f.Children {
+		dst = appendLeaves(dst, &f.Children[i])
+	}
+	return dst
+}
+
+// checkFooter validates the footer's counts and offsets before anything
+// trusts them.
+func (p *parquetSource) checkFooter() error {
+	md := p.pf.MetaData()
+	if md == nil {
+		return fmt.Errorf("%w: no parquet metadata", ErrCorrupt)
+	}
+	p.footRows = p.pf.NumRows()
+	if p.footRows < 0 {
+		return fmt.Errorf("%w: footer row count %d is negative", ErrCorrupt, p.footRows)
+	}
+	var sum int64
+	for i := 0; i < p.pf.NumRowGroups(); i++ {
+		n := md.RowGroups[i].GetNumRows()
+		if n < 0 {
+			return &InputError{RowGroup: i, Err: fmt.Errorf("%w: footer row count %d is negative", ErrCorrupt, n)}
+		}
+		sum += n
+		if sum < 0 {
+			return fmt.Errorf("%w: footer row counts overflow", ErrCorrupt)
+		}
+	}
+	if sum != p.footRows {
+		return fmt.Errorf("%w: footer says %d rows but its row groups hold %d", ErrRowCount, p.footRows, sum)
+	}
+	return nil
+}
+
+// checkRowGroup validates row group rg's column chunks on the caller's
+// goroutine, so that a malformed chunk fails here (where a panic can be
+// recovered) and not inside the reader goroutines arrow-go starts for
+// struct columns.
+func (p *parquetSource) checkRowGroup(rg int) error {
+	rgr := p.pf.RowGroup(rg)
+	md := rgr.MetaData()
+	if md.NumColumns() != p.pf.MetaData().Schema.NumColumns() {
+		return fmt.Errorf("%w: row group has %d column chunks, schema %d columns", ErrCorrupt, md.NumColumns(), p.pf.MetaData().Schema.NumColumns())
+	}
+	for _, leaf := range p.leaves {
+		cc, err := md.ColumnChunk(leaf)
+		if err != nil {
+			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: column chunk metadata: %w", ErrCorrupt, err)}
+		}
+		if cc == nil {
+			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: no column chunk metadata", ErrCorrupt)}
+		}
+		start := cc.DataPageOffset()
+		if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
+			start = cc.DictionaryPageOffset()
+		}
+		n := cc.TotalCompressedSize()
+		if start < 0 || n < 0 || start > p.size || n > p.size-start+maxDictHeaderPad {
+			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: column chunk at offset %d length %d lies outside the %d-byte file", ErrCorrupt, start, n, p.size)}
+		}
+		if cc.NumValues() < 0 {
+			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: negative value count", ErrCorrupt)}
+		}
+		pr, err := rgr.GetColumnPageReader(leaf)
+		if err != nil {
+			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
+		}
+		_ = pr.Close()
+	}
+	return nil
+}
+
+// maxDictHeaderPad: arrow-go pads old parquet-mr chunks by up to 100 bytes
+// (PARQUET-816); the check above allows the same.
+const maxDictHeaderPad = 100
+
+func (p *parquetSource) leafName(leaf int) string {
+	sc := p.pf.MetaData().Schema
+	if leaf < 0 || leaf >= sc.NumColumns() {
+		return fmt.Sprintf("#%d", leaf)
+	}
+	return sc.Column(leaf).Path()
+}
+
+func (p *parquetSource) rowGroup() int { return p.rg }
+
+func (p *parquetSource) next() (arrow.RecordBatch, error) {
+	for {
+		if p.rr == nil && (p.rg < 0 || p.rgRead == p.rgRows) {
+			p.total += p.rgRead
+			p.rgRead, p.rgRows = 0, 0
+			if p.rg+1 >= p.pf.NumRowGroups() {
+				p.rg = -1
+				if p.total != p.footRows {
+					return nil, fmt.Errorf("%w: read %d rows, footer says %d", ErrRowCount, p.total, p.footRows)
+				}
+				p.rg = p.pf.NumRowGroups() // stay at end
+				p.rgRows, p.rgRead = 0, 0
+				return nil, nil
+			}
+			p.rg++
+			p.rgRows = p.pf.MetaData().RowGroups[p.rg].GetNumRows()
+			if p.rgRows == 0 {
+				continue
+			}
+			if len(p.leaves) == 0 {
+				continue // handled by the zero-column branch below
+			}
+			if err := p.checkRowGroup(p.rg); err != nil {
+				return nil, err
+			}
+			rr, err := p.fr.GetRecordReader(context.Background(), p.leaves, []int{p.rg})
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			p.rr = rr
+		}
+		if len(p.leaves) == 0 {
+			n := min(p.batch, p.rgRows-p.rgRead)
+			p.rgRead += n
+			return array.NewRecordBatch(p.schema, nil, n), nil
+		}
+		if p.rr.Next() {
+			rec := p.rr.RecordBatch()
+			n := rec.NumRows()
+			if n > p.rgRows-p.rgRead {
+				return nil, fmt.Errorf("%w: row group holds more rows than its footer's %d", ErrRowCount, p.rgRows)
+			}
+			if n == 0 {
+				continue
+			}
+			p.rgRead += n
+			rec.Retain()
+			out := array.NewRecordBatch(p.schema, rec.Columns(), n)
+			rec.Release()
+			return out, nil
+		}
+		err := p.rr.Err()
+		p.rr.Release()
+		p.rr = nil
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if p.rgRead != p.rgRows {
+			return nil, fmt.Errorf("%w: read %d rows, footer says %d", ErrRowCount, p.rgRead, p.rgRows)
+		}
+	}
+}
+
+func (p *parquetSource) close() {
+	if p.rr != nil {
+		p.rr.Release()
+		p.rr = nil
+	}
+	if p.pf != nil {
+		_ = p.pf.Close()
+		p.pf = nil
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Arrow IPC
+
+type arrowFileSource struct {
+	rdr    *ipc.FileReader
+	fields []int
+	schema *arrow.Schema
+	i      int
+}
+
+func openArrowFile(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *budgetAllocator) (batchSource, *arrow.Schema, error) {
+	rdr, err := ipc.NewFileReader(io.NewSectionReader(r, 0, size),
+		ipc.WithAllocator(mem), ipc.WithMetadataSizeLimit(size), ipc.WithBodySizeLimit(size))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	fields, err := resolveColumns(rdr.Schema(), opt.Columns)
+	if err != nil {
+		rdr.Close()
+		return nil, nil, err
+	}
+	src := &arrowFileSource{rdr: rdr, fields: fields, schema: projectSchema(rdr.Schema(), fields)}
+	return src, src.schema, nil
+}
+
+func (a *arrowFileSource) rowGroup() int { return -1 }
+
+func (a *arrowFileSource) next() (arrow.RecordBatch, error) {
+	if a.i >= a.rdr.NumRecords() {
+		return nil, nil
+	}
+	rec, err := a.rdr.RecordBatchAt(a.i)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record batch %d: %w", ErrCorrupt, a.i, err)
+	}
+	a.i++
+	defer rec.Release()
+	return projectRecord(rec, a.schema, a.fields)
+}
+
+func (a *arrowFileSource) close() { _ = a.rdr.Close() }
+
+type arrowStreamSource struct {
+	rdr    *ipc.Reader
+	fields []int
+	schema *arrow.Schema
+	i      int
+}
+
+func openArrowStream(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *budgetAllocator) (batchSource, *arrow.Schema, error) {
+	// ipc.NewReader does not apply size limits to messages (v18.8.0): a
+	// forged metadata length makes it allocate up to 2 GiB with make().
+	// A message reader built with limits (nothing can be larger than the
+	// file) refuses those before allocating.
+	limits := []ipc.Option{ipc.WithAllocator(mem), ipc.WithMetadataSizeLimit(size), ipc.WithBodySizeLimit(size)}
+	mr := ipc.NewMessageReader(io.NewSectionReader(r, 0, size), limits...)
+	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	fields, err := resolveColumns(rdr.Schema(), opt.Columns)
+	if err != nil {
+		rdr.Release()
+		return nil, nil, err
+	}
+	src := &arrowStreamSource{rdr: rdr, fields: fields, schema: projectSchema(rdr.Schema(), fields)}
+	return src, src.schema, nil
+}
+
+func (a *arrowStreamSource) rowGroup() int { return -1 }
+
+func (a *arrowStreamSource) next() (arrow.RecordBatch, error) {
+	if !a.rdr.Next() {
+		if err := a.rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: record batch %d: %w", ErrCorrupt, a.i, err)
+		}
+		return nil, nil
+	}
+	a.i++
+	return projectRecord(a.rdr.RecordBatch(), a.schema, a.fields)
+}
+
+func (a *arrowStreamSource) close() { a.rdr.Release() }
+
+// projectRecord returns a new record of rec's fields idx, after checking
+// that the IPC buffers are large enough for the arrays they claim to hold.
+func projectRecord(rec arrow.RecordBatch, sc *arrow.Schema, idx []int) (arrow.RecordBatch, error) {
+	if int(rec.NumCols()) != rec.Schema().NumFields() {
+		return nil, fmt.Errorf("%w: record has %d columns, schema %d", ErrCorrupt, rec.NumCols(), rec.Schema().NumFields())
+	}
+	cols := make([]arrow.Array, len(idx))
+	for i, j := range idx {
+		col := rec.Column(j)
+		if int64(col.Len()) != rec.NumRows() {
+			return nil, &InputError{Column: sc.Field(i).Name, RowGroup: -1, Err: fmt.Errorf("%w: column has %d rows, record %d", ErrCorrupt, col.Len(), rec.NumRows())}
+		}
+		if err := array.Validate(col); err != nil {
+			return nil, &InputError{Column: sc.Field(i).Name, RowGroup: -1, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
+		}
+		cols[i] = col
+	}
+	return array.NewRecordBatch(sc, cols, rec.NumRows()), nil
+}
+
+// budgetAllocator is the Arrow allocator for one file. It refuses (by
+// panicking with an error wrapping ErrBudget, which the Scanner recovers on
+// the caller's goroutine) any single allocation above max and any
+// allocation that would take the bytes held above limit. Forged lengths in
+// malformed files become input errors instead of a fatal out-of-memory.
+type budgetAllocator struct {
+	limit, max int64
+	held       atomic.Int64
+	mem        memory.Allocator
+}
+
+func newBudgetAllocator(limit, max int64) *budgetAllocator {
+	return &budgetAllocator{limit: limit, max: max, mem: memory.NewGoAllocator()}
+}
+
+func (b *budgetAllocator) reserve(size int) {
+	if size < 0 || int64(size) > b.max {
+		panic(fmt.Errorf("%w: one allocation of %d bytes (limit %d)", ErrBudget, size, b.max))
+	}
+	if h := b.held.Add(int64(size)); h > b.limit {
+		b.held.Add(-int64(size))
+		panic(fmt.Errorf("%w: %d bytes held (limit %d)", ErrBudget, h, b.limit))
+	}
+}
+
+func (b *budgetAllocator) Allocate(size int) []byte {
+	b.reserve(size)
+	out := b.mem.Allocate(size)
+	b.held.Add(int64(cap(out) - size))
+	return out
+}
+
+func (b *budgetAllocator) Reallocate(size int, old []byte) []byte {
+	if size <= cap(old) {
+		return old[:size]
+	}
+	b.reserve(size)
+	out := b.mem.Reallocate(size, old)
+	b.held.Add(int64(cap(out)-size) - int64(cap(old)))
+	return out
+}
+
+func (b *budgetAllocator) Free(buf []byte) {
+	b.held.Add(-int64(cap(buf)))
+	b.mem.Free(buf)
+}
+
+// Held reports the bytes currently allocated and not yet freed.
+func (b *budgetAllocator) Held() int64 { return b.held.Load() }
