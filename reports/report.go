@@ -1,0 +1,288 @@
+package reports
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of the report.json format described by
+// schema/report.schema.json. It follows semver: a new optional field bumps the
+// minor version, a removed or re-typed field bumps the major version.
+const SchemaVersion = "1.0.0"
+
+// Metric kinds.
+const (
+	KindCount     = "count"     // noisy number of events (bounded sum of per-user totals)
+	KindUsers     = "users"     // noisy number of distinct users
+	KindSum       = "sum"       // noisy sum of clamped values
+	KindMean      = "mean"      // noisy mean of clamped values
+	KindQuantiles = "quantiles" // noisy quantiles of clamped values
+)
+
+// Metric displays.
+const (
+	DisplayShare     = "share"     // horizontal bars with error bars
+	DisplayHistogram = "histogram" // vertical bars in partition order (ordered buckets)
+	DisplayTable     = "table"     // a table only
+)
+
+// Report is everything a published report shows. It holds released (noisy)
+// values and job metadata only: the job runner fills it after the DP release,
+// and nothing in it may depend on the private data except through that
+// release. There is deliberately no field for exact row, user or skip counts.
+type Report struct {
+	Job         string    // required; a path-safe name ([A-Za-z0-9._-], no "..")
+	Period      string    // required; path-safe, e.g. "2026-01-05" or "2026-W02"
+	RunID       string    // required
+	ToolVersion string    // optional; the dpstats version that produced the report
+	PeriodStart time.Time // required; inclusive, UTC
+	PeriodEnd   time.Time // required; exclusive, UTC, after PeriodStart
+	GeneratedAt time.Time // required
+
+	Epsilon float64 // required; total ε of this report, > 0
+	Delta   float64 // total δ of this report, in [0, 1)
+	Noise   string  // required; noise kind, e.g. "laplace" or "gaussian"
+
+	Ledger LedgerSummary // the budget ledger's totals in its window, including this report
+
+	Metrics   []Metric    // at least one; names unique and path-safe
+	Collected []Statistic // the full "what we collect" list (as `dpstats explain` prints it)
+	Warnings  []string    // report-level warnings, shown prominently
+}
+
+// LedgerSummary is the budget ledger's state after this report's spend was
+// recorded: totals over the rolling window, over every job that shares the
+// ledger, including this report.
+type LedgerSummary struct {
+	WindowDays   int     // length of the rolling window in days, > 0
+	EpsilonSpent float64 // ε spent in the window, including this report
+	EpsilonCap   float64 // ε cap of the window, > 0
+	DeltaSpent   float64 // δ spent in the window, including this report
+	DeltaCap     float64 // δ cap of the window
+}
+
+// Metric is one released statistic, partitioned by one dimension.
+type Metric struct {
+	Name            string // required; path-safe, unique in the report; names the CSV file
+	Title           string // required; human title, e.g. "Device type share"
+	Description     string // optional; one or two sentences for analysts
+	Kind            string // required; one of the Kind* constants
+	Dimension       string // required; the column the partitions come from, e.g. "device_type"
+	ConsentCategory string // required; only users who opted in to it are counted
+	Generalization  string // optional; how the values were generalized before use
+	Unit            string // optional; unit of values (sum/mean/quantiles), e.g. "kbps"
+
+	MaxPartitions   int     // contribution bound: partitions per user, > 0
+	MaxPerPartition int     // contribution bound: values per user and partition, > 0
+	Lower, Upper    float64 // value clamping bounds (sum/mean/quantiles); ignored for count/users
+
+	Epsilon         float64 // ε spent on this metric, > 0
+	Delta           float64 // δ spent on this metric, in [0, 1)
+	ConfidenceLevel float64 // level of every interval, in (0, 1), e.g. 0.95
+
+	Display    string // one of the Display* constants; empty means "table"
+	Partitions []Partition
+	Warnings   []string
+}
+
+// Partition is the released result for one partition of a metric.
+type Partition struct {
+	Name string // partition name as configured or selected; may be any text
+
+	// Value is the released noisy estimate, as released: a noisy count may be
+	// negative. Lower and Upper bound its confidence interval.
+	Value, Lower, Upper float64
+	// Clamped reports that post-processing clamped Value into the metric's
+	// valid range (e.g. a negative count raised to 0) before it was stored.
+	Clamped bool
+
+	// Share of the total and its interval, for count and users metrics only;
+	// derived from the noisy counts by post-processing (clamped at 0,
+	// normalized). Nil when not applicable.
+	Share, ShareLower, ShareUpper *float64
+
+	// Quantiles, for quantiles metrics only, in increasing rank.
+	Quantiles []Quantile
+}
+
+// Quantile is one released quantile.
+type Quantile struct {
+	Rank  float64  // in [0, 1], e.g. 0.5 for the median
+	Value float64  // released noisy quantile
+	Lower *float64 // optional interval
+	Upper *float64
+}
+
+// Bounds are a statistic's contribution bounds.
+type Bounds struct {
+	MaxPartitions   int
+	MaxPerPartition int
+	Lower, Upper    float64 // value clamping bounds; zero for count and users
+}
+
+// Statistic is one entry of the public list of everything dpstats collects:
+// the same list `dpstats explain` prints.
+type Statistic struct {
+	Name            string
+	Description     string
+	Kind            string // optional; one of the Kind* constants
+	Columns         []string
+	ConsentCategory string
+	Generalization  string
+	Bounds          Bounds
+	EpsilonShare    float64 // fraction of the run's ε, in [0, 1]
+}
+
+// ErrInvalidReport is wrapped by every validation error.
+var ErrInvalidReport = errors.New("invalid report")
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// checkName reports whether s can be used as one path element: no separators,
+// no "..", no hidden or empty names.
+func checkName(what, s string) error {
+	if !safeName.MatchString(s) || strings.Contains(s, "..") {
+		return fmt.Errorf("%w: %s %q is not a safe name (want 1-128 of [A-Za-z0-9._-], starting with a letter or digit, no \"..\")", ErrInvalidReport, what, s)
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// Validate checks that r can be published: names are path-safe, privacy
+// parameters are in range and every number is finite. It never modifies r.
+func (r *Report) Validate() error {
+	if r == nil {
+		return fmt.Errorf("Validate: %w: nil report", ErrInvalidReport)
+	}
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("Validate: %w", err)
+	}
+	return nil
+}
+
+func (r *Report) validate() error {
+	if err := checkName("job", r.Job); err != nil {
+		return err
+	}
+	if err := checkName("period", r.Period); err != nil {
+		return err
+	}
+	if r.RunID == "" {
+		return fmt.Errorf("%w: run id is empty", ErrInvalidReport)
+	}
+	if r.PeriodStart.IsZero() || r.PeriodEnd.IsZero() || !r.PeriodEnd.After(r.PeriodStart) {
+		return fmt.Errorf("%w: period [%s, %s) is empty or unset", ErrInvalidReport, r.PeriodStart.Format(time.RFC3339), r.PeriodEnd.Format(time.RFC3339))
+	}
+	if r.GeneratedAt.IsZero() {
+		return fmt.Errorf("%w: generated-at time is unset", ErrInvalidReport)
+	}
+	if err := checkBudget("report", r.Epsilon, r.Delta); err != nil {
+		return err
+	}
+	if r.Noise == "" {
+		return fmt.Errorf("%w: noise kind is empty", ErrInvalidReport)
+	}
+	l := r.Ledger
+	if l.WindowDays <= 0 || !(l.EpsilonCap > 0) || !finite(l.EpsilonCap) || !finite(l.EpsilonSpent) || l.EpsilonSpent < 0 ||
+		!finite(l.DeltaSpent) || !finite(l.DeltaCap) || l.DeltaSpent < 0 || l.DeltaCap < 0 {
+		return fmt.Errorf("%w: ledger summary %+v: want window > 0 days, ε cap > 0, finite non-negative totals", ErrInvalidReport, l)
+	}
+	if len(r.Metrics) == 0 {
+		return fmt.Errorf("%w: no metrics", ErrInvalidReport)
+	}
+	seen := make(map[string]bool, len(r.Metrics))
+	for i := range r.Metrics {
+		m := &r.Metrics[i]
+		if seen[m.Name] {
+			return fmt.Errorf("%w: metric %q appears twice", ErrInvalidReport, m.Name)
+		}
+		seen[m.Name] = true
+		if err := m.validate(); err != nil {
+			return err
+		}
+	}
+	for _, s := range r.Collected {
+		if s.Name == "" {
+			return fmt.Errorf("%w: collected statistic with empty name", ErrInvalidReport)
+		}
+		if !finite(s.EpsilonShare) || s.EpsilonShare < 0 || s.EpsilonShare > 1 || !finite(s.Bounds.Lower) || !finite(s.Bounds.Upper) {
+			return fmt.Errorf("%w: collected statistic %q: ε share %v must be in [0, 1] and bounds finite", ErrInvalidReport, s.Name, s.EpsilonShare)
+		}
+	}
+	return nil
+}
+
+func checkBudget(what string, eps, delta float64) error {
+	if !(eps > 0) || !finite(eps) {
+		return fmt.Errorf("%w: %s ε = %v, want a finite value > 0", ErrInvalidReport, what, eps)
+	}
+	if !(delta >= 0 && delta < 1) {
+		return fmt.Errorf("%w: %s δ = %v, want 0 ≤ δ < 1", ErrInvalidReport, what, delta)
+	}
+	return nil
+}
+
+// Validate checks one metric, as WriteCSV needs it.
+func (m *Metric) Validate() error {
+	if m == nil {
+		return fmt.Errorf("Validate: %w: nil metric", ErrInvalidReport)
+	}
+	if err := m.validate(); err != nil {
+		return fmt.Errorf("Validate: %w", err)
+	}
+	return nil
+}
+
+func (m *Metric) validate() error {
+	if err := checkName("metric", m.Name); err != nil {
+		return err
+	}
+	where := "metric " + m.Name
+	switch m.Kind {
+	case KindCount, KindUsers, KindSum, KindMean, KindQuantiles:
+	default:
+		return fmt.Errorf("%w: %s: kind %q, want count, users, sum, mean or quantiles", ErrInvalidReport, where, m.Kind)
+	}
+	switch m.Display {
+	case "", DisplayShare, DisplayHistogram, DisplayTable:
+	default:
+		return fmt.Errorf("%w: %s: display %q, want share, histogram or table", ErrInvalidReport, where, m.Display)
+	}
+	if m.Title == "" || m.Dimension == "" || m.ConsentCategory == "" {
+		return fmt.Errorf("%w: %s: title, dimension and consent category are required", ErrInvalidReport, where)
+	}
+	if m.MaxPartitions <= 0 || m.MaxPerPartition <= 0 {
+		return fmt.Errorf("%w: %s: contribution bounds %d partitions × %d per partition, want both > 0", ErrInvalidReport, where, m.MaxPartitions, m.MaxPerPartition)
+	}
+	if !finite(m.Lower) || !finite(m.Upper) || m.Lower > m.Upper {
+		return fmt.Errorf("%w: %s: bounds [%v, %v], want finite lower ≤ upper", ErrInvalidReport, where, m.Lower, m.Upper)
+	}
+	if err := checkBudget(where, m.Epsilon, m.Delta); err != nil {
+		return err
+	}
+	if !(m.ConfidenceLevel > 0 && m.ConfidenceLevel < 1) {
+		return fmt.Errorf("%w: %s: confidence level %v, want 0 < level < 1", ErrInvalidReport, where, m.ConfidenceLevel)
+	}
+	for _, p := range m.Partitions {
+		if !finite(p.Value) || !finite(p.Lower) || !finite(p.Upper) {
+			return fmt.Errorf("%w: %s: partition %q has a non-finite value or interval", ErrInvalidReport, where, p.Name)
+		}
+		for _, f := range []*float64{p.Share, p.ShareLower, p.ShareUpper} {
+			if f != nil && !(*f >= 0 && *f <= 1) {
+				return fmt.Errorf("%w: %s: partition %q has a share outside [0, 1]", ErrInvalidReport, where, p.Name)
+			}
+		}
+		for _, q := range p.Quantiles {
+			if !finite(q.Value) || !(q.Rank >= 0 && q.Rank <= 1) ||
+				(q.Lower != nil && !finite(*q.Lower)) || (q.Upper != nil && !finite(*q.Upper)) {
+				return fmt.Errorf("%w: %s: partition %q has an invalid quantile (rank %v)", ErrInvalidReport, where, p.Name, q.Rank)
+			}
+		}
+	}
+	return nil
+}
