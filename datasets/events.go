@@ -1,0 +1,374 @@
+package datasets
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ForbiddenColumns are column names that exports carry and dpstats never
+// reads: titles, file names and paths, network addresses and other
+// identifying free text. The job spec rejects a metric that names one
+// (compared case-insensitively, see IsForbidden), and NewEventReader refuses
+// them too, as a second line of defence. Treat the slice as read-only.
+var ForbiddenColumns = []string{
+	"title", "name", "file_name", "filename", "file_path", "path", "library_path",
+	"library_name", "folder", "directory", "ip", "client_ip", "ip_address", "remote_addr",
+	"remote_ip", "mac_address", "hostname", "device_name", "email", "username", "user_name",
+	"latitude", "longitude", "location",
+}
+
+// IsForbidden reports whether column is one of ForbiddenColumns, ignoring
+// case and surrounding space.
+func IsForbidden(column string) bool {
+	c := strings.ToLower(strings.TrimSpace(column))
+	for _, f := range ForbiddenColumns {
+		if c == f {
+			return true
+		}
+	}
+	return false
+}
+
+// NumberSpec names a numeric column and how it is generalized at read time.
+type NumberSpec struct {
+	Column string
+	Gen    Generalizer
+}
+
+// EventSpec says what an EventReader reads: only these columns are
+// projected from the files, every other column (whatever its type) is never
+// decoded.
+type EventSpec struct {
+	// User is the privacy-unit column (string or integer). Required.
+	User string
+	// Time is the event timestamp column. Required.
+	Time string
+	// Dimensions are categorical string columns. Optional.
+	Dimensions []string
+	// Numbers are numeric columns with their generalization. Optional.
+	Numbers []NumberSpec
+	// Start and End are the run's period [Start, End): rows whose time is
+	// outside it, or null, are skipped. Required, Start < End.
+	Start, End time.Time
+	// BatchSize is the number of rows read per record batch. Optional,
+	// default DefaultBatchSize.
+	BatchSize int
+}
+
+// Validate checks the rules documented on the fields.
+func (s EventSpec) Validate() error {
+	if s.User == "" {
+		return errors.New("EventSpec.Validate: User column is required")
+	}
+	if s.Time == "" {
+		return errors.New("EventSpec.Validate: Time column is required")
+	}
+	if s.Start.IsZero() || s.End.IsZero() || !s.Start.Before(s.End) {
+		return fmt.Errorf("EventSpec.Validate: period [%s, %s) is empty or unset; need Start < End",
+			s.Start.UTC().Format(time.RFC3339), s.End.UTC().Format(time.RFC3339))
+	}
+	check := func(col string) error {
+		if col == "" {
+			return errors.New("EventSpec.Validate: empty column name")
+		}
+		if IsForbidden(col) {
+			return fmt.Errorf("EventSpec.Validate: column %q is forbidden (see ForbiddenColumns): dpstats never reads it", col)
+		}
+		return nil
+	}
+	for _, c := range append([]string{s.User, s.Time}, s.Dimensions...) {
+		if err := check(c); err != nil {
+			return err
+		}
+	}
+	for _, n := range s.Numbers {
+		if err := check(n.Column); err != nil {
+			return err
+		}
+		if err := n.Gen.Validate(); err != nil {
+			return fmt.Errorf("EventSpec.Validate: column %q: %w", n.Column, err)
+		}
+	}
+	return nil
+}
+
+// EventBatch is one batch of events in the run's period, with a non-null
+// user. Row i is (Users[i], Dims[d][i] for each dimension d, Numbers[k][i]
+// for each number k). It is valid until the next Scan; the strings in Dims
+// are owned by the reader and stay valid for good.
+type EventBatch struct {
+	Len   int
+	Users []uint32 // UserIndex numbers
+	// Dims[d] is the column of EventSpec.Dimensions[d]; "" for null.
+	Dims [][]string
+	// Numbers[k] is the generalized column of EventSpec.Numbers[k] (0 for
+	// null); NumberValid[k][i] is false where the value was null.
+	Numbers     [][]int64
+	NumberValid [][]bool
+}
+
+// ReadCounts are exact counts over the private input. They are NOT
+// differentially private: they must never reach a report, a log line or a
+// metric; only an operator tool such as `dpstats inspect` may show them.
+type ReadCounts struct {
+	Files       int   // files opened
+	Rows        int64 // rows read from the files
+	Kept        int64 // rows returned in batches
+	NullUser    int64 // skipped: null or empty user id
+	NullTime    int64 // skipped: null time
+	OutOfPeriod int64 // skipped: time outside [Start, End)
+}
+
+// EventReader reads events from one or many files, batch by batch:
+//
+//	r, err := datasets.NewEventReader(paths, spec, users)
+//	if err != nil { ... }
+//	defer r.Close()
+//	for r.Scan() {
+//		b := r.Batch()
+//		...
+//	}
+//	if err := r.Err(); err != nil { ... } // an *InputError
+//
+// It projects only the spec's columns, keeps rows in the period with a
+// non-null user, interns users in the shared UserIndex and generalizes
+// numbers, so raw numbers never leave it. Not safe for concurrent use.
+type EventReader struct {
+	spec   EventSpec
+	users  *UserIndex
+	inputs []Input
+	cols   []string // projection
+	// positions in the projection
+	userPos, timePos int
+	dimPos, numPos   []int
+
+	next   int // next input
+	s      *Scanner
+	file   string
+	batch  EventBatch
+	intern []map[string]string // per dimension
+	err    error
+	done   bool
+	counts ReadCounts
+}
+
+// NewEventReader returns a reader over the files, directories or globs in
+// paths (see ExpandInputs). Files are opened one at a time, in order, as
+// Scan reaches them.
+func NewEventReader(paths []string, spec EventSpec, users *UserIndex) (*EventReader, error) {
+	in, err := FileInputs(paths)
+	if err != nil {
+		return nil, fmt.Errorf("NewEventReader: %w", err)
+	}
+	return NewEventReaderFrom(in, spec, users)
+}
+
+// NewEventReaderFrom is NewEventReader over Inputs (e.g. an embedded sample).
+func NewEventReaderFrom(inputs []Input, spec EventSpec, users *UserIndex) (*EventReader, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("NewEventReader: %w", err)
+	}
+	if users == nil {
+		return nil, errors.New("NewEventReader: nil UserIndex")
+	}
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("NewEventReader: %w: no event inputs", ErrInputMissing)
+	}
+	r := &EventReader{spec: spec, users: users, inputs: inputs}
+	pos := make(map[string]int)
+	add := func(c string) int {
+		if p, ok := pos[c]; ok {
+			return p
+		}
+		pos[c] = len(r.cols)
+		r.cols = append(r.cols, c)
+		return pos[c]
+	}
+	r.userPos = add(spec.User)
+	r.timePos = add(spec.Time)
+	for _, d := range spec.Dimensions {
+		r.dimPos = append(r.dimPos, add(d))
+	}
+	for _, n := range spec.Numbers {
+		r.numPos = append(r.numPos, add(n.Column))
+	}
+	r.batch.Dims = make([][]string, len(spec.Dimensions))
+	r.batch.Numbers = make([][]int64, len(spec.Numbers))
+	r.batch.NumberValid = make([][]bool, len(spec.Numbers))
+	r.intern = make([]map[string]string, len(spec.Dimensions))
+	for i := range r.intern {
+		r.intern[i] = make(map[string]string)
+	}
+	return r, nil
+}
+
+// Columns returns the columns the reader projects, in order.
+func (r *EventReader) Columns() []string { return append([]string(nil), r.cols...) }
+
+// Scan advances to the next non-empty batch. It returns false at the end of
+// the last file or on the first error; Err tells which.
+func (r *EventReader) Scan() bool {
+	for !r.done && r.err == nil {
+		if r.s == nil {
+			if r.next == len(r.inputs) {
+				r.done = true
+				return false
+			}
+			in := r.inputs[r.next]
+			r.next++
+			s, err := in.open(ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize})
+			if err != nil {
+				r.err = inputErr(in.Name, "", -1, err)
+				return false
+			}
+			r.s, r.file = s, in.Name
+			r.counts.Files++
+		}
+		if !r.s.Scan() {
+			err := r.s.Err()
+			if cerr := r.s.Close(); err == nil && cerr != nil {
+				err = &InputError{File: r.file, RowGroup: -1, Err: cerr}
+			}
+			r.s = nil
+			if err != nil {
+				r.err = err
+				return false
+			}
+			continue
+		}
+		if err := r.fill(); err != nil {
+			r.err = err
+			return false
+		}
+		if r.batch.Len > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *EventReader) fill() error {
+	rec := r.s.Record()
+	n := int(rec.NumRows())
+	r.counts.Rows += int64(n)
+	colErr := func(col string, err error) error { return inputErr(r.file, col, -1, err) }
+
+	users, err := newUserColumn(rec.Column(r.userPos))
+	if err != nil {
+		return colErr(r.spec.User, err)
+	}
+	times, err := NewTimeColumn(rec.Column(r.timePos))
+	if err != nil {
+		return colErr(r.spec.Time, err)
+	}
+	dims := make([]StringColumn, len(r.dimPos))
+	dictVals := make([][]string, len(r.dimPos)) // interned dictionary values, if dictionary-encoded
+	for d, p := range r.dimPos {
+		if dims[d], err = NewStringColumn(rec.Column(p)); err != nil {
+			return colErr(r.spec.Dimensions[d], err)
+		}
+		if dict, ok := dims[d].Dictionary(); ok {
+			vals := make([]string, dict.Len())
+			for k := range vals {
+				if !dict.IsNull(k) {
+					vals[k] = r.internDim(d, dict.Value(k))
+				}
+			}
+			dictVals[d] = vals
+		}
+	}
+	nums := make([]IntColumn, len(r.numPos))
+	for k, p := range r.numPos {
+		if nums[k], err = NewIntColumn(rec.Column(p)); err != nil {
+			return colErr(r.spec.Numbers[k].Column, err)
+		}
+	}
+
+	b := &r.batch
+	b.Users = b.Users[:0]
+	for d := range b.Dims {
+		b.Dims[d] = b.Dims[d][:0]
+	}
+	for k := range b.Numbers {
+		b.Numbers[k] = b.Numbers[k][:0]
+		b.NumberValid[k] = b.NumberValid[k][:0]
+	}
+	start, end := r.spec.Start.UnixNano(), r.spec.End.UnixNano()
+	for i := 0; i < n; i++ {
+		if times.IsNull(i) {
+			r.counts.NullTime++
+			continue
+		}
+		if t := times.Value(i); t < start || t >= end {
+			r.counts.OutOfPeriod++
+			continue
+		}
+		u, ok := users.id(r.users, i)
+		if !ok {
+			r.counts.NullUser++
+			continue
+		}
+		b.Users = append(b.Users, u)
+		for d, col := range dims {
+			var v string
+			switch {
+			case col.IsNull(i):
+			case dictVals[d] != nil:
+				k, _ := col.DictionaryIndex(i)
+				v = dictVals[d][k]
+			default:
+				v = r.internDim(d, col.Value(i))
+			}
+			b.Dims[d] = append(b.Dims[d], v)
+		}
+		for k, col := range nums {
+			if col.IsNull(i) {
+				b.Numbers[k] = append(b.Numbers[k], 0)
+				b.NumberValid[k] = append(b.NumberValid[k], false)
+				continue
+			}
+			b.Numbers[k] = append(b.Numbers[k], r.spec.Numbers[k].Gen.Apply(col.Value(i)))
+			b.NumberValid[k] = append(b.NumberValid[k], true)
+		}
+	}
+	b.Len = len(b.Users)
+	r.counts.Kept += int64(b.Len)
+	return nil
+}
+
+// internDim returns the reader's own copy of v, so batch strings never
+// alias Arrow buffers.
+func (r *EventReader) internDim(d int, v string) string {
+	m := r.intern[d]
+	if s, ok := m[v]; ok {
+		return s
+	}
+	s := strings.Clone(v)
+	m[s] = s
+	return s
+}
+
+// Batch returns the current batch; valid until the next Scan.
+func (r *EventReader) Batch() *EventBatch { return &r.batch }
+
+// Err returns the first error (an *InputError for problems with a file), or
+// nil after a clean end.
+func (r *EventReader) Err() error { return r.err }
+
+// Close releases the open file, if any. Safe to call more than once.
+func (r *EventReader) Close() error {
+	r.done = true
+	if r.s != nil {
+		err := r.s.Close()
+		r.s = nil
+		return err
+	}
+	return nil
+}
+
+// ExactCounts returns exact row counts so far. They are NOT differentially
+// private: for operator tools (`dpstats inspect`) only, never for reports,
+// logs or metrics.
+func (r *EventReader) ExactCounts() ReadCounts { return r.counts }

@@ -1,0 +1,70 @@
+package datasets
+
+import (
+	"strconv"
+	"strings"
+)
+
+// UserIndex interns user ids (the privacy unit) into dense uint32 numbers
+// 0, 1, 2, … in order of first appearance, so that per-user state elsewhere
+// (consent bitsets, contribution bounding) is a slice, not a map.
+//
+// String and integer ids share one namespace: the int64 id n is the same user
+// as the string strconv.FormatInt(n, 10), its canonical decimal form. So an
+// events export with int64 ids and a consent export with string ids "42"
+// agree about user 42. Strings that are not canonical decimals ("042", "+42",
+// "u42") are distinct users.
+//
+// A UserIndex is not safe for concurrent use. It holds its own copies of the
+// ids, never slices of Arrow buffers.
+type UserIndex struct {
+	byString map[string]uint32
+	byInt    map[int64]uint32 // cache over byString for integer ids
+	n        uint32
+}
+
+// NewUserIndex returns an empty index.
+func NewUserIndex() *UserIndex {
+	return &UserIndex{byString: make(map[string]uint32), byInt: make(map[int64]uint32)}
+}
+
+// ID returns the dense number of the user with string id s, assigning the
+// next number if s is new.
+func (x *UserIndex) ID(s string) uint32 {
+	if id, ok := x.byString[s]; ok {
+		return id
+	}
+	id := x.n
+	x.n++
+	x.byString[strings.Clone(s)] = id
+	return id
+}
+
+// IntID returns the dense number of the user with integer id v (the same
+// user as the string id strconv.FormatInt(v, 10)), assigning one if new.
+func (x *UserIndex) IntID(v int64) uint32 {
+	if id, ok := x.byInt[v]; ok {
+		return id
+	}
+	id := x.ID(strconv.FormatInt(v, 10))
+	x.byInt[v] = id
+	return id
+}
+
+// Lookup returns the number of string id s without inserting it.
+func (x *UserIndex) Lookup(s string) (uint32, bool) {
+	id, ok := x.byString[s]
+	return id, ok
+}
+
+// LookupInt returns the number of integer id v without inserting it.
+func (x *UserIndex) LookupInt(v int64) (uint32, bool) {
+	if id, ok := x.byInt[v]; ok {
+		return id, true
+	}
+	return x.Lookup(strconv.FormatInt(v, 10))
+}
+
+// Len returns the number of distinct users interned so far; every id
+// returned is < Len().
+func (x *UserIndex) Len() int { return int(x.n) }
