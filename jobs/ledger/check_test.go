@@ -102,7 +102,7 @@ func TestCheck(t *testing.T) {
 			wantWait: t0.Add(31 * day)},
 		{name: "unknown torn record refuses until it leaves", cap: c,
 			entries: []Entry{at(2*day, 1, 0), {Line: 2, Torn: true, Epsilon: math.Inf(1), Delta: math.Inf(1), Time: t0.Add(-day)}},
-			eps: 1, refused: true, wantWait: t0.Add(29 * day)},
+			eps:     1, refused: true, wantWait: t0.Add(29 * day)},
 		{name: "zero request always fits an honest ledger", cap: c, entries: []Entry{at(0, 10, 1e-6)}, eps: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
