@@ -159,7 +159,7 @@ func OpenReaderAt(name string, r io.ReaderAt, size int64, opt ScanOptions) (s *S
 		s.src, s.schema, err = openArrowStream(name, r, size, opt, s.mem)
 	}
 	if err != nil {
-		return nil, inputErr(name, "", -1, err)
+		return nil, inputErr(name, "", -1, s.mem.explain(err))
 	}
 	return s, nil
 }
@@ -183,7 +183,7 @@ func (s *Scanner) Scan() (ok bool) {
 	}()
 	rec, err := s.src.next()
 	if err != nil {
-		s.err = inputErr(s.name, "", s.src.rowGroup(), err)
+		s.err = inputErr(s.name, "", s.src.rowGroup(), s.mem.explain(err))
 		s.closeSrc()
 		return false
 	}
@@ -638,6 +638,7 @@ func projectRecord(rec arrow.RecordBatch, sc *arrow.Schema, idx []int) (arrow.Re
 type budgetAllocator struct {
 	limit, max int64
 	held       atomic.Int64
+	refused    atomic.Pointer[error]
 	mem        memory.Allocator
 }
 
@@ -645,18 +646,45 @@ func newBudgetAllocator(limit, max int64) *budgetAllocator {
 	return &budgetAllocator{limit: limit, max: max, mem: memory.NewGoAllocator()}
 }
 
-func (b *budgetAllocator) reserve(size int) {
+// reserve accounts for a new allocation of size bytes, of which already
+// are held by the buffer it replaces.
+func (b *budgetAllocator) reserve(size, already int) {
 	if size < 0 || int64(size) > b.max {
-		panic(fmt.Errorf("%w: one allocation of %d bytes (limit %d)", ErrBudget, size, b.max))
+		b.refuse(fmt.Errorf("%w: one allocation of %d bytes (limit %d)", ErrBudget, size, b.max))
 	}
-	if h := b.held.Add(int64(size)); h > b.limit {
-		b.held.Add(-int64(size))
-		panic(fmt.Errorf("%w: %d bytes held (limit %d)", ErrBudget, h, b.limit))
+	delta := int64(size - already)
+	if h := b.held.Add(delta); h > b.limit {
+		b.held.Add(-delta)
+		b.refuse(fmt.Errorf("%w: %d bytes held (limit %d)", ErrBudget, h, b.limit))
 	}
 }
 
+// refuse records and panics with err. Some arrow-go readers recover
+// panics themselves and keep only the message; the record lets the Scanner
+// still report ErrBudget.
+func (b *budgetAllocator) refuse(err error) {
+	b.refused.CompareAndSwap(nil, &err)
+	panic(err)
+}
+
+// explain wraps err with the allocator's refusal, if there was one and err
+// does not already say so.
+func (b *budgetAllocator) explain(err error) error {
+	if err == nil || errors.Is(err, ErrBudget) {
+		return err
+	}
+	if r := b.refused.Load(); r != nil {
+		if ie, ok := err.(*InputError); ok {
+			ie.Err = fmt.Errorf("%w: %w", *r, ie.Err)
+			return ie
+		}
+		return fmt.Errorf("%w: %w", *r, err)
+	}
+	return err
+}
+
 func (b *budgetAllocator) Allocate(size int) []byte {
-	b.reserve(size)
+	b.reserve(size, 0)
 	out := b.mem.Allocate(size)
 	b.held.Add(int64(cap(out) - size))
 	return out
@@ -666,9 +694,9 @@ func (b *budgetAllocator) Reallocate(size int, old []byte) []byte {
 	if size <= cap(old) {
 		return old[:size]
 	}
-	b.reserve(size)
+	b.reserve(size, cap(old))
 	out := b.mem.Reallocate(size, old)
-	b.held.Add(int64(cap(out)-size) - int64(cap(old)))
+	b.held.Add(int64(cap(out) - size))
 	return out
 }
 
