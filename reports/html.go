@@ -28,6 +28,7 @@ type pageView struct {
 	Collected             []statView
 	AnyClamped, AnyWide   bool
 	ChartCount            int
+	Level                 string // confidence level shared by all metrics, "" if they differ
 }
 
 type metricView struct {
@@ -113,6 +114,11 @@ func buildPage(r *Report) *pageView {
 	}
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])
+		if i == 0 {
+			v.Level = mv.Level
+		} else if v.Level != mv.Level {
+			v.Level = ""
+		}
 		v.AnyClamped = v.AnyClamped || mv.HasClamped
 		v.AnyWide = v.AnyWide || mv.HasWide
 		if mv.Chart != nil {
@@ -150,7 +156,7 @@ func buildMetric(m *Metric) metricView {
 		KindLabel: kindLabels[m.Kind],
 		Eps:       fmtEps(m.Epsilon),
 		Delta:     fmtDelta(m.Delta),
-		Level:     strings.TrimSuffix(fmtPct(m.ConfidenceLevel), thinSpace+"%"),
+		Level:     formatSig(m.ConfidenceLevel*100, 3),
 		Influence: influence(m.Kind, m.Unit, Bounds{m.MaxPartitions, m.MaxPerPartition, m.Lower, m.Upper}, false),
 	}
 	unit := ""
@@ -276,9 +282,12 @@ func fmtPctTick(f float64) string { return formatSig(f*100, 3) + "%" }
 
 // influence says in plain words what one user can change in a statistic.
 func influence(kind, unit string, b Bounds, short bool) string {
-	per := "partition"
+	per, values, events := "partition", "values", "events"
 	if b.MaxPartitions != 1 {
 		per = "partitions"
+	}
+	if b.MaxPerPartition == 1 {
+		values, events = "value", "event"
 	}
 	u := ""
 	if unit != "" {
@@ -287,7 +296,7 @@ func influence(kind, unit string, b Bounds, short bool) string {
 	switch kind {
 	case KindCount:
 		if short {
-			return fmt.Sprintf("≤ %d %s per user, ≤ %d events each", b.MaxPartitions, per, b.MaxPerPartition)
+			return fmt.Sprintf("≤ %d %s per user, ≤ %d %s each", b.MaxPartitions, per, b.MaxPerPartition, events)
 		}
 		return fmt.Sprintf("One user adds at most %d to each of at most %d %s: at most %d in total.",
 			b.MaxPerPartition, b.MaxPartitions, per, b.MaxPartitions*b.MaxPerPartition)
@@ -298,10 +307,10 @@ func influence(kind, unit string, b Bounds, short bool) string {
 		return fmt.Sprintf("One user is counted at most once in each of at most %d %s.", b.MaxPartitions, per)
 	case KindSum, KindMean, KindQuantiles:
 		if short {
-			return fmt.Sprintf("≤ %d %s per user, ≤ %d values each, values in [%s, %s]%s", b.MaxPartitions, per, b.MaxPerPartition, fmtNum(b.Lower), fmtNum(b.Upper), u)
+			return fmt.Sprintf("≤ %d %s per user, ≤ %d %s each, values in [%s, %s]%s", b.MaxPartitions, per, b.MaxPerPartition, values, fmtNum(b.Lower), fmtNum(b.Upper), u)
 		}
-		return fmt.Sprintf("One user contributes to at most %d %s, at most %d values to each, every value clamped to [%s, %s]%s.",
-			b.MaxPartitions, per, b.MaxPerPartition, fmtNum(b.Lower), fmtNum(b.Upper), u)
+		return fmt.Sprintf("One user contributes to at most %d %s, at most %d %s to each, every value clamped to [%s, %s]%s.",
+			b.MaxPartitions, per, b.MaxPerPartition, values, fmtNum(b.Lower), fmtNum(b.Upper), u)
 	}
 	return fmt.Sprintf("≤ %d %s per user, ≤ %d each", b.MaxPartitions, per, b.MaxPerPartition)
 }
