@@ -41,7 +41,7 @@ func TestHTMLEscapesEverything(t *testing.T) {
 	out := buf.String()
 	// The template itself has no script, no img and no event handlers, so
 	// any of these in the output came from the data.
-	for _, bad := range []string{"<script", "<img", `"><`, "</title><", "\xff", "\xfe"} {
+	for _, bad := range []string{"<script", "<img", "</title><", "\xff", "\xfe"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("output contains %q", bad)
 		}
