@@ -85,15 +85,17 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 	if c.valid, err = newNullBits(arr); err != nil {
 		return StringColumn{}, fmt.Errorf("NewStringColumn: %w", err)
 	}
+	// Offsets are absolute positions in the whole data buffer (arrow's
+	// ValueBytes would slice it, and panic on corrupt offsets).
 	switch a := arr.(type) {
 	case *array.String:
-		c.kind, c.off32, c.data = strOff32, a.ValueOffsets(), a.ValueBytes()
+		c.kind, c.off32, c.data = strOff32, a.ValueOffsets(), dataBuffer(a)
 	case *array.Binary:
-		c.kind, c.off32, c.data = strOff32, a.ValueOffsets(), a.ValueBytes()
+		c.kind, c.off32, c.data = strOff32, a.ValueOffsets(), dataBuffer(a)
 	case *array.LargeString:
-		c.kind, c.off64, c.data = strOff64, a.ValueOffsets(), a.ValueBytes()
+		c.kind, c.off64, c.data = strOff64, a.ValueOffsets(), dataBuffer(a)
 	case *array.LargeBinary:
-		c.kind, c.off64, c.data = strOff64, a.ValueOffsets(), a.ValueBytes()
+		c.kind, c.off64, c.data = strOff64, a.ValueOffsets(), dataBuffer(a)
 	case *array.StringView:
 		if err := array.ValidateFull(a); err != nil {
 			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %w", ErrCorrupt, err)
@@ -131,6 +133,15 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 		return StringColumn{}, fmt.Errorf("NewStringColumn: %w", err)
 	}
 	return c, nil
+}
+
+// dataBuffer is the value data buffer of a binary-like array (nil if absent).
+func dataBuffer(arr arrow.Array) []byte {
+	bufs := arr.Data().Buffers()
+	if len(bufs) < 3 || bufs[2] == nil {
+		return nil
+	}
+	return bufs[2].Bytes()
 }
 
 // checkOffsets verifies that offsets are non-decreasing and inside data.

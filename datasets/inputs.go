@@ -41,7 +41,6 @@ func ExpandInputs(args []string) ([]string, error) {
 			sort.Strings(m)
 			paths = m
 		}
-		n := len(out)
 		for _, p := range paths {
 			st, err := os.Stat(p)
 			if err != nil {
@@ -60,6 +59,7 @@ func ExpandInputs(args []string) ([]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ExpandInputs: read directory: %w", err)
 			}
+			found := 0
 			for _, e := range entries { // ReadDir sorts by name
 				if strings.HasPrefix(e.Name(), ".") {
 					continue
@@ -69,13 +69,14 @@ func ExpandInputs(args []string) ([]string, error) {
 				if err != nil || !info.Mode().IsRegular() {
 					continue
 				}
+				found++
 				add(fp)
 			}
-		}
-		if len(out) == n && !isGlob {
-			// An empty directory is not an error by itself, but a run
-			// over nothing usually is a mistake: say so.
-			return nil, fmt.Errorf("ExpandInputs: %s: %w: directory holds no data files", arg, ErrInputMissing)
+			if found == 0 && !isGlob {
+				// A run over an empty export directory is a mistake
+				// (a failed export upstream): say so.
+				return nil, fmt.Errorf("ExpandInputs: %s: %w: directory holds no files", p, ErrInputMissing)
+			}
 		}
 	}
 	return out, nil
