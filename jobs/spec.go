@@ -1,0 +1,1394 @@
+package jobs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// SpecVersion is the only job spec version this package reads.
+const SpecVersion = 1
+
+// maxSpecBytes bounds how much of a job spec is read: a spec is a short,
+// hand-written file, so anything larger is a mistake (a data file passed as
+// --job), not a spec.
+const maxSpecBytes = 1 << 20
+
+// Limits that keep a spec reviewable and a run bounded.
+const (
+	maxMetrics    = 256
+	maxPartitions = 10000
+	maxBuckets    = 1000
+	maxRanks      = 100
+)
+
+// OtherPartition is the implicit partition of every metric with a public
+// partition list: values outside the list (and, for bucketed dimensions,
+// below the first edge) are counted there. It is always published.
+const OtherPartition = "other"
+
+// TotalPartition is the single partition of a metric without a dimension.
+const TotalPartition = "all"
+
+// Kind is what a metric aggregates.
+type Kind string
+
+// The metric kinds.
+const (
+	// KindCount counts events per partition (a bounded sum of per-user
+	// event counts when max_per_partition > 1).
+	KindCount Kind = "count"
+	// KindUsers counts distinct users per partition.
+	KindUsers Kind = "users"
+	// KindSum sums a clamped numeric value per partition.
+	KindSum Kind = "sum"
+	// KindMean averages a clamped numeric value per partition.
+	KindMean Kind = "mean"
+	// KindQuantiles estimates quantiles of a clamped numeric value per
+	// partition.
+	KindQuantiles Kind = "quantiles"
+)
+
+var kinds = []Kind{KindCount, KindUsers, KindSum, KindMean, KindQuantiles}
+
+// HasValue reports whether metrics of kind k aggregate a numeric value (and
+// so need value, lower and upper).
+func (k Kind) HasValue() bool {
+	return k == KindSum || k == KindMean || k == KindQuantiles
+}
+
+// The noise kinds.
+const (
+	NoiseLaplace  = "laplace"
+	NoiseGaussian = "gaussian"
+)
+
+// PeriodDaily is the only period so far: events with event_time in
+// [day 00:00 UTC, next day 00:00 UTC).
+const PeriodDaily = "daily"
+
+// ErrCeiling is wrapped by the error WithOverrides returns when an override
+// exceeds the spec's per-run ceiling (privacy.max_epsilon, privacy.max_delta).
+var ErrCeiling = errors.New("privacy override above the job's per-run ceiling")
+
+// BuiltinForbiddenColumns are never read by any job, whatever its spec says:
+// they identify people, their media or their machines. A spec's
+// forbidden_columns adds to this list. Matching ignores case, treats '-',
+// '.' and ' ' like '_', and also checks the last element of a dotted
+// (nested) column name.
+var BuiltinForbiddenColumns = []string{
+	"title", "name", "display_name", "user_name", "username", "email",
+	"file_name", "filename", "path", "file_path", "library_path", "folder",
+	"ip", "ip_address", "client_ip", "remote_addr", "mac_address",
+	"hostname", "device_name", "server_name", "user_agent",
+	"latitude", "longitude", "location",
+}
+
+// Spec is a parsed, validated job spec. See the package documentation for
+// every key. Build one with ParseSpec or LoadSpec; a Spec built in code must
+// pass Validate before use.
+type Spec struct {
+	// Version is the spec format version; must be 1.
+	Version int
+	// Name names the job in paths, the ledger and reports: [a-z0-9-],
+	// starting with a letter, at most 63 characters. Required.
+	Name string
+	// Description says in plain words what the job is for.
+	Description string
+	// Period is the time window one run covers; only "daily" (default).
+	Period string
+	// Input names the event columns every metric reads.
+	Input Input
+	// Consent names the columns of the consent export.
+	Consent ConsentColumns
+	// ForbiddenColumns are added to BuiltinForbiddenColumns.
+	ForbiddenColumns []string
+	// Privacy is the run's budget and its ceiling.
+	Privacy Privacy
+	// Ledger is the cap on all releases in a rolling window.
+	Ledger LedgerCap
+	// Metrics are the statistics the job releases, in report order.
+	Metrics []Metric
+
+	file      string            // name given to ParseSpec, for error messages
+	lines     map[string]int    // field path → line in file
+	overrides map[string]string // field path → flag that set it
+}
+
+// Input names the columns of the event export.
+type Input struct {
+	// User is the privacy unit: a pseudonymous account id. Default user_id.
+	User string
+	// Time is the UTC event timestamp that selects the period. Default
+	// event_time.
+	Time string
+}
+
+// ConsentColumns names the columns of the consent export.
+type ConsentColumns struct {
+	User      string // default user_id
+	Category  string // default category
+	Granted   string // default granted
+	UpdatedAt string // default updated_at
+}
+
+// Privacy is the per-run budget.
+type Privacy struct {
+	// Epsilon is the run's ε, > 0. Required.
+	Epsilon float64
+	// Delta is the run's δ, in [0, 1). Default 0.
+	Delta float64
+	// MaxEpsilon is the hard per-run ceiling an override cannot exceed,
+	// ≥ Epsilon. Required.
+	MaxEpsilon float64
+	// MaxDelta is the ceiling for δ, ≥ Delta. Default: Delta.
+	MaxDelta float64
+	// Noise is "laplace" (default) or "gaussian".
+	Noise string
+	// Confidence is the level of the published confidence intervals, in
+	// (0, 1). Default 0.95.
+	Confidence float64
+}
+
+// LedgerCap bounds the total spend of all jobs sharing a ledger.
+type LedgerCap struct {
+	// CapEpsilon is the most ε all releases in the window may add up to,
+	// ≥ privacy.max_epsilon. Required.
+	CapEpsilon float64
+	// CapDelta is the same for δ, ≥ privacy.max_delta. Default:
+	// privacy.max_delta.
+	CapDelta float64
+	// WindowDays is the rolling window, 1–3660 days. Default 30.
+	WindowDays int
+}
+
+// Metric is one released statistic.
+type Metric struct {
+	// Name is [a-z0-9_], starting with a letter, unique in the job; it
+	// names the metric's CSV file. Required.
+	Name string
+	// Title is a short human title. Default: Name.
+	Title string
+	// Description says in plain words what is measured; it is shown in the
+	// privacy tab. Required.
+	Description string
+	// Kind is count, users, sum, mean or quantiles. Required.
+	Kind Kind
+	// Consent is the consent category a user must have granted to be
+	// counted. Required.
+	Consent string
+	// Dimension is the column that splits the metric into partitions;
+	// empty for a single total (partition "all").
+	Dimension string
+	// Partitions is the public list of the dimension's values. Values not
+	// listed go to "other".
+	Partitions []string
+	// SelectPartitions, instead of a public list, keeps the values found in
+	// the data that pass DP partition selection. Needs δ.
+	SelectPartitions bool
+	// Buckets generalizes a numeric dimension into ranges whose labels are
+	// the public partitions.
+	Buckets *Buckets
+	// Value is the numeric column of sum, mean and quantiles.
+	Value string
+	// Generalize rounds Value before use.
+	Generalize *Generalize
+	// Lower and Upper clamp Value; Lower < Upper.
+	Lower, Upper float64
+	// Ranks are the quantiles to estimate, each in (0, 1), increasing.
+	Ranks []float64
+	// MaxPartitions is the most partitions one user contributes to, ≥ 1.
+	// Default 1.
+	MaxPartitions int
+	// MaxPerPartition is the most one user contributes to one partition
+	// (events for count, values for sum/mean/quantiles; 1 for users), ≥ 1.
+	// Default 1.
+	MaxPerPartition int
+	// Weight is the metric's relative share of the run's ε, > 0. Default 1.
+	Weight float64
+}
+
+// Buckets turns a numeric dimension into ranges [edges[i], edges[i+1]) and
+// a last open range [edges[n-1], ∞). Values below edges[0] go to "other".
+type Buckets struct {
+	// Edges are the lower bounds of the buckets, strictly increasing.
+	Edges []float64
+	// Unit is appended to the labels ("kbps", "s").
+	Unit string
+}
+
+// Generalize rounds a value down to a multiple of Step before it is
+// clamped to [lower, upper].
+type Generalize struct {
+	Step float64 // > 0
+	Unit string
+}
+
+// NeedsDelta reports whether metric m consumes some of the run's δ under
+// noise: every metric does with Gaussian noise, and a metric that selects
+// its partitions from the data does with any noise.
+func (m *Metric) NeedsDelta(noise string) bool {
+	return noise == NoiseGaussian || m.SelectPartitions
+}
+
+// PublishedPartitions returns the partitions that are always published for
+// m, including "other": the public list or the bucket labels, or "all" for
+// a metric without a dimension. It returns nil when the partitions are
+// selected from the data.
+func (m *Metric) PublishedPartitions() []string {
+	switch {
+	case m.Dimension == "":
+		return []string{TotalPartition}
+	case m.Buckets != nil:
+		return append(m.Buckets.Labels(), OtherPartition)
+	case m.SelectPartitions:
+		return nil
+	default:
+		return append(slices.Clone(m.Partitions), OtherPartition)
+	}
+}
+
+// Labels returns the bucket labels in order, e.g. "0–999 kbps",
+// "1000–1999 kbps", "≥ 2000 kbps". With whole-number edges the ranges are
+// shown inclusive (the dimension is assumed to hold whole numbers);
+// otherwise as "a–<b".
+func (b *Buckets) Labels() []string {
+	whole := true
+	for _, e := range b.Edges {
+		if e != math.Trunc(e) || math.Abs(e) > 1<<53 {
+			whole = false
+		}
+	}
+	unit := ""
+	if b.Unit != "" {
+		unit = " " + b.Unit
+	}
+	labels := make([]string, len(b.Edges))
+	for i, lo := range b.Edges {
+		switch {
+		case i == len(b.Edges)-1:
+			labels[i] = "≥ " + formatNumber(lo) + unit
+		case whole && b.Edges[i+1]-1 == lo:
+			labels[i] = formatNumber(lo) + unit
+		case whole:
+			labels[i] = formatNumber(lo) + "–" + formatNumber(b.Edges[i+1]-1) + unit
+		default:
+			labels[i] = formatNumber(lo) + "–<" + formatNumber(b.Edges[i+1]) + unit
+		}
+	}
+	return labels
+}
+
+// Index returns the bucket that holds v, or -1 when v is below the first
+// edge or NaN (the value then goes to "other").
+func (b *Buckets) Index(v float64) int {
+	if math.IsNaN(v) || len(b.Edges) == 0 || v < b.Edges[0] {
+		return -1
+	}
+	// The last edge ≤ v.
+	return sort.Search(len(b.Edges), func(i int) bool { return b.Edges[i] > v }) - 1
+}
+
+// Label returns the label of the bucket that holds v, or "other".
+func (b *Buckets) Label(v float64) string {
+	i := b.Index(v)
+	if i < 0 {
+		return OtherPartition
+	}
+	return b.Labels()[i]
+}
+
+// Apply rounds v down to a multiple of g.Step.
+func (g *Generalize) Apply(v float64) float64 {
+	return math.Floor(v/g.Step) * g.Step
+}
+
+// SpecError is one problem in a job spec, located by file, line and field
+// path (e.g. "metrics[3].weight"; metrics count from 0).
+type SpecError struct {
+	File  string // as given to ParseSpec; empty for a Spec built in code
+	Line  int    // 0 when unknown
+	Field string
+	Msg   string
+	Hint  string // what to do about it, if not obvious from Msg
+}
+
+func (e *SpecError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		fmt.Fprintf(&b, "%s: ", e.File)
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Hint != "" {
+		b.WriteString(". Try: ")
+		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+// SpecErrors are all the problems found in a spec, in line order.
+type SpecErrors []*SpecError
+
+func (es SpecErrors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Unwrap lets errors.As find each *SpecError.
+func (es SpecErrors) Unwrap() []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = e
+	}
+	return errs
+}
+
+// LoadSpec reads and validates the job spec at path.
+func LoadSpec(path string) (*Spec, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("LoadSpec: %w", err)
+	}
+	defer f.Close()
+	return ParseSpec(path, f)
+}
+
+// ParseSpec reads a YAML job spec from r and validates it. name is used in
+// error messages ("name:12: metrics[3].weight: must be > 0, got -1"). Unknown
+// keys, wrong types and invalid values are all errors; the returned error is
+// a SpecErrors listing every problem found, or an error wrapping the reader's
+// error.
+func ParseSpec(name string, r io.Reader) (*Spec, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxSpecBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("ParseSpec: read %s: %w", name, err)
+	}
+	if len(data) > maxSpecBytes {
+		return nil, SpecErrors{{File: name, Msg: fmt.Sprintf("larger than %d bytes: not a job spec", maxSpecBytes)}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, SpecErrors{{File: name, Line: 1, Msg: "empty job spec"}}
+		}
+		return nil, SpecErrors{yamlError(name, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, SpecErrors{{File: name, Line: extra.Line, Msg: "more than one YAML document; a job spec is one document"}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, SpecErrors{yamlError(name, err)}
+	}
+	p := &parser{file: name, lines: map[string]int{}}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	s := p.spec(root)
+	if len(p.errs) > 0 {
+		sortErrors(p.errs)
+		return nil, p.errs
+	}
+	s.file, s.lines = name, p.lines
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to
+// its scanner) errors. yaml.v3 v3.0.1 reports their line 0-based (the
+// scanner's are 1-based), so yamlError adds one.
+var yamlParserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found undefined tag handle":             true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+}
+
+// yamlError turns a yaml.v3 syntax error into a SpecError with its line.
+func yamlError(file string, err error) *SpecError {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if yamlParserProblems[m[2]] {
+			line++
+		}
+		return &SpecError{File: file, Line: line, Msg: "YAML syntax: " + m[2]}
+	}
+	return &SpecError{File: file, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+func sortErrors(es []*SpecError) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+}
+
+// parser walks the YAML node tree, so that every value keeps its line.
+type parser struct {
+	file  string
+	lines map[string]int
+	errs  SpecErrors
+}
+
+func (p *parser) fail(n *yaml.Node, field, format string, args ...any) {
+	p.errs = append(p.errs, &SpecError{File: p.file, Line: n.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return "nothing"
+		}
+		return strconv.Quote(n.Value)
+	}
+	return "something else"
+}
+
+func joinField(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fields walks the mapping n and calls set[key] for each key; unknown and
+// duplicate keys are errors. It returns the keys present.
+func (p *parser) fields(n *yaml.Node, path string, set map[string]func(v *yaml.Node, field string)) map[string]bool {
+	seen := map[string]bool{}
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil {
+			p.fail(n, path, "must be a mapping of keys to values, got %s", describe(n))
+		}
+		return seen
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		field := joinField(path, k.Value)
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			p.fail(k, path, "keys must be plain words, got %s", describe(k))
+			continue
+		case k.Value == "<<":
+			p.fail(k, path, "YAML merge keys (<<) are not supported in job specs")
+			continue
+		case seen[k.Value]:
+			p.fail(k, field, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		fn, ok := set[k.Value]
+		if !ok {
+			known := make([]string, 0, len(set))
+			for key := range set {
+				known = append(known, key)
+			}
+			sort.Strings(known)
+			if near := nearest(k.Value, known); near != "" {
+				p.fail(k, field, "unknown key (did you mean %q?)", near)
+			} else {
+				p.fail(k, field, "unknown key; known keys here: %s", strings.Join(known, ", "))
+			}
+			continue
+		}
+		p.lines[field] = k.Line
+		if v == nil {
+			p.fail(k, field, "invalid alias")
+			continue
+		}
+		fn(v, field)
+	}
+	return seen
+}
+
+func (p *parser) str(n *yaml.Node, field string) string {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" || n.ShortTag() == "!!bool" {
+		p.fail(n, field, "must be a string, got %s", describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) float(n *yaml.Node, field string) float64 {
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
+		p.fail(n, field, "must be a number, got %s", describe(n))
+		return 0
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		p.fail(n, field, "must be a number, got %s", describe(n))
+		return 0
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		p.fail(n, field, "must be a finite number, got %s", describe(n))
+		return 0
+	}
+	return f
+}
+
+func (p *parser) int(n *yaml.Node, field string) int {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		p.fail(n, field, "must be a whole number, got %s", describe(n))
+		return 0
+	}
+	var i int64
+	if err := n.Decode(&i); err != nil || i > math.MaxInt32 || i < math.MinInt32 {
+		p.fail(n, field, "must be a whole number between %d and %d, got %s", math.MinInt32, math.MaxInt32, describe(n))
+		return 0
+	}
+	return int(i)
+}
+
+func (p *parser) bool(n *yaml.Node, field string) bool {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		p.fail(n, field, "must be true or false, got %s", describe(n))
+		return false
+	}
+	var b bool
+	if err := n.Decode(&b); err != nil {
+		p.fail(n, field, "must be true or false, got %s", describe(n))
+	}
+	return b
+}
+
+func (p *parser) list(n *yaml.Node, field string, item func(v *yaml.Node, field string)) {
+	if n.Kind != yaml.SequenceNode {
+		p.fail(n, field, "must be a list, got %s", describe(n))
+		return
+	}
+	for i, v := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		p.lines[f] = v.Line
+		if v = resolve(v); v == nil {
+			p.fail(n, f, "invalid alias")
+			continue
+		}
+		item(v, f)
+	}
+}
+
+func (p *parser) strings(n *yaml.Node, field string) []string {
+	out := []string{}
+	p.list(n, field, func(v *yaml.Node, f string) { out = append(out, p.str(v, f)) })
+	return out
+}
+
+func (p *parser) floats(n *yaml.Node, field string) []float64 {
+	out := []float64{}
+	p.list(n, field, func(v *yaml.Node, f string) { out = append(out, p.float(v, f)) })
+	return out
+}
+
+func (p *parser) spec(root *yaml.Node) *Spec {
+	s := &Spec{}
+	capDeltaSet := false
+	seen := p.fields(root, "", map[string]func(*yaml.Node, string){
+		"version":     func(v *yaml.Node, f string) { s.Version = p.int(v, f) },
+		"name":        func(v *yaml.Node, f string) { s.Name = p.str(v, f) },
+		"description": func(v *yaml.Node, f string) { s.Description = p.str(v, f) },
+		"period":      func(v *yaml.Node, f string) { s.Period = p.str(v, f) },
+		"input": func(v *yaml.Node, f string) {
+			p.fields(v, f, map[string]func(*yaml.Node, string){
+				"user": func(v *yaml.Node, f string) { s.Input.User = p.str(v, f) },
+				"time": func(v *yaml.Node, f string) { s.Input.Time = p.str(v, f) },
+			})
+		},
+		"consent": func(v *yaml.Node, f string) {
+			p.fields(v, f, map[string]func(*yaml.Node, string){
+				"user":       func(v *yaml.Node, f string) { s.Consent.User = p.str(v, f) },
+				"category":   func(v *yaml.Node, f string) { s.Consent.Category = p.str(v, f) },
+				"granted":    func(v *yaml.Node, f string) { s.Consent.Granted = p.str(v, f) },
+				"updated_at": func(v *yaml.Node, f string) { s.Consent.UpdatedAt = p.str(v, f) },
+			})
+		},
+		"forbidden_columns": func(v *yaml.Node, f string) { s.ForbiddenColumns = p.strings(v, f) },
+		"privacy":           func(v *yaml.Node, f string) { p.privacy(v, f, s) },
+		"ledger": func(v *yaml.Node, f string) {
+			seen := p.fields(v, f, map[string]func(*yaml.Node, string){
+				"cap_epsilon": func(v *yaml.Node, f string) { s.Ledger.CapEpsilon = p.float(v, f) },
+				"cap_delta":   func(v *yaml.Node, f string) { s.Ledger.CapDelta = p.float(v, f) },
+				"window_days": func(v *yaml.Node, f string) { s.Ledger.WindowDays = p.int(v, f) },
+			})
+			if !seen["cap_epsilon"] {
+				p.fail(v, f+".cap_epsilon", "required: the most ε all releases in the window may spend")
+			}
+			capDeltaSet = seen["cap_delta"]
+			if !seen["window_days"] {
+				s.Ledger.WindowDays = 30
+			}
+		},
+		"metrics": func(v *yaml.Node, f string) {
+			p.list(v, f, func(v *yaml.Node, f string) { s.Metrics = append(s.Metrics, p.metric(v, f)) })
+		},
+	})
+	for _, key := range []string{"version", "name", "privacy", "ledger", "metrics"} {
+		if !seen[key] {
+			p.fail(root, key, "required")
+		}
+	}
+	if s.Period == "" && !seen["period"] {
+		s.Period = PeriodDaily
+	}
+	if !seen["input"] {
+		s.Input = Input{User: "user_id", Time: "event_time"}
+	}
+	if !seen["consent"] {
+		s.Consent = ConsentColumns{User: "user_id", Category: "category", Granted: "granted", UpdatedAt: "updated_at"}
+	}
+	if !capDeltaSet {
+		s.Ledger.CapDelta = s.Privacy.MaxDelta
+	}
+	return s
+}
+
+func (p *parser) privacy(n *yaml.Node, field string, s *Spec) {
+	pr := &s.Privacy
+	seen := p.fields(n, field, map[string]func(*yaml.Node, string){
+		"epsilon":     func(v *yaml.Node, f string) { pr.Epsilon = p.float(v, f) },
+		"delta":       func(v *yaml.Node, f string) { pr.Delta = p.float(v, f) },
+		"max_epsilon": func(v *yaml.Node, f string) { pr.MaxEpsilon = p.float(v, f) },
+		"max_delta":   func(v *yaml.Node, f string) { pr.MaxDelta = p.float(v, f) },
+		"noise":       func(v *yaml.Node, f string) { pr.Noise = p.str(v, f) },
+		"confidence":  func(v *yaml.Node, f string) { pr.Confidence = p.float(v, f) },
+	})
+	if !seen["epsilon"] {
+		p.fail(n, field+".epsilon", "required: the run's ε")
+	}
+	if !seen["max_epsilon"] {
+		p.fail(n, field+".max_epsilon", "required: the per-run ceiling that --epsilon cannot exceed")
+	}
+	if !seen["max_delta"] {
+		pr.MaxDelta = pr.Delta
+	}
+	if !seen["noise"] {
+		pr.Noise = NoiseLaplace
+	}
+	if !seen["confidence"] {
+		pr.Confidence = 0.95
+	}
+}
+
+func (p *parser) metric(n *yaml.Node, field string) Metric {
+	m := Metric{}
+	seen := p.fields(n, field, map[string]func(*yaml.Node, string){
+		"name":              func(v *yaml.Node, f string) { m.Name = p.str(v, f) },
+		"title":             func(v *yaml.Node, f string) { m.Title = p.str(v, f) },
+		"description":       func(v *yaml.Node, f string) { m.Description = p.str(v, f) },
+		"kind":              func(v *yaml.Node, f string) { m.Kind = Kind(p.str(v, f)) },
+		"consent":           func(v *yaml.Node, f string) { m.Consent = p.str(v, f) },
+		"dimension":         func(v *yaml.Node, f string) { m.Dimension = p.str(v, f) },
+		"partitions":        func(v *yaml.Node, f string) { m.Partitions = p.strings(v, f) },
+		"select_partitions": func(v *yaml.Node, f string) { m.SelectPartitions = p.bool(v, f) },
+		"buckets": func(v *yaml.Node, f string) {
+			b := &Buckets{}
+			seen := p.fields(v, f, map[string]func(*yaml.Node, string){
+				"edges": func(v *yaml.Node, f string) { b.Edges = p.floats(v, f) },
+				"unit":  func(v *yaml.Node, f string) { b.Unit = p.str(v, f) },
+			})
+			if !seen["edges"] {
+				p.fail(v, f+".edges", "required: the lower bound of every bucket")
+			}
+			m.Buckets = b
+		},
+		"value": func(v *yaml.Node, f string) { m.Value = p.str(v, f) },
+		"generalize": func(v *yaml.Node, f string) {
+			g := &Generalize{}
+			seen := p.fields(v, f, map[string]func(*yaml.Node, string){
+				"step": func(v *yaml.Node, f string) { g.Step = p.float(v, f) },
+				"unit": func(v *yaml.Node, f string) { g.Unit = p.str(v, f) },
+			})
+			if !seen["step"] {
+				p.fail(v, f+".step", "required: values are rounded down to a multiple of step")
+			}
+			m.Generalize = g
+		},
+		"lower":             func(v *yaml.Node, f string) { m.Lower = p.float(v, f) },
+		"upper":             func(v *yaml.Node, f string) { m.Upper = p.float(v, f) },
+		"ranks":             func(v *yaml.Node, f string) { m.Ranks = p.floats(v, f) },
+		"max_partitions":    func(v *yaml.Node, f string) { m.MaxPartitions = p.int(v, f) },
+		"max_per_partition": func(v *yaml.Node, f string) { m.MaxPerPartition = p.int(v, f) },
+		"weight":            func(v *yaml.Node, f string) { m.Weight = p.float(v, f) },
+	})
+	if !seen["title"] {
+		m.Title = m.Name
+	}
+	if !seen["max_partitions"] {
+		m.MaxPartitions = 1
+	}
+	if !seen["max_per_partition"] {
+		m.MaxPerPartition = 1
+	}
+	if !seen["weight"] {
+		m.Weight = 1
+	}
+	if m.Kind.HasValue() {
+		for _, key := range []string{"lower", "upper"} {
+			if !seen[key] {
+				p.fail(n, field+"."+key, "required for kind %s: values are clamped to [lower, upper]", m.Kind)
+			}
+		}
+	}
+	return m
+}
+
+// nearest returns the known key closest to key in edit distance, if close.
+func nearest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var (
+	jobNamePattern    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	metricNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	categoryPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+)
+
+// validator collects errors located through the spec's line table.
+type validator struct {
+	s    *Spec
+	errs SpecErrors
+}
+
+func (v *validator) fail(field, format string, args ...any) *SpecError {
+	e := &SpecError{File: v.s.file, Line: v.s.line(field), Field: field, Msg: fmt.Sprintf(format, args...)}
+	if flag, ok := v.s.overrides[field]; ok {
+		e.Line = 0
+		e.Field = field + " (set by " + flag + ")"
+	}
+	v.errs = append(v.errs, e)
+	return e
+}
+
+// line returns the line of field, or of its nearest enclosing field.
+func (s *Spec) line(field string) int {
+	for field != "" {
+		if l, ok := s.lines[field]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			break
+		}
+		field = field[:i]
+	}
+	return 0
+}
+
+// Validate checks every rule of the spec and returns a SpecErrors listing
+// all problems, or nil.
+func (s *Spec) Validate() error {
+	v := &validator{s: s}
+	if s.Version != SpecVersion {
+		v.fail("version", "unsupported version %d; this dpstats reads version %d", s.Version, SpecVersion)
+	}
+	if !jobNamePattern.MatchString(s.Name) {
+		v.fail("name", "must be 1–63 of [a-z0-9-] starting with a letter (it is used in paths), got %q", s.Name)
+	}
+	if s.Period != PeriodDaily {
+		v.fail("period", "must be %q, got %q", PeriodDaily, s.Period)
+	}
+	forbidden := s.forbidden()
+	for i, c := range s.ForbiddenColumns {
+		if !validColumn(c) {
+			v.fail(fmt.Sprintf("forbidden_columns[%d]", i), "must be a column name, got %q", c)
+		}
+	}
+	v.column("input.user", s.Input.User, forbidden)
+	v.column("input.time", s.Input.Time, forbidden)
+	if s.Input.User != "" && s.Input.User == s.Input.Time {
+		v.fail("input.time", "must differ from input.user, both are %q", s.Input.User)
+	}
+	v.column("consent.user", s.Consent.User, nil)
+	v.column("consent.category", s.Consent.Category, nil)
+	v.column("consent.granted", s.Consent.Granted, nil)
+	v.column("consent.updated_at", s.Consent.UpdatedAt, nil)
+	v.privacy()
+	if len(s.Metrics) == 0 {
+		v.fail("metrics", "must list at least one metric")
+	}
+	if len(s.Metrics) > maxMetrics {
+		v.fail("metrics", "at most %d metrics, got %d", maxMetrics, len(s.Metrics))
+	}
+	names := map[string]string{}
+	for i := range s.Metrics {
+		f := fmt.Sprintf("metrics[%d]", i)
+		m := &s.Metrics[i]
+		if prev, dup := names[m.Name]; dup && m.Name != "" {
+			v.fail(f+".name", "duplicate metric name %q (also %s)", m.Name, prev)
+		}
+		names[m.Name] = f
+		v.metric(f, m, forbidden)
+	}
+	if len(v.errs) == 0 {
+		return nil
+	}
+	sortErrors(v.errs)
+	return v.errs
+}
+
+func (v *validator) privacy() {
+	s := v.s
+	p := &s.Privacy
+	switch {
+	case !(p.Epsilon > 0) || math.IsInf(p.Epsilon, 0):
+		v.fail("privacy.epsilon", "must be > 0 and finite, got %s", formatNumber(p.Epsilon))
+	case p.Epsilon > p.MaxEpsilon:
+		v.fail("privacy.epsilon", "must be ≤ privacy.max_epsilon = %s, got %s", formatNumber(p.MaxEpsilon), formatNumber(p.Epsilon))
+	}
+	if !(p.MaxEpsilon > 0) || math.IsInf(p.MaxEpsilon, 0) {
+		v.fail("privacy.max_epsilon", "must be > 0 and finite, got %s", formatNumber(p.MaxEpsilon))
+	}
+	switch {
+	case !(p.Delta >= 0 && p.Delta < 1):
+		v.fail("privacy.delta", "must be in [0, 1), got %s", formatNumber(p.Delta))
+	case p.Delta > p.MaxDelta:
+		v.fail("privacy.delta", "must be ≤ privacy.max_delta = %s, got %s", formatNumber(p.MaxDelta), formatNumber(p.Delta))
+	}
+	if !(p.MaxDelta >= 0 && p.MaxDelta < 1) {
+		v.fail("privacy.max_delta", "must be in [0, 1), got %s", formatNumber(p.MaxDelta))
+	}
+	switch p.Noise {
+	case NoiseLaplace:
+	case NoiseGaussian:
+		if p.Delta == 0 {
+			e := v.fail("privacy.delta", "gaussian noise needs delta > 0")
+			e.Hint = fmt.Sprintf("set privacy.delta or pass a delta override (e.g. 1e-6; at most privacy.max_delta = %s), or use laplace noise", formatNumber(p.MaxDelta))
+		}
+	default:
+		v.fail("privacy.noise", "must be %q or %q, got %q", NoiseLaplace, NoiseGaussian, p.Noise)
+	}
+	if !(p.Confidence > 0 && p.Confidence < 1) {
+		v.fail("privacy.confidence", "must be in (0, 1), got %s", formatNumber(p.Confidence))
+	}
+	l := &s.Ledger
+	switch {
+	case !(l.CapEpsilon > 0) || math.IsInf(l.CapEpsilon, 0):
+		v.fail("ledger.cap_epsilon", "must be > 0 and finite, got %s", formatNumber(l.CapEpsilon))
+	case l.CapEpsilon < p.MaxEpsilon:
+		e := v.fail("ledger.cap_epsilon", "must be ≥ privacy.max_epsilon = %s (otherwise a run at the ceiling could never be released), got %s",
+			formatNumber(p.MaxEpsilon), formatNumber(l.CapEpsilon))
+		e.Hint = "lower privacy.max_epsilon or raise ledger.cap_epsilon"
+	}
+	switch {
+	case !(l.CapDelta >= 0 && l.CapDelta < 1):
+		v.fail("ledger.cap_delta", "must be in [0, 1), got %s", formatNumber(l.CapDelta))
+	case l.CapDelta < p.MaxDelta:
+		v.fail("ledger.cap_delta", "must be ≥ privacy.max_delta = %s, got %s", formatNumber(p.MaxDelta), formatNumber(l.CapDelta))
+	}
+	if l.WindowDays < 1 || l.WindowDays > 3660 {
+		v.fail("ledger.window_days", "must be between 1 and 3660, got %d", l.WindowDays)
+	}
+}
+
+func (v *validator) metric(f string, m *Metric, forbidden map[string]bool) {
+	s := v.s
+	if !metricNamePattern.MatchString(m.Name) {
+		v.fail(f+".name", "must be 1–64 of [a-z0-9_] starting with a letter (it names the CSV file), got %q", m.Name)
+	}
+	if strings.TrimSpace(m.Description) == "" {
+		v.fail(f+".description", "required: say in plain words what is measured (it is shown in the privacy tab)")
+	}
+	if !slices.Contains(kinds, m.Kind) {
+		v.fail(f+".kind", "must be one of count, users, sum, mean, quantiles, got %q", m.Kind)
+	}
+	if !categoryPattern.MatchString(m.Consent) {
+		v.fail(f+".consent", "must name a consent category, 1–64 of [a-z0-9_] starting with a letter, got %q", m.Consent)
+	}
+	if m.MaxPartitions < 1 {
+		v.fail(f+".max_partitions", "must be ≥ 1, got %d", m.MaxPartitions)
+	}
+	if m.MaxPerPartition < 1 {
+		v.fail(f+".max_per_partition", "must be ≥ 1, got %d", m.MaxPerPartition)
+	}
+	if m.Kind == KindUsers && m.MaxPerPartition != 1 {
+		v.fail(f+".max_per_partition", "must be 1 for kind users (a user is counted once per partition), got %d", m.MaxPerPartition)
+	}
+	if !(m.Weight > 0) || math.IsInf(m.Weight, 0) {
+		v.fail(f+".weight", "must be > 0, got %s", formatNumber(m.Weight))
+	}
+
+	// Dimension and partitions.
+	if m.Dimension == "" {
+		for _, bad := range []struct {
+			key string
+			set bool
+		}{{"partitions", m.Partitions != nil}, {"select_partitions", m.SelectPartitions}, {"buckets", m.Buckets != nil}} {
+			if bad.set {
+				v.fail(f+"."+bad.key, "needs a dimension (without one the metric is a single total)")
+			}
+		}
+		if m.MaxPartitions > 1 {
+			v.fail(f+".max_partitions", "must be 1 for a metric without a dimension, got %d", m.MaxPartitions)
+		}
+	} else {
+		v.column(f+".dimension", m.Dimension, forbidden)
+		v.private(f+".dimension", m.Dimension)
+		set := 0
+		for _, b := range []bool{m.Partitions != nil, m.SelectPartitions, m.Buckets != nil} {
+			if b {
+				set++
+			}
+		}
+		switch {
+		case set == 0:
+			v.fail(f+".dimension", "needs its partitions: a public list (partitions), buckets for a numeric dimension, or select_partitions: true")
+		case set > 1:
+			v.fail(f, "partitions, select_partitions and buckets exclude each other; use one")
+		}
+		if m.Partitions != nil {
+			v.partitions(f, m.Partitions)
+		}
+		if m.SelectPartitions && s.Privacy.Delta == 0 {
+			e := v.fail(f+".select_partitions", "needs privacy.delta > 0 (partition selection spends δ)")
+			e.Hint = "set privacy.delta (e.g. 1e-6), or list the partitions publicly"
+		}
+		if m.Buckets != nil {
+			v.buckets(f+".buckets", m.Buckets)
+		}
+	}
+
+	// Value, clamp and ranks.
+	if m.Kind.HasValue() {
+		if m.Value == "" {
+			v.fail(f+".value", "required for kind %s: the numeric column to aggregate", m.Kind)
+		} else {
+			v.column(f+".value", m.Value, forbidden)
+			v.private(f+".value", m.Value)
+			if m.Value == m.Dimension {
+				v.fail(f+".value", "must differ from the dimension %q", m.Dimension)
+			}
+		}
+		if !(m.Lower < m.Upper) {
+			v.fail(f+".upper", "must be > lower = %s, got %s", formatNumber(m.Lower), formatNumber(m.Upper))
+		}
+		if m.Generalize != nil && !(m.Generalize.Step > 0) {
+			v.fail(f+".generalize.step", "must be > 0, got %s", formatNumber(m.Generalize.Step))
+		}
+	} else {
+		if m.Value != "" {
+			v.fail(f+".value", "kind %s has no value; only sum, mean and quantiles do", m.Kind)
+		}
+		if m.Generalize != nil {
+			v.fail(f+".generalize", "rounds the value, and kind %s has none; a numeric dimension uses buckets", m.Kind)
+		}
+		if m.Lower != 0 || m.Upper != 0 {
+			v.fail(f+".lower", "kind %s has no value to clamp; only sum, mean and quantiles do", m.Kind)
+		}
+	}
+	if m.Kind == KindQuantiles {
+		switch {
+		case len(m.Ranks) == 0:
+			v.fail(f+".ranks", "required for kind quantiles: e.g. [0.5] for the median")
+		case len(m.Ranks) > maxRanks:
+			v.fail(f+".ranks", "at most %d ranks, got %d", maxRanks, len(m.Ranks))
+		}
+		for i, r := range m.Ranks {
+			rf := fmt.Sprintf("%s.ranks[%d]", f, i)
+			switch {
+			case !(r > 0 && r < 1):
+				v.fail(rf, "must be in (0, 1), got %s", formatNumber(r))
+			case i > 0 && !(r > m.Ranks[i-1]):
+				v.fail(rf, "ranks must be strictly increasing, got %s after %s", formatNumber(r), formatNumber(m.Ranks[i-1]))
+			}
+		}
+	} else if m.Ranks != nil {
+		v.fail(f+".ranks", "only kind quantiles has ranks")
+	}
+}
+
+func (v *validator) partitions(f string, parts []string) {
+	if len(parts) == 0 {
+		v.fail(f+".partitions", "must list at least one partition")
+	}
+	if len(parts) > maxPartitions {
+		v.fail(f+".partitions", "at most %d partitions, got %d", maxPartitions, len(parts))
+	}
+	seen := map[string]int{}
+	for i, p := range parts {
+		pf := fmt.Sprintf("%s.partitions[%d]", f, i)
+		switch j, dup := seen[p]; {
+		case p == "" || strings.TrimSpace(p) != p:
+			v.fail(pf, "must be a non-empty value without surrounding spaces, got %q", p)
+		case p == OtherPartition:
+			v.fail(pf, "%q is implicit (values not listed go there); remove it", OtherPartition)
+		case dup:
+			v.fail(pf, "duplicate partition %q (also partitions[%d])", p, j)
+		case strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			v.fail(pf, "must not contain control characters, got %q", p)
+		}
+		seen[p] = i
+	}
+}
+
+func (v *validator) buckets(f string, b *Buckets) {
+	switch {
+	case len(b.Edges) == 0:
+		v.fail(f+".edges", "must list at least one edge")
+	case len(b.Edges) > maxBuckets:
+		v.fail(f+".edges", "at most %d edges, got %d", maxBuckets, len(b.Edges))
+	}
+	for i := 1; i < len(b.Edges); i++ {
+		if !(b.Edges[i] > b.Edges[i-1]) {
+			v.fail(fmt.Sprintf("%s.edges[%d]", f, i), "edges must be strictly increasing, got %s after %s", formatNumber(b.Edges[i]), formatNumber(b.Edges[i-1]))
+		}
+	}
+}
+
+// column checks that c is a usable column name that is not forbidden.
+func (v *validator) column(field, c string, forbidden map[string]bool) {
+	switch {
+	case !validColumn(c):
+		v.fail(field, "must be a column name, got %q", c)
+	case isForbidden(c, forbidden):
+		e := v.fail(field, "column %q is forbidden: it is never read (built-in list or forbidden_columns)", c)
+		e.Hint = "remove this statistic, or export a generalized column instead"
+	}
+}
+
+// private rejects grouping or aggregating by the privacy unit or the raw
+// event time: either would publish per-user or per-moment figures.
+func (v *validator) private(field, c string) {
+	switch c {
+	case v.s.Input.User:
+		v.fail(field, "must not be the privacy unit column %q", c)
+	case v.s.Input.Time:
+		v.fail(field, "must not be the raw event time column %q (a timestamp is a fingerprint)", c)
+	}
+}
+
+func validColumn(c string) bool {
+	return c != "" && strings.TrimSpace(c) == c && len(c) <= 256 &&
+		!strings.ContainsFunc(c, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+func normalizeColumn(c string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, strings.ToLower(c))
+}
+
+func (s *Spec) forbidden() map[string]bool {
+	f := map[string]bool{}
+	for _, c := range BuiltinForbiddenColumns {
+		f[normalizeColumn(c)] = true
+	}
+	for _, c := range s.ForbiddenColumns {
+		f[normalizeColumn(c)] = true
+	}
+	return f
+}
+
+func isForbidden(c string, forbidden map[string]bool) bool {
+	n := normalizeColumn(c)
+	if forbidden[n] {
+		return true
+	}
+	if i := strings.LastIndexByte(n, '.'); i >= 0 {
+		return forbidden[n[i+1:]] || forbidden[strings.ReplaceAll(n, ".", "_")]
+	}
+	return false
+}
+
+// ForbiddenColumnList returns the built-in and the spec's forbidden columns,
+// sorted and without duplicates.
+func (s *Spec) ForbiddenColumnList() []string {
+	var out []string
+	for c := range s.forbidden() {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Metric returns the metric called name, or nil.
+func (s *Spec) Metric(name string) *Metric {
+	for i := range s.Metrics {
+		if s.Metrics[i].Name == name {
+			return &s.Metrics[i]
+		}
+	}
+	return nil
+}
+
+// Columns returns the event columns the metric called name reads: the
+// privacy unit, the event time, then its dimension and value if any. It
+// returns nil for an unknown metric.
+func (s *Spec) Columns(metric string) []string {
+	m := s.Metric(metric)
+	if m == nil {
+		return nil
+	}
+	cols := []string{s.Input.User, s.Input.Time}
+	for _, c := range []string{m.Dimension, m.Value} {
+		if c != "" && !slices.Contains(cols, c) {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}
+
+// AllColumns returns the projection of the whole job: every event column
+// any metric reads, in first-use order. No other column is read.
+func (s *Spec) AllColumns() []string {
+	cols := []string{s.Input.User, s.Input.Time}
+	for _, m := range s.Metrics {
+		for _, c := range []string{m.Dimension, m.Value} {
+			if c != "" && !slices.Contains(cols, c) {
+				cols = append(cols, c)
+			}
+		}
+	}
+	return cols
+}
+
+// ConsentCategories returns the consent categories the metrics use, sorted.
+func (s *Spec) ConsentCategories() []string {
+	var out []string
+	for _, m := range s.Metrics {
+		if !slices.Contains(out, m.Consent) {
+			out = append(out, m.Consent)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Weights returns every metric's weight, in metric order.
+func (s *Spec) Weights() []float64 {
+	w := make([]float64, len(s.Metrics))
+	for i, m := range s.Metrics {
+		w[i] = m.Weight
+	}
+	return w
+}
+
+// Share is one metric's part of the run's budget.
+type Share struct {
+	Epsilon float64
+	Delta   float64
+}
+
+// Shares splits the run's budget across the metrics, in metric order.
+//
+// ε is split by weight: ε_i = ε·w_i/Σw. δ is split by weight too, but only
+// among the metrics that need δ (Metric.NeedsDelta: all of them with
+// Gaussian noise, those that select partitions otherwise); the others get
+// δ_i = 0. The shares never add up to more than the run's ε and δ (they are
+// rounded down where floating point would overshoot), so composing them is
+// within the run's budget.
+func (s *Spec) Shares() []Share {
+	shares := make([]Share, len(s.Metrics))
+	var wEps, wDelta float64
+	for _, m := range s.Metrics {
+		wEps += m.Weight
+		if m.NeedsDelta(s.Privacy.Noise) {
+			wDelta += m.Weight
+		}
+	}
+	for i, m := range s.Metrics {
+		shares[i].Epsilon = s.Privacy.Epsilon * m.Weight / wEps
+		if m.NeedsDelta(s.Privacy.Noise) {
+			shares[i].Delta = s.Privacy.Delta * m.Weight / wDelta
+		}
+	}
+	fitSum(shares, s.Privacy.Epsilon, func(sh *Share) *float64 { return &sh.Epsilon })
+	fitSum(shares, s.Privacy.Delta, func(sh *Share) *float64 { return &sh.Delta })
+	return shares
+}
+
+// fitSum shrinks the fields until their left-to-right sum is ≤ total.
+func fitSum(shares []Share, total float64, field func(*Share) *float64) {
+	for range 64 {
+		sum := 0.0
+		for i := range shares {
+			sum += *field(&shares[i])
+		}
+		if sum <= total {
+			return
+		}
+		for i := range shares {
+			f := field(&shares[i])
+			*f = math.Nextafter(*f*(1-0x1p-50), 0)
+		}
+	}
+}
+
+// Spend returns the ε and δ a run of this spec charges to the ledger: the
+// run's ε, and its δ if any metric uses δ (else 0: δ that no metric uses is
+// not spent).
+func (s *Spec) Spend() (epsilon, delta float64) {
+	for _, m := range s.Metrics {
+		if m.NeedsDelta(s.Privacy.Noise) {
+			return s.Privacy.Epsilon, s.Privacy.Delta
+		}
+	}
+	return s.Privacy.Epsilon, 0
+}
+
+// PeriodOf returns the period a run for date covers, [start, end) in UTC.
+// date is "YYYY-MM-DD".
+func (s *Spec) PeriodOf(date string) (start, end time.Time, err error) {
+	if s.Period != PeriodDaily {
+		return time.Time{}, time.Time{}, fmt.Errorf("PeriodOf: unsupported period %q", s.Period)
+	}
+	start, err = time.ParseInLocation(time.DateOnly, date, time.UTC)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("PeriodOf: period must be a date YYYY-MM-DD, got %q", date)
+	}
+	return start, start.AddDate(0, 0, 1), nil
+}
+
+// File returns the name the spec was parsed from, or "".
+func (s *Spec) File() string { return s.file }
+
+// WithOverrides returns a copy of s with the run's ε, δ and noise replaced by
+// the non-nil arguments (from flags or the environment). An override may
+// lower ε and δ freely but never raise them above privacy.max_epsilon and
+// privacy.max_delta: that is refused with an error wrapping ErrCeiling that
+// says what the ceiling is and how to change it. The copy is validated.
+func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, error) {
+	c := s.clone()
+	c.overrides = map[string]string{}
+	for k, v := range s.overrides {
+		c.overrides[k] = v
+	}
+	where := func(field string) string {
+		if l := s.line(field); l > 0 && s.file != "" {
+			return fmt.Sprintf(" (%s:%d)", s.file, l)
+		}
+		return ""
+	}
+	if epsilon != nil {
+		e := *epsilon
+		switch {
+		case !(e > 0) || math.IsInf(e, 0):
+			return nil, fmt.Errorf("WithOverrides: epsilon must be > 0 and finite, got %s", formatNumber(e))
+		case e > s.Privacy.MaxEpsilon:
+			return nil, fmt.Errorf("WithOverrides: %w: epsilon %s is above privacy.max_epsilon = %s%s. "+
+				"Try: pass an epsilon ≤ %s, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = %s must stay ≥ it)",
+				ErrCeiling, formatNumber(e), formatNumber(s.Privacy.MaxEpsilon), where("privacy.max_epsilon"),
+				formatNumber(s.Privacy.MaxEpsilon), formatNumber(s.Ledger.CapEpsilon))
+		}
+		c.Privacy.Epsilon = e
+		c.overrides["privacy.epsilon"] = "epsilon override"
+	}
+	if delta != nil {
+		d := *delta
+		switch {
+		case !(d >= 0 && d < 1):
+			return nil, fmt.Errorf("WithOverrides: delta must be in [0, 1), got %s", formatNumber(d))
+		case d > s.Privacy.MaxDelta:
+			return nil, fmt.Errorf("WithOverrides: %w: delta %s is above privacy.max_delta = %s%s. "+
+				"Try: pass a delta ≤ %s, or raise privacy.max_delta in the job spec (ledger.cap_delta = %s must stay ≥ it)",
+				ErrCeiling, formatNumber(d), formatNumber(s.Privacy.MaxDelta), where("privacy.max_delta"),
+				formatNumber(s.Privacy.MaxDelta), formatNumber(s.Ledger.CapDelta))
+		}
+		c.Privacy.Delta = d
+		c.overrides["privacy.delta"] = "delta override"
+	}
+	if noise != nil {
+		c.Privacy.Noise = *noise
+		c.overrides["privacy.noise"] = "noise override"
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("WithOverrides: %w", err)
+	}
+	return c, nil
+}
+
+// clone returns a deep copy of s.
+func (s *Spec) clone() *Spec {
+	c := *s
+	c.ForbiddenColumns = slices.Clone(s.ForbiddenColumns)
+	c.Metrics = make([]Metric, len(s.Metrics))
+	for i, m := range s.Metrics {
+		m.Partitions = slices.Clone(m.Partitions)
+		m.Ranks = slices.Clone(m.Ranks)
+		if m.Buckets != nil {
+			b := *m.Buckets
+			b.Edges = slices.Clone(b.Edges)
+			m.Buckets = &b
+		}
+		if m.Generalize != nil {
+			g := *m.Generalize
+			m.Generalize = &g
+		}
+		c.Metrics[i] = m
+	}
+	return &c
+}
+
+// formatNumber prints a float the shortest way that reads back exactly.
+func formatNumber(f float64) string {
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
