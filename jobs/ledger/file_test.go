@@ -246,3 +246,29 @@ func TestLockInProcess(t *testing.T) {
 	}
 	tx2.Unlock()
 }
+
+func TestCheckWithTornUnknownRecord(t *testing.T) {
+	f := openTemp(t)
+	full := appendRecord(nil, Entry{Job: "j", Period: "1", Epsilon: 1, Time: t0.Add(-2 * day)})
+	torn := appendRecord(nil, Entry{Job: "j", Period: "2", Epsilon: 1, Time: t0.Add(-day)})[:50]
+	if err := os.WriteFile(f.Path(), append(full, torn...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tx := lock(t, f)
+	c := Cap{Epsilon: 10, Delta: 1e-6, Window: 30 * day}
+	err := Check(tx, c, t0, 1, 0)
+	var be *BudgetError
+	if !errors.As(err, &be) {
+		t.Fatalf("Check = %v, want a refusal while a torn record of unknown spend is in the window", err)
+	}
+	if len(be.UnknownLines) != 1 || be.UnknownLines[0] != 2 || !strings.Contains(be.Hint, "torn by a crash") {
+		t.Errorf("refusal %+v does not point at line 2", be)
+	}
+	if got, want := be.WaitUntil, t0.Add(29*day); !got.Equal(want) {
+		t.Errorf("WaitUntil = %v, want %v (the salvaged time + window)", got, want)
+	}
+	tx.Unlock()
+	if err := Check(tx, c, t0, 1, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("Check on an unlocked Tx = %v, want ErrClosed", err)
+	}
+}
