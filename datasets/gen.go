@@ -742,6 +742,10 @@ func newBatchWriter(format Format, schema *arrow.Schema, w io.Writer) (batchWrit
 		props := parquet.NewWriterProperties(
 			parquet.WithCompression(compress.Codecs.Snappy),
 			parquet.WithDictionaryDefault(true),
+			// random microsecond timestamps never repeat: a dictionary
+			// would only be built and thrown away
+			parquet.WithDictionaryFor("event_time", false),
+			parquet.WithDictionaryFor("updated_at", false),
 			parquet.WithCreatedBy("dpstats gen"),
 			parquet.WithMaxRowGroupLength(math.MaxInt32),
 		)

@@ -294,7 +294,7 @@ func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); re
 
 // BenchmarkGenerate measures the generator; the 10M-row cases are the
 // issue's target ("well under a minute on 2 cores"): run them with
-// go test -run XXX -bench 'Generate/.*10M' -benchtime 1x ./datasets/
+// go test -run XXX -bench 'Generate/.*/10M' -benchtime 1x ./datasets/
 func BenchmarkGenerate(b *testing.B) {
 	b.Run("parquet/1M", func(b *testing.B) { benchmarkGenerate(b, 1_000_000, FormatParquet) })
 	b.Run("arrow/1M", func(b *testing.B) { benchmarkGenerate(b, 1_000_000, FormatArrowFile) })
