@@ -1,0 +1,209 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/explain")
+
+// TestExplainGolden compares Explain's output for the shipped spec and the
+// test spec with testdata/explain/<spec>.<ext>. Run with -update to rewrite.
+func TestExplainGolden(t *testing.T) {
+	specs := map[string]string{
+		"playback-daily": "playback-daily.yaml",
+		"base":           filepath.Join("testdata", "spec", "base.yaml"),
+	}
+	formats := map[string]string{"text": "txt", "markdown": "md", "json": "json"}
+	for name, path := range specs {
+		s, err := LoadSpec(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for format, ext := range formats {
+			t.Run(name+"/"+format, func(t *testing.T) {
+				var buf bytes.Buffer
+				if err := Explain(&buf, s, format); err != nil {
+					t.Fatalf("Explain: %v", err)
+				}
+				golden := filepath.Join("testdata", "explain", name+"."+ext)
+				if *update {
+					if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test -update to create it)", err)
+				}
+				if got := buf.String(); got != string(want) {
+					t.Errorf("Explain(%s, %s) differs from %s (run go test -update after checking):\n%s", name, format, golden, firstDiff(got, string(want)))
+				}
+			})
+		}
+	}
+}
+
+// firstDiff shows the first differing line of got and want.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d:\n got: %s\nwant: %s", i+1, gl, wl)
+		}
+	}
+	return "(no line differs)"
+}
+
+func TestExplainJSONIsComplete(t *testing.T) {
+	s, err := LoadSpec("playback-daily.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Explain(&buf, s, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Schema           string      `json:"schema"`
+		Job              string      `json:"job"`
+		Epsilon          float64     `json:"epsilon"`
+		ColumnsRead      []string    `json:"columns_read"`
+		ForbiddenColumns []string    `json:"forbidden_columns"`
+		Statistics       []Statistic `json:"statistics"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := got.Schema, ExplainSchema; got != want {
+		t.Errorf("schema = %q, want %q", got, want)
+	}
+	if got, want := len(got.Statistics), len(s.Metrics); got != want {
+		t.Fatalf("%d statistics, want %d (every metric is listed)", got, want)
+	}
+	if !slices.Equal(got.ColumnsRead, s.AllColumns()) {
+		t.Errorf("columns_read = %q, want %q", got.ColumnsRead, s.AllColumns())
+	}
+	for _, c := range []string{"title", "file_name", "library_path", "client_ip", "server_name", "email"} {
+		if !slices.Contains(got.ForbiddenColumns, c) {
+			t.Errorf("forbidden_columns lacks %q", c)
+		}
+	}
+	sum := 0.0
+	for i, st := range got.Statistics {
+		if st.Name != s.Metrics[i].Name || st.Description == "" || st.Consent == "" || len(st.Columns) < 3 || st.Generalization == "" || st.Bounds == "" {
+			t.Errorf("statistic %d incomplete: %+v", i, st)
+		}
+		sum += st.Epsilon
+	}
+	if sum > s.Privacy.Epsilon || sum < s.Privacy.Epsilon*(1-1e-9) {
+		t.Errorf("statistics' ε add up to %v, want the run's %v", sum, s.Privacy.Epsilon)
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	s := mustParse(t, edit(baseSpec(t), map[int]string{13: "  noise: gaussian"}))
+	st := s.Statistics()
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"count measures", st[0].Measures, "number of events per device_type"},
+		{"count bounds", st[0].Bounds, "each user adds at most 5 events to each of at most 2 partitions"},
+		{"count partitions", strings.Join(st[0].Partitions, ","), "tv,phone,web,other"},
+		{"count generalization", st[0].Generalization, `device_type limited to the 3 listed values; any other value counts as "other"`},
+		{"count has no clamp", st[0].Lower == nil && st[0].Upper == nil, true},
+		{"bucket measures", st[1].Measures, "number of events per bitrate_kbps range"},
+		{"bucket generalization", st[1].Generalization, `bitrate_kbps grouped into 3 ranges (0–999 kbps, 1000–1999 kbps, ≥ 2000 kbps); exact values are not used; values below 0 kbps count as "other"`},
+		{"bucket bounds", st[1].Bounds, "each user adds at most 1 event to each of at most 1 partition"},
+		{"quantile measures", st[2].Measures, "median and 90th percentile of duration_s per media_type"},
+		{"quantile generalization", st[2].Generalization, "media_type limited to the 2 listed values; any other value counts as \"other\"; duration_s rounded down to a multiple of 60 s; duration_s clamped to [0, 14400 s]"},
+		{"quantile clamp", *st[2].Lower == 0 && *st[2].Upper == 14400, true},
+		{"quantile columns", strings.Join(st[2].Columns, ","), "user_id,event_time,media_type,duration_s"},
+		{"quantile share", st[2].EpsilonShare, 0.5},
+		{"quantile delta", st[2].Delta, 0.5e-6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %v, want %v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDescribeHelpers(t *testing.T) {
+	ranks := map[float64]string{0.5: "median", 0.9: "90th percentile", 0.01: "1st percentile", 0.02: "2nd percentile", 0.03: "3rd percentile", 0.11: "11th percentile", 0.25: "25th percentile", 0.999: "0.999 quantile"}
+	for r, want := range ranks {
+		if got := rankName(r); got != want {
+			t.Errorf("rankName(%g) = %q, want %q", r, got, want)
+		}
+	}
+	users := &Metric{Kind: KindUsers, Dimension: "d", MaxPartitions: 3, MaxPerPartition: 1}
+	if got, want := bounds(users), "each user counted in at most 3 partitions, once in each"; got != want {
+		t.Errorf("bounds(users) = %q, want %q", got, want)
+	}
+	total := &Metric{Kind: KindSum, Value: "v", MaxPartitions: 1, MaxPerPartition: 4, Upper: 1}
+	if got, want := bounds(total), "each user adds at most 4 values"; got != want {
+		t.Errorf("bounds(total sum) = %q, want %q", got, want)
+	}
+	if got, want := measures(total), "sum of v in total"; got != want {
+		t.Errorf("measures(total sum) = %q, want %q", got, want)
+	}
+	sel := &Metric{Kind: KindCount, Dimension: "country", SelectPartitions: true}
+	if got, want := generalization(sel), "country values found in the data, each published only if it passes DP partition selection (enough users share it)"; got != want {
+		t.Errorf("generalization(select) = %q, want %q", got, want)
+	}
+	if got, want := generalization(&Metric{Kind: KindCount}), "none: a single total"; got != want {
+		t.Errorf("generalization(total) = %q, want %q", got, want)
+	}
+	if got, want := mdCell("a|b\\c\n d"), `a\|b\\c d`; got != want {
+		t.Errorf("mdCell = %q, want %q", got, want)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("pipe closed") }
+
+func TestExplainErrors(t *testing.T) {
+	s := mustParse(t, edit(baseSpec(t), nil))
+	invalid := mustParse(t, edit(baseSpec(t), nil))
+	invalid.Metrics[0].Weight = -1
+	tests := []struct {
+		name   string
+		w      interface{ Write([]byte) (int, error) }
+		s      *Spec
+		format string
+		want   string
+	}{
+		{"unknown format", &bytes.Buffer{}, s, "html", `Explain: unknown format "html"; want text, markdown or json`},
+		{"nil spec", &bytes.Buffer{}, nil, "text", "Explain: nil spec"},
+		{"invalid spec", &bytes.Buffer{}, invalid, "text", "Explain: invalid spec: job.yaml:28: metrics[0].weight: must be > 0, got -1"},
+		{"write error", failingWriter{}, s, "text", "Explain: write: pipe closed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Explain(tt.w, tt.s, tt.format)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Explain error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
