@@ -13,7 +13,7 @@
 //
 //	go generate ./datasets/sample
 //
-// which runs `go test -run '^TestSample$' -update`; the test without -update
+// which runs `go test -run TestSample -update`; the test without -update
 // checks that the committed files hold the same rows the generator produces
 // today.
 package sample
@@ -24,7 +24,7 @@ import (
 	"time"
 )
 
-//go:generate go test -run '^TestSample$' -update
+//go:generate go test -run TestSample -update
 
 // The options the sample was generated with (datasets.GenOptions).
 const (

@@ -92,7 +92,7 @@ func sameRows(t *testing.T, got, want []byte) int64 {
 
 // The embedded sample reads through the real event reader and consent
 // loader, with the shapes the pipeline relies on.
-func TestSampleReads(t *testing.T) {
+func TestEmbeddedReads(t *testing.T) {
 	users := datasets.NewUserIndex()
 	c, err := datasets.LoadConsentFrom([]datasets.Input{datasets.BytesInput(ConsentName, Consent())}, users, End, datasets.ConsentColumns{})
 	if err != nil {
