@@ -207,3 +207,42 @@ func TestExplainErrors(t *testing.T) {
 		})
 	}
 }
+
+func ExampleExplain() {
+	s, err := ParseSpec("job.yaml", strings.NewReader(`version: 1
+name: example
+privacy: {epsilon: 1, max_epsilon: 1}
+ledger: {cap_epsilon: 10}
+metrics:
+  - name: resolution_share
+    description: Share of playback events by resolution.
+    kind: count
+    consent: playback_stats
+    dimension: resolution
+    partitions: [sd, 720p, 1080p, 4k]
+    max_partitions: 2
+    max_per_partition: 10
+`))
+	if err != nil {
+		panic(err)
+	}
+	var b bytes.Buffer
+	if err := Explain(&b, s, "text"); err != nil {
+		panic(err)
+	}
+	_, tab, _ := strings.Cut(b.String(), "released, nothing else:\n")
+	fmt.Print(tab)
+	// Output:
+	//
+	// 1. resolution_share — resolution_share
+	//    What:            Share of playback events by resolution.
+	//    Computed:        number of events per resolution
+	//    Columns read:    user_id, event_time, resolution
+	//    Consent:         playback_stats
+	//    Partitions:      sd, 720p, 1080p, 4k, other
+	//    Generalization:  resolution limited to the 4 listed values; any other
+	//                     value counts as "other"
+	//    Bounds:          each user adds at most 10 events to each of at most 2
+	//                     partitions
+	//    Budget:          ε = 1 (100.0% of the run's ε, weight 1), δ = 0
+}

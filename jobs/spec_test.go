@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -758,4 +759,51 @@ func FuzzParseSpec(f *testing.F) {
 			m.PublishedPartitions()
 		}
 	})
+}
+
+func ExampleParseSpec() {
+	_, err := ParseSpec("job.yaml", strings.NewReader(`version: 1
+name: example
+privacy: {epsilon: 1, max_epsilon: 2}
+ledger: {cap_epsilon: 10}
+metrics:
+  - name: codec_share
+    description: Events by video codec.
+    kind: count
+    consent: playback_stats
+    dimension: file_name
+    partitions: [h264, hevc]
+    weight: -1
+`))
+	fmt.Println(err)
+	// Output:
+	// job.yaml:10: metrics[0].dimension: column "file_name" is forbidden: it is never read (built-in list or forbidden_columns). Try: remove this statistic, or export a generalized column instead
+	// job.yaml:12: metrics[0].weight: must be > 0, got -1
+}
+
+func ExampleSpec_WithOverrides() {
+	s, err := ParseSpec("job.yaml", strings.NewReader(`version: 1
+name: example
+privacy:
+  epsilon: 0.5
+  max_epsilon: 1
+ledger: {cap_epsilon: 10}
+metrics:
+  - {name: total, description: All events., kind: count, consent: usage}
+`))
+	if err != nil {
+		panic(err)
+	}
+	eps := 0.8
+	lower, err := s.WithOverrides(&eps, nil, nil)
+	fmt.Println(lower.Privacy.Epsilon, err)
+
+	eps = 100 // a typo for 1.00
+	_, err = s.WithOverrides(&eps, nil, nil)
+	fmt.Println(errors.Is(err, ErrCeiling))
+	fmt.Println(err)
+	// Output:
+	// 0.8 <nil>
+	// true
+	// WithOverrides: privacy override above the job's per-run ceiling: epsilon 100 is above privacy.max_epsilon = 1 (job.yaml:5). Try: pass an epsilon ≤ 1, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = 10 must stay ≥ it)
 }
