@@ -37,7 +37,7 @@
 //	  description        plain words, shown in the privacy tab (required)
 //	  kind               count | users | sum | mean | quantiles (required)
 //	  consent            consent category, [a-z0-9_] (required)
-//	  dimension          column; omit for a single total (partition "all")
+//	  dimension          column; omit for a single total (partition "total")
 //	  partitions         public list of the dimension's values; others go
 //	                     to the implicit partition "other"
 //	  select_partitions  true: partitions from the data, via DP partition
@@ -75,9 +75,9 @@
 //     ε·w_i/Σw; δ is split by weight among the metrics that need it (all
 //     with Gaussian noise, the ones selecting partitions with Laplace), and
 //     the others get none. The shares never add up to more than ε and δ.
-//     [Spec.Spend] is what the ledger is charged.
+//     [Spec.Spend], what the ledger is charged, is the run's whole ε and δ.
 //   - Every published partition is public: listed in the spec, bucket
-//     labels, "other", or "all" ([Metric.PublishedPartitions]) — unless a
+//     labels, "other", or "total" ([Metric.PublishedPartitions]) — unless a
 //     metric opts into DP partition selection.
 //   - [Explain] prints every statistic a job releases without reading data:
 //     the "privacy tab" promised to users.

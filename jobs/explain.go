@@ -313,10 +313,7 @@ func percent(f float64) string {
 }
 
 func (e *explanation) summary() [][2]string {
-	charged := fmt.Sprintf("ε = %s, δ = %s", formatNumber(e.ChargedEpsilon), formatNumber(e.ChargedDelta))
-	if e.ChargedDelta != e.Delta {
-		charged += " (no statistic uses δ, so none is spent)"
-	}
+	charged := fmt.Sprintf("ε = %s, δ = %s per run", formatNumber(e.ChargedEpsilon), formatNumber(e.ChargedDelta))
 	return [][2]string{
 		{"Privacy unit", fmt.Sprintf("one user (%s): all of a user's events in one %s run are protected together", e.PrivacyUnit, e.Period)},
 		{"Budget per run", fmt.Sprintf("ε = %s, δ = %s, %s noise, %s confidence intervals", formatNumber(e.Epsilon), formatNumber(e.Delta), e.Noise, formatNumber(100*e.Confidence)+"%")},

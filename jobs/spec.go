@@ -39,7 +39,7 @@ const (
 const OtherPartition = "other"
 
 // TotalPartition is the single partition of a metric without a dimension.
-const TotalPartition = "all"
+const TotalPartition = "total"
 
 // Kind is what a metric aggregates.
 type Kind string
@@ -189,7 +189,7 @@ type Metric struct {
 	// counted. Required.
 	Consent string
 	// Dimension is the column that splits the metric into partitions;
-	// empty for a single total (partition "all").
+	// empty for a single total (partition "total").
 	Dimension string
 	// Partitions is the public list of the dimension's values. Values not
 	// listed go to "other".
@@ -242,9 +242,23 @@ func (m *Metric) NeedsDelta(noise string) bool {
 	return noise == NoiseGaussian || m.SelectPartitions
 }
 
+// PartitionList returns m's public partitions without the implicit
+// "other": the listed partitions or the bucket labels. It is nil for a
+// metric without a dimension and for one that selects its partitions.
+func (m *Metric) PartitionList() []string {
+	switch {
+	case m.Dimension == "" || m.SelectPartitions:
+		return nil
+	case m.Buckets != nil:
+		return m.Buckets.Labels()
+	default:
+		return slices.Clone(m.Partitions)
+	}
+}
+
 // PublishedPartitions returns the partitions that are always published for
-// m, including "other": the public list or the bucket labels, or "all" for
-// a metric without a dimension. It returns nil when the partitions are
+// m, including "other": the public list or the bucket labels, or "total"
+// for a metric without a dimension. It returns nil when the partitions are
 // selected from the data.
 func (m *Metric) PublishedPartitions() []string {
 	switch {
@@ -1284,15 +1298,10 @@ func fitSum(shares []Share, total float64, field func(*Share) *float64) {
 }
 
 // Spend returns the ε and δ a run of this spec charges to the ledger: the
-// run's ε, and its δ if any metric uses δ (else 0: δ that no metric uses is
-// not spent).
+// run's whole ε and δ, even δ that no metric's mechanism needs (charging
+// more than is spent is safe; the report states the same figures).
 func (s *Spec) Spend() (epsilon, delta float64) {
-	for _, m := range s.Metrics {
-		if m.NeedsDelta(s.Privacy.Noise) {
-			return s.Privacy.Epsilon, s.Privacy.Delta
-		}
-	}
-	return s.Privacy.Epsilon, 0
+	return s.Privacy.Epsilon, s.Privacy.Delta
 }
 
 // PeriodOf returns the period a run for date covers, [start, end) in UTC.

@@ -58,6 +58,9 @@ func TestParseSpecBaseIsValid(t *testing.T) {
 	}
 	m := s.Metrics[1]
 	// Defaults.
+	if got, want := s.Metrics[0].PartitionList(), []string{"tv", "phone", "web"}; !slices.Equal(got, want) {
+		t.Errorf("PartitionList() = %q, want %q", got, want)
+	}
 	if got, want := m.Title, "bitrate"; got != want {
 		t.Errorf("default Title = %q, want %q", got, want)
 	}
@@ -113,8 +116,11 @@ metrics:
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if got, want := s.Metrics[0].PublishedPartitions(), []string{TotalPartition}; !slices.Equal(got, want) {
+	if got, want := s.Metrics[0].PublishedPartitions(), []string{"total"}; !slices.Equal(got, want) {
 		t.Errorf("PublishedPartitions() = %q, want %q", got, want)
+	}
+	if got := s.Metrics[0].PartitionList(); got != nil {
+		t.Errorf("PartitionList() = %q, want nil", got)
 	}
 }
 
@@ -309,6 +315,9 @@ func TestParseSpecValidVariants(t *testing.T) {
 		{"select partitions with delta", map[int]string{25: "    select_partitions: true"}, func(t *testing.T, s *Spec) {
 			if got := s.Metrics[0].PublishedPartitions(); got != nil {
 				t.Errorf("PublishedPartitions() = %q, want nil", got)
+			}
+			if got := s.Metrics[0].PartitionList(); got != nil {
+				t.Errorf("PartitionList() = %q, want nil", got)
 			}
 		}},
 		{"gaussian with delta", map[int]string{13: "  noise: gaussian"}, nil},
@@ -576,7 +585,7 @@ func TestShares(t *testing.T) {
 		spend Share
 	}{
 		// Weights 1, 1, 2 of ε = 1; laplace and public partitions: no δ.
-		{"laplace", nil, []Share{{0.25, 0}, {0.25, 0}, {0.5, 0}}, Share{1, 0}},
+		{"laplace", nil, []Share{{0.25, 0}, {0.25, 0}, {0.5, 0}}, Share{1, 1e-6}},
 		// Gaussian: every metric needs δ, split like ε.
 		{"gaussian", map[int]string{13: "  noise: gaussian"}, []Share{{0.25, 0.25e-6}, {0.25, 0.25e-6}, {0.5, 0.5e-6}}, Share{1, 1e-6}},
 		// Laplace with one selecting metric: it gets all of δ.
@@ -668,6 +677,9 @@ func TestBuckets(t *testing.T) {
 	m := Metric{Dimension: "bitrate_kbps", Buckets: &Buckets{Edges: []float64{0, 1000}, Unit: "kbps"}}
 	if got, want := m.PublishedPartitions(), []string{"0–999 kbps", "≥ 1000 kbps", "other"}; !slices.Equal(got, want) {
 		t.Errorf("PublishedPartitions() = %q, want %q", got, want)
+	}
+	if got, want := m.PartitionList(), []string{"0–999 kbps", "≥ 1000 kbps"}; !slices.Equal(got, want) {
+		t.Errorf("PartitionList() = %q, want %q", got, want)
 	}
 }
 
