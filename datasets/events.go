@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // ForbiddenColumns are column names that exports carry and dpstats never
@@ -149,6 +152,7 @@ type EventReader struct {
 	file   string
 	batch  EventBatch
 	intern []map[string]string // per dimension
+	dimBuf [][]string          // per dimension, reused across batches
 	err    error
 	done   bool
 	counts ReadCounts
@@ -198,6 +202,7 @@ func NewEventReaderFrom(inputs []Input, spec EventSpec, users *UserIndex) (*Even
 	r.batch.Numbers = make([][]int64, len(spec.Numbers))
 	r.batch.NumberValid = make([][]bool, len(spec.Numbers))
 	r.intern = make([]map[string]string, len(spec.Dimensions))
+	r.dimBuf = make([][]string, len(spec.Dimensions))
 	for i := range r.intern {
 		r.intern[i] = make(map[string]string)
 	}
@@ -228,9 +233,9 @@ func (r *EventReader) Scan() bool {
 		}
 		if !r.s.Scan() {
 			err := r.s.Err()
-			if cerr := r.s.Close(); err == nil && cerr != nil {
-				err = &InputError{File: r.file, RowGroup: -1, Err: cerr}
-			}
+			// The file was only read, and read to its end: an error closing
+			// it cannot change what was read, so it is not an input error.
+			_ = r.s.Close()
 			r.s = nil
 			if err != nil {
 				r.err = err
@@ -263,20 +268,12 @@ func (r *EventReader) fill() error {
 	if err != nil {
 		return colErr(r.spec.Time, err)
 	}
-	dims := make([]StringColumn, len(r.dimPos))
-	dictVals := make([][]string, len(r.dimPos)) // interned dictionary values, if dictionary-encoded
+	// Dimensions are decoded column by column into per-row strings owned
+	// by the reader (interned), before the row filter.
+	dimVals := make([][]string, len(r.dimPos))
 	for d, p := range r.dimPos {
-		if dims[d], err = NewStringColumn(rec.Column(p)); err != nil {
+		if dimVals[d], err = r.decodeDim(d, rec.Column(p), n); err != nil {
 			return colErr(r.spec.Dimensions[d], err)
-		}
-		if dict, ok := dims[d].Dictionary(); ok {
-			vals := make([]string, dict.Len())
-			for k := range vals {
-				if !dict.IsNull(k) {
-					vals[k] = r.internDim(d, dict.Value(k))
-				}
-			}
-			dictVals[d] = vals
 		}
 	}
 	nums := make([]IntColumn, len(r.numPos))
@@ -311,17 +308,8 @@ func (r *EventReader) fill() error {
 			continue
 		}
 		b.Users = append(b.Users, u)
-		for d, col := range dims {
-			var v string
-			switch {
-			case col.IsNull(i):
-			case dictVals[d] != nil:
-				k, _ := col.DictionaryIndex(i)
-				v = dictVals[d][k]
-			default:
-				v = r.internDim(d, col.Value(i))
-			}
-			b.Dims[d] = append(b.Dims[d], v)
+		for d, vals := range dimVals {
+			b.Dims[d] = append(b.Dims[d], vals[i])
 		}
 		for k, col := range nums {
 			if col.IsNull(i) {
@@ -336,6 +324,73 @@ func (r *EventReader) fill() error {
 	b.Len = len(b.Users)
 	r.counts.Kept += int64(b.Len)
 	return nil
+}
+
+// decodeDim returns the n values of a dimension column as interned
+// strings ("" for null). Dictionary columns with the usual index types take
+// a fast path: the dictionary is interned once, rows are a slice lookup.
+func (r *EventReader) decodeDim(d int, arr arrow.Array, n int) ([]string, error) {
+	col, err := NewStringColumn(arr) // validates buffers and indices
+	if err != nil {
+		return nil, err
+	}
+	if cap(r.dimBuf[d]) < n {
+		r.dimBuf[d] = make([]string, n)
+	}
+	out := r.dimBuf[d][:n]
+	if dict, ok := col.Dictionary(); ok {
+		vals := make([]string, dict.Len())
+		for k := range vals {
+			if !dict.IsNull(k) {
+				vals[k] = r.internDim(d, dict.Value(k))
+			}
+		}
+		da := arr.(*array.Dictionary)
+		switch idx := da.Indices().(type) {
+		case *array.Int8:
+			for i, k := range idx.Int8Values()[:n] {
+				out[i] = dictAt(vals, int(k))
+			}
+		case *array.Int16:
+			for i, k := range idx.Int16Values()[:n] {
+				out[i] = dictAt(vals, int(k))
+			}
+		case *array.Int32:
+			for i, k := range idx.Int32Values()[:n] {
+				out[i] = dictAt(vals, int(k))
+			}
+		default:
+			for i := range out {
+				k, _ := col.DictionaryIndex(i)
+				out[i] = dictAt(vals, k)
+			}
+		}
+		if da.NullN() > 0 {
+			for i := range out {
+				if da.IsNull(i) {
+					out[i] = ""
+				}
+			}
+		}
+		return out, nil
+	}
+	for i := range out {
+		if col.IsNull(i) {
+			out[i] = ""
+		} else {
+			out[i] = r.internDim(d, col.Value(i))
+		}
+	}
+	return out, nil
+}
+
+// dictAt returns vals[k], or "" when k is out of range (only possible in
+// null slots, whose index values are unspecified; they are blanked after).
+func dictAt(vals []string, k int) string {
+	if uint(k) >= uint(len(vals)) {
+		return ""
+	}
+	return vals[k]
 }
 
 // internDim returns the reader's own copy of v, so batch strings never
@@ -361,9 +416,8 @@ func (r *EventReader) Err() error { return r.err }
 func (r *EventReader) Close() error {
 	r.done = true
 	if r.s != nil {
-		err := r.s.Close()
+		_ = r.s.Close() // read-only: nothing to lose
 		r.s = nil
-		return err
 	}
 	return nil
 }

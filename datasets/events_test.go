@@ -3,6 +3,7 @@ package datasets
 import (
 	"bytes"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -286,5 +287,98 @@ func TestEventReaderManyFiles(t *testing.T) {
 	}
 	if got, want := r.ExactCounts(), (ReadCounts{Files: 2, Rows: 6, Kept: 5, NullUser: 1}); got != want {
 		t.Errorf("counts = %+v, want %+v", got, want)
+	}
+}
+
+// BenchmarkEventReader reads a generated Parquet file with a typical
+// metric's projection (user, time, 3 dimensions, 1 number) through the
+// EventReader, and through the bare Scanner for comparison.
+func BenchmarkEventReader(b *testing.B) {
+	rows := 1_000_000
+	path := b.TempDir() + "/events.parquet"
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opt := GenOptions{Rows: rows, Users: rows / 100, Days: 7, Seed: 1}
+	if err := Generate(opt, f, nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	spec := EventSpec{
+		User: "user_id", Time: "event_time",
+		Dimensions: []string{"device_type", "video_codec", "resolution"},
+		Numbers:    []NumberSpec{{"bitrate_kbps", Generalizer{Step: 500, Min: 0, Max: 100000}}},
+		Start:      DefaultGenStart, End: opt.RunDate(),
+	}
+	b.Run("EventReader", func(b *testing.B) {
+		for b.Loop() {
+			r, err := NewEventReader([]string{path}, spec, NewUserIndex())
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for r.Scan() {
+				n += r.Batch().Len
+			}
+			if err := r.Err(); err != nil || n != rows {
+				b.Fatalf("read %d rows, err %v", n, err)
+			}
+			r.Close()
+		}
+		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("Scanner", func(b *testing.B) {
+		for b.Loop() {
+			s, err := Open(path, ScanOptions{Columns: []string{"user_id", "event_time", "device_type", "video_codec", "resolution", "bitrate_kbps"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for s.Scan() {
+			}
+			if err := s.Err(); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
+
+// Null slots of a dictionary column may hold any index value, even out of
+// the dictionary's range: the reader must not look them up.
+func TestEventReaderDictionaryNullSlotsWithGarbageIndices(t *testing.T) {
+	dict := strArr("roku", "web")
+	defer dict.Release()
+	idxB := array.NewInt8Builder(memory.DefaultAllocator)
+	idxB.AppendValues([]int8{0, 99, 1, -7}, []bool{true, false, true, false})
+	idx := idxB.NewArray()
+	typ := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}
+	// write the garbage into the null slots' index values
+	vals := idx.(*array.Int8).Int8Values()
+	vals[1], vals[3] = 99, -7
+	dev := array.NewDictionaryArray(typ, idx, dict)
+	data := writeArrowFileT(t, []arrow.Field{
+		{Name: "user_id", Type: arrow.BinaryTypes.String},
+		{Name: "event_time", Type: arrow.FixedWidthTypes.Timestamp_us},
+		{Name: "device_type", Type: typ, Nullable: true},
+	}, []arrow.Array{strArr("a", "b", "c", "d"), tsArr(evStart, evStart, evStart, evStart), dev})
+	r, err := NewEventReaderFrom([]Input{BytesInput("ev.arrow", data)},
+		EventSpec{User: "user_id", Time: "event_time", Dimensions: []string{"device_type"}, Start: evStart, End: evEnd}, NewUserIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for r.Scan() {
+		got = append(got, r.Batch().Dims[0]...)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"roku", "", "web", ""}; !reflect.DeepEqual(got, want) {
+		t.Errorf("device_type = %q, want %q", got, want)
 	}
 }

@@ -117,7 +117,7 @@ func (opt GenOptions) RunDate() time.Time {
 // deterministic for the options (Seed included). Rows are produced in record
 // batches (one Parquet row group each) of opt.BatchRows rows, so memory does
 // not grow with opt.Rows; only per-user state (a few dozen bytes a user) is
-// held.
+// held. Generate does not close events or consent.
 //
 // The events schema is the one DESIGN.md documents: user_id, event_time
 // (timestamp[us, UTC]), device_type, platform, video_codec, audio_codec,
@@ -736,7 +736,12 @@ type batchWriter interface {
 	Close() error
 }
 
+// writerOnly hides an io.Closer: the Parquet writer closes a sink that has
+// Close, and Generate's caller owns its writers.
+type writerOnly struct{ io.Writer }
+
 func newBatchWriter(format Format, schema *arrow.Schema, w io.Writer) (batchWriter, error) {
+	w = writerOnly{w}
 	switch format {
 	case FormatParquet:
 		props := parquet.NewWriterProperties(

@@ -301,3 +301,22 @@ func BenchmarkGenerate(b *testing.B) {
 	b.Run("parquet/10M", func(b *testing.B) { benchmarkGenerate(b, 10_000_000, FormatParquet) })
 	b.Run("arrow/10M", func(b *testing.B) { benchmarkGenerate(b, 10_000_000, FormatArrowFile) })
 }
+
+type closeRecorder struct {
+	bytes.Buffer
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+func TestGenerateDoesNotCloseWriters(t *testing.T) {
+	for _, f := range []Format{FormatParquet, FormatArrowFile, FormatArrowStream} {
+		var ev, co closeRecorder
+		if err := Generate(GenOptions{Rows: 10, Users: 2, Format: f}, &ev, &co); err != nil {
+			t.Fatal(err)
+		}
+		if ev.closed || co.closed {
+			t.Errorf("%v: Generate closed its writers (events %v, consent %v)", f, ev.closed, co.closed)
+		}
+	}
+}
