@@ -43,10 +43,12 @@
 //	  select_partitions  true: partitions from the data, via DP partition
 //	                     selection (needs delta > 0)
 //	  buckets            {edges, unit}: a numeric dimension becomes ranges
-//	                     [edges[i], edges[i+1]) and "≥ last edge"; values
-//	                     below edges[0] go to "other"
+//	                     [edges[i], edges[i+1]) and "≥ last edge" (edges are
+//	                     whole numbers); values below edges[0] count in the
+//	                     first range
 //	  value              numeric column (sum, mean, quantiles)
-//	  generalize         {step, unit}: value rounded down to a multiple of step
+//	  generalize         {step, unit}: value rounded to the nearest multiple
+//	                     of step (a whole number; lower and upper then whole)
 //	  lower, upper       value clamp, lower < upper (sum, mean, quantiles)
 //	  ranks              quantiles, each in (0, 1), increasing (quantiles)
 //	  max_partitions     partitions per user, ≥ 1 (default 1; 1 without a dimension)

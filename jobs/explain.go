@@ -165,8 +165,8 @@ func generalization(m *Metric) string {
 	case m.Dimension == "":
 	case m.Buckets != nil:
 		b := m.Buckets
-		parts = append(parts, fmt.Sprintf("%s grouped into %d ranges (%s); exact values are not used; values below %s count as %q",
-			m.Dimension, len(b.Edges), strings.Join(b.Labels(), ", "), withUnit(b.Edges[0], b.Unit), OtherPartition))
+		parts = append(parts, fmt.Sprintf("%s grouped into %d ranges (%s); exact values are not used; values below %s count in the first range",
+			m.Dimension, len(b.Edges), strings.Join(b.Labels(), ", "), withUnit(b.Edges[0], b.Unit)))
 	case m.SelectPartitions:
 		parts = append(parts, fmt.Sprintf("%s values found in the data, each published only if it passes DP partition selection (enough users share it)", m.Dimension))
 	default:
@@ -176,7 +176,7 @@ func generalization(m *Metric) string {
 		unit := ""
 		if m.Generalize != nil {
 			unit = m.Generalize.Unit
-			parts = append(parts, fmt.Sprintf("%s rounded down to a multiple of %s", m.Value, withUnit(m.Generalize.Step, unit)))
+			parts = append(parts, fmt.Sprintf("%s rounded to the nearest %s", m.Value, withUnit(m.Generalize.Step, unit)))
 		}
 		parts = append(parts, fmt.Sprintf("%s clamped to [%s, %s]", m.Value, formatNumber(m.Lower), withUnit(m.Upper, unit)))
 	}

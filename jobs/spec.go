@@ -34,8 +34,9 @@ const (
 )
 
 // OtherPartition is the implicit partition of every metric with a public
-// partition list: values outside the list (and, for bucketed dimensions,
-// below the first edge) are counted there. It is always published.
+// partition list or buckets: values outside the list are counted there. It
+// is always published (for a bucketed dimension it stays empty: every value
+// falls in a bucket).
 const OtherPartition = "other"
 
 // TotalPartition is the single partition of a metric without a dimension.
@@ -220,18 +221,22 @@ type Metric struct {
 }
 
 // Buckets turns a numeric dimension into ranges [edges[i], edges[i+1]) and
-// a last open range [edges[n-1], ∞). Values below edges[0] go to "other".
+// a last open range [edges[n-1], ∞). Values below edges[0] are counted in
+// the first bucket, so every value falls in a bucket. It matches
+// datasets.Generalizer{Edges, Min: edges[0]} (whole numbers, labels alike).
 type Buckets struct {
-	// Edges are the lower bounds of the buckets, strictly increasing.
+	// Edges are the lower bounds of the buckets: whole numbers, strictly
+	// increasing.
 	Edges []float64
 	// Unit is appended to the labels ("kbps", "s").
 	Unit string
 }
 
-// Generalize rounds a value down to a multiple of Step before it is
-// clamped to [lower, upper].
+// Generalize rounds a value to the nearest multiple of Step (halves up)
+// before it is clamped to [lower, upper], like datasets.Generalizer{Step,
+// Min: lower, Max: upper}.
 type Generalize struct {
-	Step float64 // > 0
+	Step float64 // a whole number ≥ 1; lower and upper must then be whole too
 	Unit string
 }
 
@@ -274,44 +279,32 @@ func (m *Metric) PublishedPartitions() []string {
 }
 
 // Labels returns the bucket labels in order, e.g. "0–999 kbps",
-// "1000–1999 kbps", "≥ 2000 kbps". With whole-number edges the ranges are
-// shown inclusive (the dimension is assumed to hold whole numbers);
-// otherwise as "a–<b".
+// "1000–1999 kbps", "≥ 2000 kbps": whole-number ranges, upper end
+// inclusive, with the unit if any.
 func (b *Buckets) Labels() []string {
-	whole := true
-	for _, e := range b.Edges {
-		if e != math.Trunc(e) || math.Abs(e) > 1<<53 {
-			whole = false
-		}
-	}
 	unit := ""
 	if b.Unit != "" {
 		unit = " " + b.Unit
 	}
 	labels := make([]string, len(b.Edges))
 	for i, lo := range b.Edges {
-		switch {
-		case i == len(b.Edges)-1:
-			labels[i] = "≥ " + formatNumber(lo) + unit
-		case whole && b.Edges[i+1]-1 == lo:
-			labels[i] = formatNumber(lo) + unit
-		case whole:
-			labels[i] = formatNumber(lo) + "–" + formatNumber(b.Edges[i+1]-1) + unit
-		default:
-			labels[i] = formatNumber(lo) + "–<" + formatNumber(b.Edges[i+1]) + unit
+		if i == len(b.Edges)-1 {
+			labels[i] = "≥ " + formatWhole(lo) + unit
+		} else {
+			labels[i] = formatWhole(lo) + "–" + formatWhole(b.Edges[i+1]-1) + unit
 		}
 	}
 	return labels
 }
 
-// Index returns the bucket that holds v, or -1 when v is below the first
-// edge or NaN (the value then goes to "other").
+// Index returns the bucket that holds v: the last edge ≤ v, or 0 when v is
+// below the first edge. It returns -1 for NaN or when there are no edges
+// (the value then goes to "other").
 func (b *Buckets) Index(v float64) int {
-	if math.IsNaN(v) || len(b.Edges) == 0 || v < b.Edges[0] {
+	if math.IsNaN(v) || len(b.Edges) == 0 {
 		return -1
 	}
-	// The last edge ≤ v.
-	return sort.Search(len(b.Edges), func(i int) bool { return b.Edges[i] > v }) - 1
+	return max(0, sort.Search(len(b.Edges), func(i int) bool { return b.Edges[i] > v })-1)
 }
 
 // Label returns the label of the bucket that holds v, or "other".
@@ -323,9 +316,9 @@ func (b *Buckets) Label(v float64) string {
 	return b.Labels()[i]
 }
 
-// Apply rounds v down to a multiple of g.Step.
+// Apply rounds v to the nearest multiple of g.Step, halves up.
 func (g *Generalize) Apply(v float64) float64 {
-	return math.Floor(v/g.Step) * g.Step
+	return math.Floor(v/g.Step+0.5) * g.Step
 }
 
 // SpecError is one problem in a job spec, located by file, line and field
@@ -754,7 +747,7 @@ func (p *parser) metric(n *yaml.Node, field string) Metric {
 				"unit": func(v *yaml.Node, f string) { g.Unit = p.str(v, f) },
 			})
 			if !seen["step"] {
-				p.fail(v, f+".step", "required: values are rounded down to a multiple of step")
+				p.fail(v, f+".step", "required: values are rounded to the nearest multiple of step")
 			}
 			m.Generalize = g
 		},
@@ -1042,8 +1035,18 @@ func (v *validator) metric(f string, m *Metric, forbidden map[string]bool) {
 		if !(m.Lower < m.Upper) {
 			v.fail(f+".upper", "must be > lower = %s, got %s", formatNumber(m.Lower), formatNumber(m.Upper))
 		}
-		if m.Generalize != nil && !(m.Generalize.Step > 0) {
-			v.fail(f+".generalize.step", "must be > 0, got %s", formatNumber(m.Generalize.Step))
+		if g := m.Generalize; g != nil {
+			if !isWhole(g.Step) || g.Step < 1 {
+				v.fail(f+".generalize.step", "must be a whole number ≥ 1, got %s", formatNumber(g.Step))
+			}
+			for _, b := range []struct {
+				key string
+				v   float64
+			}{{"lower", m.Lower}, {"upper", m.Upper}} {
+				if !isWhole(b.v) {
+					v.fail(f+"."+b.key, "must be a whole number when the value is generalized, got %s", formatNumber(b.v))
+				}
+			}
 		}
 	} else {
 		if m.Value != "" {
@@ -1107,6 +1110,11 @@ func (v *validator) buckets(f string, b *Buckets) {
 		v.fail(f+".edges", "must list at least one edge")
 	case len(b.Edges) > maxBuckets:
 		v.fail(f+".edges", "at most %d edges, got %d", maxBuckets, len(b.Edges))
+	}
+	for i, e := range b.Edges {
+		if !isWhole(e) {
+			v.fail(fmt.Sprintf("%s.edges[%d]", f, i), "must be a whole number between -2^53 and 2^53, got %s", formatNumber(e))
+		}
 	}
 	for i := 1; i < len(b.Edges); i++ {
 		if !(b.Edges[i] > b.Edges[i-1]) {
@@ -1395,6 +1403,22 @@ func (s *Spec) clone() *Spec {
 		c.Metrics[i] = m
 	}
 	return &c
+}
+
+// maxWhole bounds whole numbers in a spec so that they are exact in a
+// float64 and fit an int64.
+const maxWhole = 1 << 53
+
+func isWhole(f float64) bool {
+	return f == math.Trunc(f) && math.Abs(f) <= maxWhole
+}
+
+// formatWhole prints a whole number without an exponent.
+func formatWhole(f float64) string {
+	if isWhole(f) {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return formatNumber(f)
 }
 
 // formatNumber prints a float the shortest way that reads back exactly.

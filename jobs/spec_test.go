@@ -248,7 +248,11 @@ func TestParseSpecErrors(t *testing.T) {
 		{name: "edges repeated", repl: map[int]string{34: "    buckets: {edges: [0, 0]}"}, want: "job.yaml:34: metrics[1].buckets.edges[1]: edges must be strictly increasing, got 0 after 0"},
 		{name: "edges empty", repl: map[int]string{34: "    buckets: {edges: []}"}, want: "job.yaml:34: metrics[1].buckets.edges: must list at least one edge"},
 		{name: "edges missing", repl: map[int]string{34: "    buckets: {unit: kbps}"}, want: "job.yaml:34: metrics[1].buckets.edges: required"},
-		{name: "generalize step zero", repl: map[int]string{42: "    generalize: {step: 0}"}, want: "job.yaml:42: metrics[2].generalize.step: must be > 0, got 0"},
+		{name: "generalize step zero", repl: map[int]string{42: "    generalize: {step: 0}"}, want: "job.yaml:42: metrics[2].generalize.step: must be a whole number ≥ 1, got 0"},
+		{name: "generalize step fractional", repl: map[int]string{42: "    generalize: {step: 0.5}"}, want: "job.yaml:42: metrics[2].generalize.step: must be a whole number ≥ 1, got 0.5"},
+		{name: "generalized lower fractional", repl: map[int]string{43: "    lower: 0.5"}, want: "job.yaml:43: metrics[2].lower: must be a whole number when the value is generalized, got 0.5"},
+		{name: "edge fractional", repl: map[int]string{34: "    buckets: {edges: [0, 999.5]}"}, want: "job.yaml:34: metrics[1].buckets.edges[1]: must be a whole number between -2^53 and 2^53, got 999.5"},
+		{name: "edge huge", repl: map[int]string{34: "    buckets: {edges: [0, 1e300]}"}, want: "job.yaml:34: metrics[1].buckets.edges[1]: must be a whole number between -2^53 and 2^53, got 1e+300"},
 		{name: "generalize step missing", repl: map[int]string{42: "    generalize: {unit: s}"}, want: "job.yaml:42: metrics[2].generalize.step: required"},
 		{name: "generalize on a count", repl: map[int]string{34: "    buckets: {edges: [0, 1000, 2000], unit: kbps}\n    generalize: {step: 60}"}, want: "job.yaml:35: metrics[1].generalize: rounds the value, and kind count has none; a numeric dimension uses buckets"},
 
@@ -651,16 +655,17 @@ func TestBuckets(t *testing.T) {
 	}{
 		{"kbps", Buckets{Edges: []float64{0, 1000, 2000, 16000}, Unit: "kbps"},
 			[]string{"0–999 kbps", "1000–1999 kbps", "2000–15999 kbps", "≥ 16000 kbps"},
-			map[float64]string{-1: "other", 0: "0–999 kbps", 999: "0–999 kbps", 999.5: "0–999 kbps", 1000: "1000–1999 kbps", 15999: "2000–15999 kbps", 16000: "≥ 16000 kbps", 1e12: "≥ 16000 kbps", math.NaN(): "other", math.Inf(1): "≥ 16000 kbps", math.Inf(-1): "other"}},
+			map[float64]string{-1: "0–999 kbps", 0: "0–999 kbps", 999: "0–999 kbps", 999.5: "0–999 kbps", 1000: "1000–1999 kbps", 15999: "2000–15999 kbps", 16000: "≥ 16000 kbps", 1e12: "≥ 16000 kbps", math.NaN(): "other", math.Inf(1): "≥ 16000 kbps", math.Inf(-1): "0–999 kbps"}},
 		{"single-value bucket, no unit", Buckets{Edges: []float64{1, 2, 5}},
-			[]string{"1", "2–4", "≥ 5"},
-			map[float64]string{0: "other", 1: "1", 1.9: "1", 2: "2–4", 7: "≥ 5"}},
-		{"fractional", Buckets{Edges: []float64{0, 0.5, 1.5}, Unit: "h"},
-			[]string{"0–<0.5 h", "0.5–<1.5 h", "≥ 1.5 h"},
-			map[float64]string{0.49: "0–<0.5 h", 0.5: "0.5–<1.5 h", 2: "≥ 1.5 h"}},
+			[]string{"1–1", "2–4", "≥ 5"},
+			map[float64]string{0: "1–1", 1: "1–1", 1.9: "1–1", 2: "2–4", 7: "≥ 5"}},
 		{"negative", Buckets{Edges: []float64{-10, 0}},
 			[]string{"-10–-1", "≥ 0"},
-			map[float64]string{-11: "other", -10: "-10–-1", -0.5: "-10–-1", 0: "≥ 0"}},
+			map[float64]string{-11: "-10–-1", -10: "-10–-1", -0.5: "-10–-1", 0: "≥ 0"}},
+		{"large", Buckets{Edges: []float64{0, 1e15}, Unit: "B"},
+			[]string{"0–999999999999999 B", "≥ 1000000000000000 B"},
+			map[float64]string{1e15: "≥ 1000000000000000 B"}},
+		{"no edges", Buckets{}, []string{}, map[float64]string{5: "other"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -685,7 +690,8 @@ func TestBuckets(t *testing.T) {
 
 func TestGeneralizeApply(t *testing.T) {
 	g := Generalize{Step: 60}
-	for v, want := range map[float64]float64{0: 0, 59: 0, 60: 60, 3599.9: 3540, -1: -60} {
+	// Nearest multiple, halves up: like datasets.Generalizer.
+	for v, want := range map[float64]float64{0: 0, 29: 0, 29.9: 0, 30: 60, 59: 60, 60: 60, 89: 60, 90: 120, 3599.9: 3600, -1: 0, -30: 0, -31: -60} {
 		if got := g.Apply(v); got != want {
 			t.Errorf("Apply(%g) = %g, want %g", v, got, want)
 		}
