@@ -537,6 +537,9 @@ type arrowFileSource struct {
 }
 
 func openArrowFile(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *budgetAllocator) (batchSource, *arrow.Schema, error) {
+	if err := checkArrowFileFooter(r, size); err != nil {
+		return nil, nil, err
+	}
 	rdr, err := ipc.NewFileReader(io.NewSectionReader(r, 0, size),
 		ipc.WithAllocator(mem), ipc.WithMetadataSizeLimit(size), ipc.WithBodySizeLimit(size))
 	if err != nil {
@@ -580,6 +583,9 @@ func openArrowStream(name string, r io.ReaderAt, size int64, opt ScanOptions, me
 	// forged metadata length makes it allocate up to 2 GiB with make().
 	// A message reader built with limits (nothing can be larger than the
 	// file) refuses those before allocating.
+	if err := checkArrowStreamSchema(r, size); err != nil {
+		return nil, nil, err
+	}
 	limits := []ipc.Option{ipc.WithAllocator(mem), ipc.WithMetadataSizeLimit(size), ipc.WithBodySizeLimit(size)}
 	mr := ipc.NewMessageReader(io.NewSectionReader(r, 0, size), limits...)
 	rdr, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(mem))
@@ -707,3 +713,225 @@ func (b *budgetAllocator) Free(buf []byte) {
 
 // Held reports the bytes currently allocated and not yet freed.
 func (b *budgetAllocator) Held() int64 { return b.held.Load() }
+
+// ---------------------------------------------------------------------------
+// Arrow IPC schema guard
+//
+// arrow-go (v18.8.0) sizes Go slices from vector lengths in the IPC
+// flatbuffers (make([]arrow.Field, schema.FieldsLength()), children,
+// metadata) before reading them, outside any allocator: a forged length
+// makes it zero tens of GiB (found by FuzzOpen). checkIPCSchema walks the
+// schema flatbuffer first and refuses any vector longer than the bytes that
+// could hold it, so those allocations stay proportional to the file.
+
+// fbuf is a bounds-checked view of a flatbuffer.
+type fbuf []byte
+
+var errFlatbuf = fmt.Errorf("%w: malformed IPC metadata", ErrCorrupt)
+
+func (b fbuf) u32(pos int) (int, error) {
+	if pos < 0 || pos+4 > len(b) {
+		return 0, errFlatbuf
+	}
+	return int(uint32(b[pos]) | uint32(b[pos+1])<<8 | uint32(b[pos+2])<<16 | uint32(b[pos+3])<<24), nil
+}
+
+func (b fbuf) u16(pos int) (int, error) {
+	if pos < 0 || pos+2 > len(b) {
+		return 0, errFlatbuf
+	}
+	return int(uint16(b[pos]) | uint16(b[pos+1])<<8), nil
+}
+
+// field returns the absolute position of field i of the table at pos, or
+// 0 if the field is absent.
+func (b fbuf) field(table, i int) (int, error) {
+	soff, err := b.u32(table)
+	if err != nil {
+		return 0, err
+	}
+	vt := table - int(int32(uint32(soff)))
+	vtSize, err := b.u16(vt)
+	if err != nil {
+		return 0, err
+	}
+	if 4+2*i+2 > vtSize {
+		return 0, nil
+	}
+	off, err := b.u16(vt + 4 + 2*i)
+	if err != nil || off == 0 {
+		return 0, err
+	}
+	return table + off, nil
+}
+
+// deref follows the uoffset stored at pos (to a table, vector or string).
+func (b fbuf) deref(pos int) (int, error) {
+	off, err := b.u32(pos)
+	if err != nil {
+		return 0, err
+	}
+	if p := pos + off; p >= 0 && p < len(b) {
+		return p, nil
+	}
+	return 0, errFlatbuf
+}
+
+// vector returns the start and length of the vector referenced by field i
+// of table, checking that length*elem bytes fit in the buffer.
+func (b fbuf) vector(table, i, elem int) (start, n int, err error) {
+	f, err := b.field(table, i)
+	if err != nil || f == 0 {
+		return 0, 0, err
+	}
+	v, err := b.deref(f)
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err = b.u32(v)
+	if err != nil {
+		return 0, 0, err
+	}
+	if int64(n)*int64(elem) > int64(len(b)-v-4) {
+		return 0, 0, fmt.Errorf("%w: vector of %d entries in %d bytes", errFlatbuf, n, len(b))
+	}
+	return v + 4, n, nil
+}
+
+// table returns the table referenced by field i of table (0 if absent).
+func (b fbuf) table(table, i int) (int, error) {
+	f, err := b.field(table, i)
+	if err != nil || f == 0 {
+		return 0, err
+	}
+	return b.deref(f)
+}
+
+const maxIPCFields = 1 << 16 // fields in one schema, nested ones included
+
+// checkSchema validates an Arrow Schema table: its fields (recursively),
+// custom metadata and features vectors.
+func (b fbuf) checkSchema(schema int) error {
+	count := 0
+	start, n, err := b.vector(schema, 1, 4) // fields
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		f, err := b.deref(start + 4*i)
+		if err != nil {
+			return err
+		}
+		if err := b.checkField(f, 0, &count); err != nil {
+			return err
+		}
+	}
+	if _, _, err := b.vector(schema, 2, 4); err != nil { // custom_metadata
+		return err
+	}
+	_, _, err = b.vector(schema, 3, 8) // features
+	return err
+}
+
+func (b fbuf) checkField(field, depth int, count *int) error {
+	*count++
+	if depth > 64 || *count > maxIPCFields {
+		return fmt.Errorf("%w: schema nests too deep or has too many fields", errFlatbuf)
+	}
+	start, n, err := b.vector(field, 5, 4) // children
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		c, err := b.deref(start + 4*i)
+		if err != nil {
+			return err
+		}
+		if err := b.checkField(c, depth+1, count); err != nil {
+			return err
+		}
+	}
+	if _, _, err := b.vector(field, 6, 4); err != nil { // custom_metadata
+		return err
+	}
+	if t, err := b.table(field, 3); err != nil { // type: Union typeIds (field 1) are a vector
+		return err
+	} else if t != 0 {
+		typeType, _ := b.field(field, 2)
+		if typeType != 0 && typeType < len(b) && b[typeType] == 14 { // Type.Union
+			if _, _, err := b.vector(t, 1, 4); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkArrowFileFooter validates the footer of an Arrow IPC file.
+func checkArrowFileFooter(r io.ReaderAt, size int64) error {
+	if size < 6+4+6 {
+		return fmt.Errorf("%w: Arrow file too short", ErrCorrupt)
+	}
+	tail := make([]byte, 10)
+	if _, err := r.ReadAt(tail, size-10); err != nil {
+		return fmt.Errorf("%w: read Arrow footer: %w", ErrCorrupt, err)
+	}
+	n := int64(int32(uint32(tail[0]) | uint32(tail[1])<<8 | uint32(tail[2])<<16 | uint32(tail[3])<<24))
+	if n <= 0 || n > size-10-8 {
+		return nil // let arrow-go report the bad footer length
+	}
+	buf := make(fbuf, n)
+	if _, err := r.ReadAt(buf, size-10-n); err != nil {
+		return fmt.Errorf("%w: read Arrow footer: %w", ErrCorrupt, err)
+	}
+	root, err := buf.deref(0)
+	if err != nil {
+		return err
+	}
+	for _, i := range []int{2, 3} { // dictionaries, recordBatches: Block structs of 24 bytes
+		if _, _, err := buf.vector(root, i, 24); err != nil {
+			return err
+		}
+	}
+	schema, err := buf.table(root, 1)
+	if err != nil || schema == 0 {
+		return err
+	}
+	return buf.checkSchema(schema)
+}
+
+// checkArrowStreamSchema validates the first message (the schema) of an
+// Arrow IPC stream.
+func checkArrowStreamSchema(r io.ReaderAt, size int64) error {
+	head := make([]byte, 8)
+	if _, err := r.ReadAt(head, 0); err != nil {
+		return nil // too short: arrow-go reports it
+	}
+	pos, n := int64(4), int64(int32(uint32(head[0])|uint32(head[1])<<8|uint32(head[2])<<16|uint32(head[3])<<24))
+	if uint32(n) == 0xFFFFFFFF {
+		pos, n = 8, int64(int32(uint32(head[4])|uint32(head[5])<<8|uint32(head[6])<<16|uint32(head[7])<<24))
+	}
+	if n <= 0 || n > size-pos {
+		return nil // arrow-go's size limits report it
+	}
+	buf := make(fbuf, n)
+	if _, err := r.ReadAt(buf, pos); err != nil {
+		return nil
+	}
+	root, err := buf.deref(0)
+	if err != nil {
+		return err
+	}
+	if _, _, err := buf.vector(root, 4, 4); err != nil { // custom_metadata
+		return err
+	}
+	ht, err := buf.field(root, 1)
+	if err != nil || ht == 0 || ht >= len(buf) || buf[ht] != 1 { // MessageHeader.Schema
+		return err
+	}
+	schema, err := buf.table(root, 2)
+	if err != nil || schema == 0 {
+		return err
+	}
+	return buf.checkSchema(schema)
+}
