@@ -229,3 +229,33 @@ func BenchmarkScanner(b *testing.B) {
 	}
 	reportScan(b, rows, &peak)
 }
+
+// BenchmarkScannerOnly is the Scanner touching nothing, like
+// BenchmarkBareScan: the cost of the reader's own checks and projection.
+func BenchmarkScannerOnly(b *testing.B) {
+	n := benchRows()
+	path := writeBenchFile(b, n)
+	runtime.GC()
+	var rows int64
+	var peak peakHeap
+	b.ResetTimer()
+	for range b.N {
+		s, err := Open(path, ScanOptions{Columns: benchColumns})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for s.Scan() {
+			rows += s.Record().NumRows()
+			peak.sample()
+		}
+		if err := s.Err(); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	b.StopTimer()
+	if rows != int64(n)*int64(b.N) {
+		b.Fatalf("read %d rows, want %d", rows, int64(n)*int64(b.N))
+	}
+	reportScan(b, rows, &peak)
+}

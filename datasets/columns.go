@@ -63,6 +63,9 @@ type StringColumn struct {
 	// dictionary-encoded: per-row index into dict
 	idx  IntColumn
 	dict *StringColumn
+	// dictVals holds the dictionary's values as strings, decoded once per
+	// batch (dictionaries are small next to the rows that point into them).
+	dictVals []string
 }
 
 type strKind uint8
@@ -125,6 +128,12 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %d indices for %d rows", ErrCorrupt, idx.n, c.n)
 		}
 		c.kind, c.idx, c.dict = strDict, idx, &dict
+		if dict.n <= idx.n {
+			c.dictVals = make([]string, dict.n)
+			for i := range c.dictVals {
+				c.dictVals[i] = dict.Value(i)
+			}
+		}
 		return c, nil
 	default:
 		return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %s is not a string type", ErrColumnType, arr.DataType())
@@ -209,6 +218,9 @@ func (c StringColumn) Value(i int) string {
 	default:
 		if c.valid.isNull(i) {
 			return ""
+		}
+		if c.dictVals != nil {
+			return c.dictVals[c.idx.Value(i)]
 		}
 		return c.dict.Value(int(c.idx.Value(i)))
 	}
@@ -309,6 +321,12 @@ func (c IntColumn) IsNull(i int) bool { return c.valid.isNull(i) }
 
 // Value returns row i as int64 (0 for null).
 func (c IntColumn) Value(i int) int64 {
+	if c.i64 != nil {
+		return c.i64[i]
+	}
+	if c.i32 != nil {
+		return int64(c.i32[i])
+	}
 	switch c.kind {
 	case arrow.INT64:
 		return c.i64[i]

@@ -190,3 +190,38 @@ func TestCorpus(t *testing.T) {
 	}
 	t.Logf("%d files read, %d rejected with an input error", nRead, nRejected)
 }
+
+// TestCorpusStress reads parquet/stress/ (slow or memory-hungry files),
+// only when DPSTATS_STRESS=1: each must read or give an *InputError within
+// 5 minutes, and the Go heap must stay under 1 GiB (seqs_table.parquet,
+// 240,001 rows of nested lists, peaks near 560 MiB: arrow-go decodes
+// a whole list column chunk of a batch at once).
+func TestCorpusStress(t *testing.T) {
+	if os.Getenv("DPSTATS_STRESS") != "1" {
+		t.Skip("set DPSTATS_STRESS=1 to read parquet/stress/")
+	}
+	dir := filepath.Join(corpusDir(t), "parquet", "stress")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			start := time.Now()
+			info, err, done := inspectWithTimeout(filepath.Join(dir, e.Name()), 5*time.Minute)
+			if !done {
+				t.Fatal("Inspect did not return within 5 minutes")
+			}
+			var ie *InputError
+			if err != nil && !errors.As(err, &ie) {
+				t.Fatalf("Inspect: %v (%T), want nil or *InputError", err, err)
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			t.Logf("rows=%d err=%v in %v, heap %d MiB, total allocated %d MiB", info.Rows, err, time.Since(start), ms.HeapAlloc>>20, ms.TotalAlloc>>20)
+			if ms.HeapAlloc > 1<<30 {
+				t.Errorf("heap %d MiB (limit 1024 MiB)", ms.HeapAlloc>>20)
+			}
+		})
+	}
+}
