@@ -269,6 +269,17 @@ func (g Grants) Allowed(user uint32) bool {
 	return w < len(g.bits) && g.bits[w]&(1<<(user&63)) != 0
 }
 
+// And returns the users granted in both g and h: for a run, a grant as of
+// the end of its period that was not withdrawn by the time of the run.
+func (g Grants) And(h Grants) Grants {
+	n := min(len(g.bits), len(h.bits))
+	bits := make([]uint64, n)
+	for i := range bits {
+		bits[i] = g.bits[i] & h.bits[i]
+	}
+	return Grants{bits: bits}
+}
+
 // Count returns the number of users granted. It is an exact count over
 // private data: not for reports or logs.
 func (g Grants) Count() int {

@@ -265,3 +265,41 @@ func TestConsentErrors(t *testing.T) {
 		t.Errorf("missing input: err = %v, want ErrInputMissing", err)
 	}
 }
+
+// TestGrantsAnd checks the run rule built from two consent states: a user
+// counts only when granted as of the period's end AND still granted at the
+// time of the run (a withdrawal after the period applies; a grant after it
+// does not reach back).
+func TestGrantsAnd(t *testing.T) {
+	periodEnd := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	runTime := periodEnd.Add(5 * 24 * time.Hour)
+	const pb = "playback_stats"
+	rows := []consentRow{
+		{"kept", pb, true, periodEnd.Add(-time.Hour)},
+		{"withdrew-after", pb, true, periodEnd.Add(-time.Hour)},
+		{"withdrew-after", pb, false, periodEnd.Add(time.Hour)},
+		{"granted-after", pb, true, periodEnd.Add(time.Hour)},
+		{"never", pb, false, periodEnd.Add(-time.Hour)},
+	}
+	users := NewUserIndex()
+	data := consentFile(t, false, rows)
+	load := func(asOf time.Time) Grants {
+		c, err := LoadConsentFrom([]Input{BytesInput("consent.parquet", data)}, users, asOf, ConsentColumns{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Grants(pb)
+	}
+	g := load(periodEnd).And(load(runTime))
+	for user, want := range map[string]bool{"kept": true, "withdrew-after": false, "granted-after": false, "never": false, "unknown": false} {
+		if got := g.Allowed(users.ID(user)); got != want {
+			t.Errorf("Allowed(%s) = %v, want %v", user, got, want)
+		}
+	}
+	if got, want := g.Count(), 1; got != want {
+		t.Errorf("Count = %d, want %d", got, want)
+	}
+	if (Grants{}).And(g).Allowed(users.ID("kept")) {
+		t.Error("the zero Grants ANDed with anything must grant nothing")
+	}
+}

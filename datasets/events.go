@@ -106,6 +106,11 @@ type EventBatch struct {
 	Users []uint32 // UserIndex numbers
 	// Dims[d] is the column of EventSpec.Dimensions[d]; "" for null.
 	Dims [][]string
+	// Codes[d] is the same column as dense codes: Codes[d][i] is the index
+	// of Dims[d][i] in EventReader.DimValues(d), or -1 for null. Codes are
+	// stable for the reader's lifetime, so a consumer can map each distinct
+	// value once (e.g. to a partition index) instead of hashing every row.
+	Codes [][]int32
 	// Numbers[k] is the generalized column of EventSpec.Numbers[k] (0 for
 	// null); NumberValid[k][i] is false where the value was null.
 	Numbers     [][]int64
@@ -147,15 +152,16 @@ type EventReader struct {
 	userPos, timePos int
 	dimPos, numPos   []int
 
-	next   int // next input
-	s      *Scanner
-	file   string
-	batch  EventBatch
-	intern []map[string]string // per dimension
-	dimBuf [][]string          // per dimension, reused across batches
-	err    error
-	done   bool
-	counts ReadCounts
+	next    int // next input
+	s       *Scanner
+	file    string
+	batch   EventBatch
+	intern  []map[string]int32 // per dimension: value → code
+	values  [][]string         // per dimension: code → value
+	codeBuf [][]int32          // per dimension, reused across batches
+	err     error
+	done    bool
+	counts  ReadCounts
 }
 
 // NewEventReader returns a reader over the files, directories or globs in
@@ -199,12 +205,14 @@ func NewEventReaderFrom(inputs []Input, spec EventSpec, users *UserIndex) (*Even
 		r.numPos = append(r.numPos, add(n.Column))
 	}
 	r.batch.Dims = make([][]string, len(spec.Dimensions))
+	r.batch.Codes = make([][]int32, len(spec.Dimensions))
 	r.batch.Numbers = make([][]int64, len(spec.Numbers))
 	r.batch.NumberValid = make([][]bool, len(spec.Numbers))
-	r.intern = make([]map[string]string, len(spec.Dimensions))
-	r.dimBuf = make([][]string, len(spec.Dimensions))
+	r.intern = make([]map[string]int32, len(spec.Dimensions))
+	r.values = make([][]string, len(spec.Dimensions))
+	r.codeBuf = make([][]int32, len(spec.Dimensions))
 	for i := range r.intern {
-		r.intern[i] = make(map[string]string)
+		r.intern[i] = make(map[string]int32)
 	}
 	return r, nil
 }
@@ -268,11 +276,11 @@ func (r *EventReader) fill() error {
 	if err != nil {
 		return colErr(r.spec.Time, err)
 	}
-	// Dimensions are decoded column by column into per-row strings owned
-	// by the reader (interned), before the row filter.
-	dimVals := make([][]string, len(r.dimPos))
+	// Dimensions are decoded column by column into per-row codes of values
+	// owned by the reader (interned), before the row filter.
+	dimCodes := make([][]int32, len(r.dimPos))
 	for d, p := range r.dimPos {
-		if dimVals[d], err = r.decodeDim(d, rec.Column(p), n); err != nil {
+		if dimCodes[d], err = r.decodeDim(d, rec.Column(p), n); err != nil {
 			return colErr(r.spec.Dimensions[d], err)
 		}
 	}
@@ -287,6 +295,7 @@ func (r *EventReader) fill() error {
 	b.Users = b.Users[:0]
 	for d := range b.Dims {
 		b.Dims[d] = b.Dims[d][:0]
+		b.Codes[d] = b.Codes[d][:0]
 	}
 	for k := range b.Numbers {
 		b.Numbers[k] = b.Numbers[k][:0]
@@ -308,8 +317,14 @@ func (r *EventReader) fill() error {
 			continue
 		}
 		b.Users = append(b.Users, u)
-		for d, vals := range dimVals {
-			b.Dims[d] = append(b.Dims[d], vals[i])
+		for d, codes := range dimCodes {
+			c := codes[i]
+			b.Codes[d] = append(b.Codes[d], c)
+			if c < 0 {
+				b.Dims[d] = append(b.Dims[d], "")
+			} else {
+				b.Dims[d] = append(b.Dims[d], r.values[d][c])
+			}
 		}
 		for k, col := range nums {
 			if col.IsNull(i) {
@@ -326,49 +341,51 @@ func (r *EventReader) fill() error {
 	return nil
 }
 
-// decodeDim returns the n values of a dimension column as interned
-// strings ("" for null). Dictionary columns with the usual index types take
-// a fast path: the dictionary is interned once, rows are a slice lookup.
-func (r *EventReader) decodeDim(d int, arr arrow.Array, n int) ([]string, error) {
+// decodeDim returns the n values of a dimension column as codes of
+// interned strings (-1 for null). Dictionary columns with the usual index
+// types take a fast path: the dictionary is interned once per batch, rows
+// are a slice lookup.
+func (r *EventReader) decodeDim(d int, arr arrow.Array, n int) ([]int32, error) {
 	col, err := NewStringColumn(arr) // validates buffers and indices
 	if err != nil {
 		return nil, err
 	}
-	if cap(r.dimBuf[d]) < n {
-		r.dimBuf[d] = make([]string, n)
+	if cap(r.codeBuf[d]) < n {
+		r.codeBuf[d] = make([]int32, n)
 	}
-	out := r.dimBuf[d][:n]
+	out := r.codeBuf[d][:n]
 	if dict, ok := col.Dictionary(); ok {
-		vals := make([]string, dict.Len())
-		for k := range vals {
+		codes := make([]int32, dict.Len())
+		for k := range codes {
+			codes[k] = -1
 			if !dict.IsNull(k) {
-				vals[k] = r.internDim(d, dict.Value(k))
+				codes[k] = r.internDim(d, dict.Value(k))
 			}
 		}
 		da := arr.(*array.Dictionary)
 		switch idx := da.Indices().(type) {
 		case *array.Int8:
 			for i, k := range idx.Int8Values()[:n] {
-				out[i] = dictAt(vals, int(k))
+				out[i] = dictAt(codes, int(k))
 			}
 		case *array.Int16:
 			for i, k := range idx.Int16Values()[:n] {
-				out[i] = dictAt(vals, int(k))
+				out[i] = dictAt(codes, int(k))
 			}
 		case *array.Int32:
 			for i, k := range idx.Int32Values()[:n] {
-				out[i] = dictAt(vals, int(k))
+				out[i] = dictAt(codes, int(k))
 			}
 		default:
 			for i := range out {
 				k, _ := col.DictionaryIndex(i)
-				out[i] = dictAt(vals, k)
+				out[i] = dictAt(codes, k)
 			}
 		}
 		if da.NullN() > 0 {
 			for i := range out {
 				if da.IsNull(i) {
-					out[i] = ""
+					out[i] = -1
 				}
 			}
 		}
@@ -376,7 +393,7 @@ func (r *EventReader) decodeDim(d int, arr arrow.Array, n int) ([]string, error)
 	}
 	for i := range out {
 		if col.IsNull(i) {
-			out[i] = ""
+			out[i] = -1
 		} else {
 			out[i] = r.internDim(d, col.Value(i))
 		}
@@ -384,26 +401,33 @@ func (r *EventReader) decodeDim(d int, arr arrow.Array, n int) ([]string, error)
 	return out, nil
 }
 
-// dictAt returns vals[k], or "" when k is out of range (only possible in
+// dictAt returns codes[k], or -1 when k is out of range (only possible in
 // null slots, whose index values are unspecified; they are blanked after).
-func dictAt(vals []string, k int) string {
-	if uint(k) >= uint(len(vals)) {
-		return ""
+func dictAt(codes []int32, k int) int32 {
+	if uint(k) >= uint(len(codes)) {
+		return -1
 	}
-	return vals[k]
+	return codes[k]
 }
 
-// internDim returns the reader's own copy of v, so batch strings never
-// alias Arrow buffers.
-func (r *EventReader) internDim(d int, v string) string {
-	m := r.intern[d]
-	if s, ok := m[v]; ok {
-		return s
+// internDim returns the code of v in dimension d, copying v into the
+// reader's own storage the first time, so batch strings never alias Arrow
+// buffers.
+func (r *EventReader) internDim(d int, v string) int32 {
+	if c, ok := r.intern[d][v]; ok {
+		return c
 	}
+	c := int32(len(r.values[d]))
 	s := strings.Clone(v)
-	m[s] = s
-	return s
+	r.intern[d][s] = c
+	r.values[d] = append(r.values[d], s)
+	return c
 }
+
+// DimValues returns the distinct values of dimension d seen so far, indexed
+// by code (see EventBatch.Codes). The slice may grow with later batches;
+// entries never change. Treat it as read-only.
+func (r *EventReader) DimValues(d int) []string { return r.values[d] }
 
 // Batch returns the current batch; valid until the next Scan.
 func (r *EventReader) Batch() *EventBatch { return &r.batch }

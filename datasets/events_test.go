@@ -123,6 +123,18 @@ func TestEventReader(t *testing.T) {
 				}
 				dev = append(dev, b.Dims[0][:b.Len]...)
 				codec = append(codec, b.Dims[1][:b.Len]...)
+				// Codes name the same values as Dims, through DimValues.
+				for d := range b.Dims {
+					for i, c := range b.Codes[d][:b.Len] {
+						want := ""
+						if c >= 0 {
+							want = r.DimValues(d)[c]
+						}
+						if got := b.Dims[d][i]; got != want {
+							t.Errorf("dimension %d row %d: Dims %q, Codes %d → %q", d, i, got, c, want)
+						}
+					}
+				}
 				nums = append(nums, b.Numbers[0][:b.Len]...)
 				valid = append(valid, b.NumberValid[0][:b.Len]...)
 			}

@@ -497,8 +497,6 @@ func TestShippedSpecValidates(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func TestWithOverrides(t *testing.T) {
 	s := mustParse(t, edit(baseSpec(t), nil))
 	tests := []struct {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -123,6 +124,33 @@ func PublishWithOptions(outDir string, r *Report, opts PublishOptions) (dir stri
 		return final, fmt.Errorf("Publish: report published at %s, but latest.json was not updated: %w", final, err)
 	}
 	return final, nil
+}
+
+// RemoveStale removes what a publish of job that was killed mid-way left
+// under outDir/<job>: temporary report directories and latest.json files
+// (names starting with ".tmp-"), which are never visible as reports. The
+// caller must hold the lock that serializes publishing (the ledger's), so
+// that no publish is under way. A missing job directory is not an error.
+func RemoveStale(outDir, job string) error {
+	if err := checkName("job", job); err != nil {
+		return fmt.Errorf("RemoveStale: %w", err)
+	}
+	jobDir := filepath.Join(outDir, job)
+	entries, err := os.ReadDir(jobDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("RemoveStale: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			if err := os.RemoveAll(filepath.Join(jobDir, e.Name())); err != nil {
+				return fmt.Errorf("RemoveStale: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // writeReportFiles writes every file of the report into dir, each fsynced.

@@ -54,6 +54,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err}
 		},
 		Commands: []*cli.Command{
+			runCommand(),
+			demoCommand(),
+			planCommand(),
+			explainCommand(),
+			budgetCommand(),
 			inspectCommand(),
 			genCommand(),
 		},

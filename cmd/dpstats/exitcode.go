@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/dpstats/dpstats/datasets"
+	"github.com/dpstats/dpstats/jobs"
 )
 
 // Exit codes follow sysexits.h so that schedulers and shell scripts can tell
@@ -55,6 +56,8 @@ func exitCode(err error) int {
 		usage  usageError
 		output outputError
 		input  *datasets.InputError
+		// jobs' own output error (the runner could not write the report)
+		jobOutput *jobs.OutputError
 	)
 	switch {
 	case err == nil:
@@ -63,16 +66,19 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &usage):
 		return exitUsage
+	case errors.As(err, &output), errors.As(err, &jobOutput):
+		// Before ErrNotExist: a missing output directory is not missing input.
+		return exitCantCreate
+	}
+	if code, ok := extraExitCode(err); ok {
+		return code
+	}
+	switch {
 	case errors.Is(err, datasets.ErrInputMissing), errors.Is(err, os.ErrNotExist):
 		return exitNoInput
 	case errors.As(err, &input):
 		return exitDataErr
-	case errors.As(err, &output):
-		return exitCantCreate
 	default:
-		if code, ok := extraExitCode(err); ok {
-			return code
-		}
 		return exitInternal
 	}
 }

@@ -28,9 +28,9 @@ import (
 
 // The options the sample was generated with (datasets.GenOptions).
 const (
-	Rows      = 30_000
-	Users     = 2_000
-	Days      = 3
+	Rows      = 400_000
+	Users     = 100_000
+	Days      = 1
 	Seed      = 20261101
 	NullUsers = 0.001 // share of events with a null user_id
 )

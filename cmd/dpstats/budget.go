@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dpstats/dpstats/jobs/ledger"
+)
+
+func budgetCommand() *cli.Command {
+	return withExitHelp(&cli.Command{
+		Name:  "budget",
+		Usage: "show the privacy budget spent and left in the ledger's rolling window, and when it comes back",
+		Description: "budget reads the ledger without locking it and prints the ε and δ spent inside the window\n" +
+			"by every job that shares the ledger, what is left under the cap of --job's spec, and when\n" +
+			"each release leaves the window.",
+		Flags: []cli.Flag{
+			jobFlag(),
+			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.String("ledger") == "" {
+				return usagef("budget: --ledger is required")
+			}
+			spec, err := loadSpec(c.String("job"))
+			if err != nil {
+				return err
+			}
+			led, err := ledger.Open(c.String("ledger"))
+			if err != nil {
+				return outputError{fmt.Errorf("open ledger: %w", err)}
+			}
+			entries, err := led.Entries()
+			if err != nil {
+				return fmt.Errorf("read ledger: %w", err)
+			}
+			cap := spec.LedgerCap()
+			s := ledger.Summarize(entries, time.Now(), cap.Window, spec.Name)
+			return s.WriteText(c.App.Writer, cap)
+		},
+	})
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dpstats/dpstats/jobs"
+)
+
+// Flags shared by the commands that take a job spec.
+
+func jobFlag() *cli.StringFlag {
+	return &cli.StringFlag{
+		Name: "job", Value: "playback-daily", EnvVars: []string{"DPSTATS_JOB"},
+		Usage: "job spec: a YAML file, or the name of a built-in job (" + strings.Join(jobs.BuiltinSpecs(), ", ") + ")",
+	}
+}
+
+func privacyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.Float64Flag{Name: "epsilon", EnvVars: []string{"DPSTATS_EPSILON"}, Usage: "the run's ε (default: the spec's; never above its max_epsilon)"},
+		&cli.Float64Flag{Name: "delta", EnvVars: []string{"DPSTATS_DELTA"}, Usage: "the run's δ (default: the spec's; never above its max_delta)"},
+		&cli.StringFlag{Name: "noise", EnvVars: []string{"DPSTATS_NOISE"}, Usage: "laplace or gaussian (default: the spec's; gaussian needs δ > 0)"},
+	}
+}
+
+// loadJob reads the job spec called name (a file or a built-in job) and
+// applies the ε, δ and noise flags (or their environment variables) within
+// the spec's ceiling.
+func loadJob(c *cli.Context, name string) (*jobs.Spec, error) {
+	spec, err := loadSpec(name)
+	if err != nil {
+		return nil, err
+	}
+	var eps, delta *float64
+	var noise *string
+	if c.IsSet("epsilon") {
+		v := c.Float64("epsilon")
+		eps = &v
+	}
+	if c.IsSet("delta") {
+		v := c.Float64("delta")
+		delta = &v
+	}
+	if c.IsSet("noise") {
+		v := c.String("noise")
+		noise = &v
+	}
+	if eps == nil && delta == nil && noise == nil {
+		return spec, nil
+	}
+	spec, err = spec.WithOverrides(eps, delta, noise)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return spec, nil
+}
+
+// loadSpec reads a spec file, or a built-in spec when no such file exists.
+func loadSpec(name string) (*jobs.Spec, error) {
+	if name == "" {
+		return nil, usagef("--job is required: a job spec file or a built-in job (%s)", strings.Join(jobs.BuiltinSpecs(), ", "))
+	}
+	if _, err := os.Stat(name); err == nil {
+		spec, err := jobs.LoadSpec(name)
+		if err != nil {
+			return nil, specError(err)
+		}
+		return spec, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, usagef("job spec %s: %v", name, err)
+	}
+	data, ok := jobs.BuiltinSpec(name)
+	if !ok {
+		return nil, usagef("job spec %s: no such file, and no built-in job of that name (built in: %s)",
+			name, strings.Join(jobs.BuiltinSpecs(), ", "))
+	}
+	spec, err := jobs.ParseSpec(strings.TrimSuffix(name, ".yaml")+".yaml (built in)", bytes.NewReader(data))
+	if err != nil {
+		return nil, specError(err)
+	}
+	return spec, nil
+}
+
+// specError makes a spec's problems a usage error, one per line.
+func specError(err error) error {
+	return usageError{fmt.Errorf("invalid job spec:\n%w", err)}
+}

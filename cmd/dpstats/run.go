@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/dpstats/dpstats/datasets"
+	"github.com/dpstats/dpstats/jobs"
+	"github.com/dpstats/dpstats/jobs/ledger"
+)
+
+func runCommand() *cli.Command {
+	return withExitHelp(&cli.Command{
+		Name:  "run",
+		Usage: "release one period of a job: read consented events, add noise, publish the report",
+		Description: "run follows the release protocol: it locks the ledger, refuses a period that was already\n" +
+			"released (exit 0, nothing to do) or a spend that would cross the ledger's cap (exit 77, nothing\n" +
+			"read), then reads and aggregates in memory, records the spend durably, and only then publishes\n" +
+			"OUT/<job>/<period>/ atomically. A crash at any point leaves no report, or a whole report whose\n" +
+			"spend is recorded. Every flag can also be set by the environment variable shown.",
+		Flags: append([]cli.Flag{
+			jobFlag(),
+			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, EnvVars: []string{"DPSTATS_INPUT"}, Usage: "event exports: Parquet or Arrow IPC files, directories or globs (repeat, or comma-separate)"},
+			&cli.StringSliceFlag{Name: "consent", EnvVars: []string{"DPSTATS_CONSENT"}, Usage: "consent exports: files, directories or globs"},
+			&cli.StringFlag{Name: "period", Value: "yesterday", EnvVars: []string{"DPSTATS_PERIOD"}, Usage: "the UTC day to release, YYYY-MM-DD, or \"yesterday\""},
+			&cli.StringFlag{Name: "out", Value: "out", EnvVars: []string{"DPSTATS_OUT"}, Usage: "report directory: reports go to OUT/<job>/<period>/"},
+			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file (created if missing; its directory must exist)"},
+			&cli.BoolFlag{Name: "rerun", EnvVars: []string{"DPSTATS_RERUN"}, Usage: "deliberately release an already released period again (fresh noise, charged again)"},
+			&cli.DurationFlag{Name: "lock-wait", EnvVars: []string{"DPSTATS_LOCK_WAIT"}, Usage: "wait this long for another run's ledger lock (0: exit 75 at once)"},
+			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"DPSTATS_LOG_FORMAT"}, Usage: "auto (text on a terminal, JSON otherwise), text or json"},
+			&cli.StringFlag{Name: "metrics-push", EnvVars: []string{"DPSTATS_METRICS_PUSH"}, Usage: "Prometheus Pushgateway URL to push run status, duration and ε spent to on exit"},
+			&cli.StringFlag{Name: "metrics-textfile", EnvVars: []string{"DPSTATS_METRICS_TEXTFILE"}, Usage: "write the same metrics to this node-exporter textfile (*.prom) on exit"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to this file"},
+			&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile to this file at the end"},
+		}, privacyFlags()...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("run: unexpected arguments %q (inputs go in --input)", c.Args().Slice())
+			}
+			return runRun(c)
+		},
+	})
+}
+
+// runRun wires flags to jobs.Run and reports the outcome to the scheduler's
+// monitoring.
+func runRun(c *cli.Context) (err error) {
+	logger, err := newLoggerFormat(c.App.ErrWriter, c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	if p := c.String("cpuprofile"); p != "" {
+		stop, err := startCPUProfile(p)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	spec, err := loadJob(c, c.String("job"))
+	if err != nil {
+		return err
+	}
+	period, err := resolvePeriod(c.String("period"), time.Now())
+	if err != nil {
+		return err
+	}
+	if len(c.StringSlice("input")) == 0 {
+		return usagef("run: --input is required (event exports: files, directories or globs)")
+	}
+	if len(c.StringSlice("consent")) == 0 {
+		return usagef("run: --consent is required (consent exports): without consent records nobody counts")
+	}
+	if c.String("ledger") == "" {
+		return usagef("run: --ledger is required: the file that records every release's privacy spend")
+	}
+	events, err := datasets.FileInputs(c.StringSlice("input"))
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	consent, err := datasets.FileInputs(c.StringSlice("consent"))
+	if err != nil {
+		return fmt.Errorf("consent: %w", err)
+	}
+	led, err := ledger.Open(c.String("ledger"))
+	if err != nil {
+		return outputError{fmt.Errorf("open ledger: %w", err)}
+	}
+	cfg := jobs.Config{
+		Spec: spec, Events: events, Consent: consent, Period: period,
+		OutDir: c.String("out"), Ledger: led, Rerun: c.Bool("rerun"), LockWait: c.Duration("lock-wait"),
+		ToolVersion: version, Logger: logger,
+	}
+	if isTerminal(c.App.ErrWriter) {
+		cfg.Progress = progressPrinter(c.App.ErrWriter)
+	}
+	res, err := jobs.Run(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	if p := c.String("memprofile"); p != "" {
+		if err := writeHeapProfile(p); err != nil {
+			return err
+		}
+	}
+	printResult(c.App.Writer, res)
+	return nil
+}
+
+// printResult says what happened and where the report is, in one or two
+// lines a person or a script can read.
+func printResult(w io.Writer, res *jobs.Result) {
+	index := filepath.Join(res.Dir, "index.html")
+	switch res.Status {
+	case jobs.StatusAlreadyReleased:
+		fmt.Fprintf(w, "%s %s was already released: nothing to do (no data read, no budget spent)\nreport: %s\n", res.Job, res.Period, index)
+	default:
+		fmt.Fprintf(w, "released %s %s with ε = %s, δ = %s; ledger: ε = %s of %s spent in the last %d days\nreport: %s\n",
+			res.Job, res.Period, num(res.Epsilon), num(res.Delta), num(res.Window.Epsilon), num(res.Cap.Epsilon),
+			int(res.Cap.Window/(24*time.Hour)), index)
+	}
+}
+
+func num(f float64) string { return fmt.Sprintf("%.4g", f) }
+
+// resolvePeriod accepts YYYY-MM-DD or "yesterday" (UTC).
+func resolvePeriod(p string, now time.Time) (string, error) {
+	if p == "yesterday" {
+		return now.UTC().AddDate(0, 0, -1).Format(time.DateOnly), nil
+	}
+	if _, err := time.Parse(time.DateOnly, p); err != nil {
+		return "", usagef("--period %q: want a UTC day like 2026-11-01, or \"yesterday\"", p)
+	}
+	return p, nil
+}
+
+// newLoggerFormat returns the logger for --log-format.
+func newLoggerFormat(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "auto", "":
+		return newLogger(w), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	default:
+		return nil, usagef("--log-format %q: want auto, text or json", format)
+	}
+}
+
+// progressPrinter draws one updating line on a terminal: files and batches
+// read. Operator information only; it never goes to a log.
+func progressPrinter(w io.Writer) func(jobs.Progress) {
+	last := time.Time{}
+	return func(p jobs.Progress) {
+		if now := time.Now(); now.Sub(last) >= 200*time.Millisecond {
+			last = now
+			fmt.Fprintf(w, "\rreading events: file %d of %d, %d batches ", p.FilesDone, p.Files, p.Batches)
+		}
+	}
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, outputError{fmt.Errorf("cpuprofile: %w", err)}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return outputError{fmt.Errorf("memprofile: %w", err)}
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		return outputError{fmt.Errorf("memprofile: %w", err)}
+	}
+	return nil
+}

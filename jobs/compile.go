@@ -1,0 +1,217 @@
+package jobs
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/dpstats/dpstats/datasets"
+	"github.com/dpstats/dpstats/dp"
+)
+
+// MetricOptions returns the dp options of every metric of s, in metric
+// order: its share of the run's budget (Spec.Shares), its bounds and its
+// public partitions. seed is a test-only hook (see dp.MetricOptions.Seed);
+// production passes nil.
+func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
+	shares := s.Shares()
+	opts := make([]dp.MetricOptions, len(s.Metrics))
+	for i := range s.Metrics {
+		m := &s.Metrics[i]
+		o := dp.MetricOptions{
+			Name:             m.Name,
+			Kind:             dp.Kind(m.Kind),
+			Epsilon:          shares[i].Epsilon,
+			Delta:            shares[i].Delta,
+			Noise:            dp.NoiseKind(s.Privacy.Noise),
+			MaxPartitions:    m.MaxPartitions,
+			MaxPerPartition:  m.MaxPerPartition,
+			Partitions:       m.PartitionList(),
+			SelectPartitions: m.SelectPartitions,
+			ConfidenceLevel:  s.Privacy.Confidence,
+			Ranks:            slices.Clone(m.Ranks),
+		}
+		if m.Kind.HasValue() {
+			o.Lower, o.Upper = m.Lower, m.Upper
+		}
+		if m.Kind == KindUsers {
+			o.MaxPerPartition = 1
+		}
+		if seed != nil {
+			v := *seed + int64(i)
+			o.Seed = &v
+		}
+		opts[i] = o
+	}
+	return opts
+}
+
+// feed is how one metric takes its contributions from a batch of events:
+// which consent grant it needs, where its partition and value come from.
+type feed struct {
+	agg    *dp.Aggregator
+	grants datasets.Grants
+
+	// Partition source: a categorical dimension (dim ≥ 0), a bucketed
+	// numeric column (bucketNum ≥ 0), or neither (a single total).
+	dim       int
+	bucketNum int
+	buckets   datasets.Generalizer
+	other     int32 // index of "other" (= number of public partitions)
+	selected  bool  // partitions discovered from the data: index = code
+	public    map[string]int32
+	codeToIdx []int32 // dimension code → partition index, filled lazily
+
+	// Value source for sum, mean and quantiles, or -1.
+	valueNum int
+}
+
+// readPlan is the compiled form of a spec: what the reader projects and how
+// each metric is fed.
+type readPlan struct {
+	events datasets.EventSpec
+	feeds  []*feed
+	// categories of the feeds, parallel to feeds: the consent each needs.
+	categories []string
+}
+
+// compile turns s into the reader's projection and one feed per metric
+// (aggregators not yet attached).
+func (s *Spec) compile() (*readPlan, error) {
+	p := &readPlan{events: datasets.EventSpec{User: s.Input.User, Time: s.Input.Time}}
+	dims := map[string]int{}
+	dim := func(col string) int {
+		if i, ok := dims[col]; ok {
+			return i
+		}
+		dims[col] = len(p.events.Dimensions)
+		p.events.Dimensions = append(p.events.Dimensions, col)
+		return dims[col]
+	}
+	type numKey struct {
+		col  string
+		step int64
+		min  int64
+		max  int64
+		edge string
+	}
+	nums := map[numKey]int{}
+	num := func(col string, g datasets.Generalizer) (int, error) {
+		if err := g.Validate(); err != nil {
+			return 0, fmt.Errorf("column %q: %w", col, err)
+		}
+		k := numKey{col, g.Step, g.Min, g.Max, fmt.Sprint(g.Edges)}
+		if i, ok := nums[k]; ok {
+			return i, nil
+		}
+		nums[k] = len(p.events.Numbers)
+		p.events.Numbers = append(p.events.Numbers, datasets.NumberSpec{Column: col, Gen: g})
+		return nums[k], nil
+	}
+	for i := range s.Metrics {
+		m := &s.Metrics[i]
+		f := &feed{dim: -1, bucketNum: -1, valueNum: -1}
+		switch {
+		case m.Dimension == "":
+			f.other = 0 // the single "total" partition
+		case m.Buckets != nil:
+			edges := make([]int64, len(m.Buckets.Edges))
+			for j, e := range m.Buckets.Edges {
+				edges[j] = int64(e)
+			}
+			// Values below the first edge count in the first bucket.
+			f.buckets = datasets.Generalizer{Edges: edges, Min: edges[0], Max: math.MaxInt64}
+			n, err := num(m.Dimension, f.buckets)
+			if err != nil {
+				return nil, fmt.Errorf("metric %s: %w", m.Name, err)
+			}
+			f.bucketNum = n
+			f.other = int32(len(edges))
+		default:
+			f.dim = dim(m.Dimension)
+			f.selected = m.SelectPartitions
+			f.public = map[string]int32{}
+			for j, name := range m.Partitions {
+				f.public[name] = int32(j)
+			}
+			f.other = int32(len(m.Partitions))
+		}
+		if m.Kind.HasValue() {
+			g := datasets.Generalizer{Min: int64(math.Floor(m.Lower)), Max: int64(math.Ceil(m.Upper))}
+			if m.Generalize != nil {
+				g.Step = int64(m.Generalize.Step)
+			}
+			n, err := num(m.Value, g)
+			if err != nil {
+				return nil, fmt.Errorf("metric %s: %w", m.Name, err)
+			}
+			f.valueNum = n
+		}
+		p.feeds = append(p.feeds, f)
+		p.categories = append(p.categories, m.Consent)
+	}
+	return p, nil
+}
+
+// add feeds one batch to the metric. values holds the dimension values by
+// code (EventReader.DimValues) for the feed's dimension.
+func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
+	n := b.Len
+	users := b.Users[:n]
+	var codes []int32
+	if f.dim >= 0 {
+		codes = b.Codes[f.dim][:n]
+	}
+	var bucketVals []int64
+	var bucketValid []bool
+	if f.bucketNum >= 0 {
+		bucketVals, bucketValid = b.Numbers[f.bucketNum][:n], b.NumberValid[f.bucketNum][:n]
+	}
+	var vals []int64
+	var valid []bool
+	if f.valueNum >= 0 {
+		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
+	}
+	for i, u := range users {
+		if !f.grants.Allowed(u) {
+			continue
+		}
+		part := f.other // total, or "other" for a null or unlisted value
+		switch {
+		case codes != nil:
+			c := codes[i]
+			switch {
+			case c < 0 && f.selected:
+				continue // a null is no partition to discover
+			case c < 0:
+			case f.selected:
+				part = c
+			default:
+				if int(c) >= len(f.codeToIdx) {
+					f.mapCodes(values(f.dim))
+				}
+				part = f.codeToIdx[c]
+			}
+		case bucketVals != nil:
+			if bucketValid[i] {
+				part = int32(f.buckets.Bucket(bucketVals[i]))
+			}
+		}
+		v := math.NaN()
+		if vals != nil && valid[i] {
+			v = float64(vals[i])
+		}
+		f.agg.Add(u, part, v)
+	}
+}
+
+// mapCodes extends codeToIdx to every dimension value seen so far.
+func (f *feed) mapCodes(values []string) {
+	for c := len(f.codeToIdx); c < len(values); c++ {
+		idx, ok := f.public[values[c]]
+		if !ok {
+			idx = f.other
+		}
+		f.codeToIdx = append(f.codeToIdx, idx)
+	}
+}

@@ -1,0 +1,389 @@
+package jobs
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dpstats/dpstats/datasets"
+	"github.com/dpstats/dpstats/dp"
+	"github.com/dpstats/dpstats/jobs/ledger"
+	"github.com/dpstats/dpstats/reports"
+)
+
+// The runner: one run of a job for one period, under the release protocol
+// of DESIGN.md:
+//
+//  1. lock the ledger; if (job, period) was already released, return
+//     StatusAlreadyReleased without reading anything (unless Rerun); if the
+//     spend would cross the window cap, refuse with a *ledger.BudgetError
+//     before reading anything;
+//  2. read consent and events, bound and aggregate, add noise: all in
+//     memory (an error here spends nothing and writes nothing);
+//  3. record the spend durably in the ledger (fsync);
+//  4. publish the report atomically (temporary directory, fsync, rename).
+//
+// A crash at any point leaves either no report, or a whole report whose
+// spend is recorded.
+
+// Config is one run of a job. Build it from flags and the environment, then
+// call Run.
+type Config struct {
+	// Spec is the job, with any ε/δ/noise overrides already applied
+	// (Spec.WithOverrides). Required.
+	Spec *Spec
+	// Events and Consent are the input files. Required.
+	Events, Consent []datasets.Input
+	// Period is the period to release, "YYYY-MM-DD" for a daily job.
+	// Required. It must have ended: a period still under way is refused.
+	Period string
+	// OutDir is where reports are published: OUT/<job>/<period>/. Required.
+	OutDir string
+	// Ledger records every release. Required.
+	Ledger ledger.Ledger
+	// Rerun deliberately releases an already released period again, with
+	// fresh noise, charged again. Default false.
+	Rerun bool
+	// LockWait is how long to wait for another run's ledger lock; 0 fails
+	// at once with ledger.ErrLocked.
+	LockWait time.Duration
+	// RunID names the run in the ledger and the report. Default: the start
+	// time and 8 random hex digits.
+	RunID string
+	// ToolVersion is stamped into the report.
+	ToolVersion string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger gets progress messages; nothing private ever reaches it.
+	// Default: discard.
+	Logger *slog.Logger
+	// Progress, if set, is called after each batch read (on the reading
+	// goroutine) with file-level progress for a terminal display.
+	Progress func(Progress)
+	// Seed is a TEST-ONLY hook for reproducible contribution bounding (see
+	// dp.MetricOptions.Seed). Noise never depends on it.
+	Seed *int64
+}
+
+// Progress is what a terminal progress display shows. It is operator
+// information about the files, never shown in a report or a log.
+type Progress struct {
+	FilesDone, Files int
+	Batches          int
+}
+
+// Status says how a run ended without error.
+type Status string
+
+const (
+	// StatusReleased: the report was published and its spend recorded.
+	StatusReleased Status = "released"
+	// StatusAlreadyReleased: the job and period were released before;
+	// nothing was read, drawn, charged or written.
+	StatusAlreadyReleased Status = "already_released"
+)
+
+// Result is what a run did.
+type Result struct {
+	Status Status
+	Job    string
+	Period string
+	RunID  string
+	// Dir is the report's directory (for StatusAlreadyReleased: where it
+	// was published, which may since have been removed).
+	Dir string
+	// Epsilon and Delta are what this run charged (0 unless released).
+	Epsilon, Delta float64
+	// Window is the ledger's state after the run.
+	Window ledger.Summary
+	Cap    ledger.Cap
+}
+
+// ErrConfig marks an invalid Config (a usage error).
+var ErrConfig = errors.New("invalid run configuration")
+
+// ErrPeriodNotOver means the period has not ended yet: its data is
+// incomplete, and releasing it now would freeze an incomplete report.
+var ErrPeriodNotOver = errors.New("period has not ended yet")
+
+// OutputError is a failure to write the report or its directory.
+type OutputError struct{ Err error }
+
+func (e *OutputError) Error() string { return e.Err.Error() }
+func (e *OutputError) Unwrap() error { return e.Err }
+
+func (c *Config) validate() error {
+	var missing []string
+	if c.Spec == nil {
+		missing = append(missing, "Spec")
+	}
+	if len(c.Events) == 0 {
+		missing = append(missing, "Events")
+	}
+	if len(c.Consent) == 0 {
+		missing = append(missing, "Consent")
+	}
+	if c.Period == "" {
+		missing = append(missing, "Period")
+	}
+	if c.OutDir == "" {
+		missing = append(missing, "OutDir")
+	}
+	if c.Ledger == nil {
+		missing = append(missing, "Ledger")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: missing %v", ErrConfig, missing)
+	}
+	if c.LockWait < 0 {
+		return fmt.Errorf("%w: lock wait %v is negative", ErrConfig, c.LockWait)
+	}
+	if err := c.Spec.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+// LedgerCap returns the spec's ledger cap in the ledger's terms.
+func (s *Spec) LedgerCap() ledger.Cap {
+	return ledger.Cap{
+		Epsilon: s.Ledger.CapEpsilon,
+		Delta:   s.Ledger.CapDelta,
+		Window:  time.Duration(s.Ledger.WindowDays) * 24 * time.Hour,
+	}
+}
+
+// Run runs the job for one period under the release protocol. Errors:
+// ErrConfig (usage), ErrPeriodNotOver, ledger.ErrLocked, *ledger.BudgetError
+// (nothing read), ledger.ErrCorrupt, *datasets.InputError and
+// datasets.ErrInputMissing (input), *OutputError (cannot write), or a
+// wrapped internal error.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	spec := cfg.Spec
+	start, end, err := spec.PeriodOf(cfg.Period)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	now := cfg.Now().UTC()
+	if end.After(now) {
+		return nil, fmt.Errorf("%w: period %s ends at %s, now is %s; run it after it ends",
+			ErrPeriodNotOver, cfg.Period, end.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = newRunID(now)
+	}
+	res := &Result{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Cap: spec.LedgerCap(),
+		Dir: filepath.Join(cfg.OutDir, spec.Name, cfg.Period)}
+	log := cfg.Logger.With("job", spec.Name, "period", cfg.Period, "run_id", cfg.RunID)
+
+	// 1. Lock, then refuse what must be refused before reading anything.
+	lockCtx := ctx
+	if cfg.LockWait > 0 {
+		var cancel context.CancelFunc
+		lockCtx, cancel = context.WithTimeout(ctx, cfg.LockWait)
+		defer cancel()
+	}
+	tx, err := cfg.Ledger.Lock(lockCtx)
+	if err != nil {
+		return nil, fmt.Errorf("lock ledger: %w", err)
+	}
+	defer tx.Unlock()
+
+	summarize := func() error {
+		entries, err := tx.Entries()
+		if err != nil {
+			return fmt.Errorf("read ledger: %w", err)
+		}
+		res.Window = ledger.Summarize(entries, cfg.Now().UTC(), res.Cap.Window, spec.Name)
+		return nil
+	}
+	if prev, ok := tx.Released(spec.Name, cfg.Period); ok && !cfg.Rerun {
+		log.Info("already released: nothing to do", "released_at", prev.Time.Format(time.RFC3339), "previous_run_id", prev.RunID)
+		res.Status = StatusAlreadyReleased
+		return res, summarize()
+	}
+	eps, delta := spec.Spend()
+	if err := ledger.Check(tx, res.Cap, now, eps, delta); err != nil {
+		return nil, err
+	}
+	if err := prepareOutput(cfg.OutDir, spec.Name, cfg.Period, cfg.Rerun); err != nil {
+		return nil, err
+	}
+	log.Info("run started", "epsilon", eps, "delta", delta, "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)
+
+	// 2. Read, bound, aggregate and release, in memory.
+	released, err := aggregate(ctx, cfg, start, end, now)
+	if err != nil {
+		return nil, err
+	}
+	report, err := buildReport(cfg, start, end, now, released)
+	if err != nil {
+		return nil, fmt.Errorf("build report: %w", err)
+	}
+
+	// 3. Record the spend durably before anything is visible.
+	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: eps, Delta: delta,
+		Metrics: metricNames(spec), Time: now, Rerun: cfg.Rerun}
+	if err := tx.Append(entry); err != nil {
+		return nil, &OutputError{fmt.Errorf("record spend in ledger: %w", err)}
+	}
+	res.Epsilon, res.Delta = eps, delta
+	if err := summarize(); err != nil {
+		return nil, err
+	}
+	report.Ledger = reports.LedgerSummary{
+		WindowDays:   spec.Ledger.WindowDays,
+		EpsilonSpent: res.Window.Epsilon, EpsilonCap: res.Cap.Epsilon,
+		DeltaSpent: res.Window.Delta, DeltaCap: res.Cap.Delta,
+	}
+
+	// 4. Publish atomically.
+	dir, err := reports.PublishWithOptions(cfg.OutDir, report, reports.PublishOptions{Replace: cfg.Rerun})
+	if err != nil {
+		if dir != "" {
+			// The report is whole and in place; only latest.json lags.
+			log.Warn("report published, latest.json not updated", "err", err.Error())
+		} else {
+			return nil, &OutputError{fmt.Errorf("publish report (its spend is recorded): %w", err)}
+		}
+	}
+	res.Dir, res.Status = dir, StatusReleased
+	log.Info("released", "dir", dir, "epsilon", eps, "delta", delta,
+		"window_epsilon", res.Window.Epsilon, "cap_epsilon", res.Cap.Epsilon)
+	return res, nil
+}
+
+// prepareOutput checks, before any data is read, that the report can be
+// written: the job directory exists or can be made and is writable, and the
+// period is not already published there (which, with no ledger record of
+// it, means the ledger was restored from an older copy or is not the one
+// the reports were released with). Leftovers of a publish that crashed are
+// removed; the ledger lock serializes publishing, so none can be live.
+func prepareOutput(outDir, job, period string, rerun bool) error {
+	jobDir := filepath.Join(outDir, job)
+	if err := os.MkdirAll(jobDir, 0o755); err != nil {
+		return &OutputError{fmt.Errorf("create output directory: %w", err)}
+	}
+	probe, err := os.CreateTemp(jobDir, ".tmp-probe-*")
+	if err != nil {
+		return &OutputError{fmt.Errorf("output directory %s is not writable: %w", jobDir, err)}
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	if err := reports.RemoveStale(outDir, job); err != nil {
+		return &OutputError{err}
+	}
+	if rerun {
+		return nil
+	}
+	if _, err := os.Lstat(filepath.Join(jobDir, period)); err == nil {
+		return &OutputError{fmt.Errorf("%s already holds a report for period %s, but the ledger has no record of releasing it: "+
+			"the ledger may have been restored from an older copy, or this is not the ledger these reports were released with; "+
+			"refusing to release again (use the right ledger, or --rerun to release deliberately and be charged again)",
+			jobDir, period)}
+	}
+	return nil
+}
+
+// aggregate reads consent and events, feeds every metric and releases them.
+func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*dp.Released, error) {
+	spec := cfg.Spec
+	plan, err := spec.compile()
+	if err != nil {
+		return nil, fmt.Errorf("compile job %s: %w", spec.Name, err)
+	}
+	plan.events.Start, plan.events.End = start, end
+	for i, opt := range spec.MetricOptions(cfg.Seed) {
+		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+
+	// Consent: a user counts for a category if they had granted it as of
+	// the end of the period AND had not withdrawn it by the time of the run.
+	users := datasets.NewUserIndex()
+	cols := datasets.ConsentColumns(spec.Consent)
+	atEnd, err := datasets.LoadConsentFrom(cfg.Consent, users, end, cols)
+	if err != nil {
+		return nil, fmt.Errorf("read consent: %w", err)
+	}
+	atRun, err := datasets.LoadConsentFrom(cfg.Consent, users, now, cols)
+	if err != nil {
+		return nil, fmt.Errorf("read consent: %w", err)
+	}
+	grants := map[string]datasets.Grants{}
+	for i, f := range plan.feeds {
+		c := plan.categories[i]
+		if _, ok := grants[c]; !ok {
+			grants[c] = atEnd.Grants(c).And(atRun.Grants(c))
+		}
+		f.grants = grants[c]
+	}
+	cfg.Logger.Debug("consent loaded")
+
+	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer r.Close()
+	batches := 0
+	for r.Scan() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b := r.Batch()
+		for _, f := range plan.feeds {
+			f.add(b, r.DimValues)
+		}
+		batches++
+		if cfg.Progress != nil {
+			cfg.Progress(Progress{FilesDone: r.ExactCounts().Files, Files: len(cfg.Events), Batches: batches})
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+
+	out := make([]*dp.Released, len(plan.feeds))
+	for i, f := range plan.feeds {
+		var names []string
+		if f.selected {
+			names = r.DimValues(f.dim)
+		}
+		if out[i], err = f.agg.Release(names); err != nil {
+			return nil, fmt.Errorf("release metric %s: %w", spec.Metrics[i].Name, err)
+		}
+	}
+	return out, nil
+}
+
+func metricNames(s *Spec) []string {
+	names := make([]string, len(s.Metrics))
+	for i := range s.Metrics {
+		names[i] = s.Metrics[i].Name
+	}
+	return names
+}
+
+// newRunID names a run by its start time and 32 random bits.
+func newRunID(now time.Time) string {
+	var b [4]byte
+	_, _ = crand.Read(b[:]) // crypto/rand never fails on Linux; zeros are still a usable id
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
