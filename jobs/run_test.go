@@ -218,7 +218,9 @@ func population(n int) ([]event, []grant) {
 // its data proves it did not by not failing.
 type failingInput struct{}
 
-func (failingInput) ReadAt([]byte, int64) (int, error) { return 0, errors.New("this input must not be read") }
+func (failingInput) ReadAt([]byte, int64) (int, error) {
+	return 0, errors.New("this input must not be read")
+}
 
 func unreadable() []datasets.Input {
 	return []datasets.Input{{Name: "must-not-read.parquet", Data: failingInput{}, Size: 1 << 20}}

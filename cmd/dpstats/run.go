@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,10 +54,23 @@ func runCommand() *cli.Command {
 // runRun wires flags to jobs.Run and reports the outcome to the scheduler's
 // monitoring.
 func runRun(c *cli.Context) (err error) {
+	started := time.Now()
 	logger, err := newLoggerFormat(c.App.ErrWriter, c.String("log-format"))
 	if err != nil {
 		return err
 	}
+	outcome := runOutcome{Job: c.String("job"), Period: c.String("period")}
+	defer func() {
+		outcome.Duration = time.Since(started)
+		outcome.Finished = time.Now()
+		outcome.ExitCode = exitCode(err)
+		outcome.Status = statusOf(err, outcome.Status)
+		mopt := metricsOptions{PushURL: c.String("metrics-push"), Textfile: c.String("metrics-textfile")}
+		if merr := exportMetrics(context.WithoutCancel(c.Context), mopt, outcome); merr != nil {
+			logger.Warn("could not export run metrics", "err", merr.Error())
+		}
+	}()
+
 	if p := c.String("cpuprofile"); p != "" {
 		stop, err := startCPUProfile(p)
 		if err != nil {
@@ -68,10 +82,12 @@ func runRun(c *cli.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	outcome.Job = spec.Name
 	period, err := resolvePeriod(c.String("period"), time.Now())
 	if err != nil {
 		return err
 	}
+	outcome.Period = period
 	if len(c.StringSlice("input")) == 0 {
 		return usagef("run: --input is required (event exports: files, directories or globs)")
 	}
@@ -102,6 +118,14 @@ func runRun(c *cli.Context) (err error) {
 		cfg.Progress = progressPrinter(c.App.ErrWriter)
 	}
 	res, err := jobs.Run(c.Context, cfg)
+	if cfg.Progress != nil {
+		fmt.Fprint(c.App.ErrWriter, "\r\033[K") // clear the progress line
+	}
+	if res != nil {
+		outcome.Status = string(res.Status)
+		outcome.Epsilon, outcome.Delta = res.Epsilon, res.Delta
+		outcome.WindowEpsilonSpent, outcome.WindowEpsilonCap = res.Window.Epsilon, res.Cap.Epsilon
+	}
 	if err != nil {
 		return err
 	}
