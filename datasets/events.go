@@ -58,6 +58,9 @@ type EventSpec struct {
 	// BatchSize is the number of rows read per record batch. Optional,
 	// default DefaultBatchSize.
 	BatchSize int
+	// CodesOnly leaves EventBatch.Dims empty: dimensions come as Codes
+	// only, which saves a string copy per row and dimension.
+	CodesOnly bool
 }
 
 // Validate checks the rules documented on the fields.
@@ -159,6 +162,7 @@ type EventReader struct {
 	intern  []map[string]int32 // per dimension: value → code
 	values  [][]string         // per dimension: code → value
 	codeBuf [][]int32          // per dimension, reused across batches
+	sel     []int32            // rows of the current record that are kept, reused
 	err     error
 	done    bool
 	counts  ReadCounts
@@ -291,16 +295,11 @@ func (r *EventReader) fill() error {
 		}
 	}
 
+	// Rows are filtered first (period, user), then every column is
+	// gathered through the selection, one column at a time.
 	b := &r.batch
 	b.Users = b.Users[:0]
-	for d := range b.Dims {
-		b.Dims[d] = b.Dims[d][:0]
-		b.Codes[d] = b.Codes[d][:0]
-	}
-	for k := range b.Numbers {
-		b.Numbers[k] = b.Numbers[k][:0]
-		b.NumberValid[k] = b.NumberValid[k][:0]
-	}
+	sel := r.sel[:0]
 	start, end := r.spec.Start.UnixNano(), r.spec.End.UnixNano()
 	for i := 0; i < n; i++ {
 		if times.IsNull(i) {
@@ -317,28 +316,52 @@ func (r *EventReader) fill() error {
 			continue
 		}
 		b.Users = append(b.Users, u)
-		for d, codes := range dimCodes {
-			c := codes[i]
-			b.Codes[d] = append(b.Codes[d], c)
+		sel = append(sel, int32(i))
+	}
+	r.sel = sel
+	m := len(sel)
+	for d, codes := range dimCodes {
+		dst := resize(b.Codes[d], m)
+		for j, i := range sel {
+			dst[j] = codes[i]
+		}
+		b.Codes[d] = dst
+		b.Dims[d] = b.Dims[d][:0]
+		if r.spec.CodesOnly {
+			continue
+		}
+		vals := r.values[d]
+		for _, c := range dst {
 			if c < 0 {
 				b.Dims[d] = append(b.Dims[d], "")
 			} else {
-				b.Dims[d] = append(b.Dims[d], r.values[d][c])
+				b.Dims[d] = append(b.Dims[d], vals[c])
 			}
-		}
-		for k, col := range nums {
-			if col.IsNull(i) {
-				b.Numbers[k] = append(b.Numbers[k], 0)
-				b.NumberValid[k] = append(b.NumberValid[k], false)
-				continue
-			}
-			b.Numbers[k] = append(b.Numbers[k], r.spec.Numbers[k].Gen.Apply(col.Value(i)))
-			b.NumberValid[k] = append(b.NumberValid[k], true)
 		}
 	}
-	b.Len = len(b.Users)
-	r.counts.Kept += int64(b.Len)
+	for k, col := range nums {
+		gen := r.spec.Numbers[k].Gen
+		out, valid := resize(b.Numbers[k], m), resize(b.NumberValid[k], m)
+		for j, i := range sel {
+			if col.IsNull(int(i)) {
+				out[j], valid[j] = 0, false
+			} else {
+				out[j], valid[j] = gen.Apply(col.Value(int(i))), true
+			}
+		}
+		b.Numbers[k], b.NumberValid[k] = out, valid
+	}
+	b.Len = m
+	r.counts.Kept += int64(m)
 	return nil
+}
+
+// resize returns s with length n, reusing its array when it is big enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }
 
 // decodeDim returns the n values of a dimension column as codes of
@@ -423,6 +446,9 @@ func (r *EventReader) internDim(d int, v string) int32 {
 	r.values[d] = append(r.values[d], s)
 	return c
 }
+
+// NumDimensions returns len(EventSpec.Dimensions).
+func (r *EventReader) NumDimensions() int { return len(r.values) }
 
 // DimValues returns the distinct values of dimension d seen so far, indexed
 // by code (see EventBatch.Codes). The slice may grow with later batches;

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/dpstats/dpstats/datasets"
@@ -67,6 +68,13 @@ type Config struct {
 	// Progress, if set, is called after each batch read (on the reading
 	// goroutine) with file-level progress for a terminal display.
 	Progress func(Progress)
+	// Workers is the number of goroutines aggregating while one reads;
+	// 0 means GOMAXPROCS, 1 aggregates on the reading goroutine. The
+	// release is the same either way (each metric is fed by one goroutine,
+	// in file order).
+	Workers int
+	// batchSize overrides the reader's batch size (tests).
+	batchSize int
 	// Seed is a TEST-ONLY hook for reproducible contribution bounding (see
 	// dp.MetricOptions.Seed). Noise never depends on it.
 	Seed *int64
@@ -309,6 +317,8 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		return nil, fmt.Errorf("compile job %s: %w", spec.Name, err)
 	}
 	plan.events.Start, plan.events.End = start, end
+	plan.events.CodesOnly = true
+	plan.events.BatchSize = cfg.batchSize
 	for i, opt := range spec.MetricOptions(cfg.Seed) {
 		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -342,21 +352,20 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer r.Close()
-	batches := 0
-	for r.Scan() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b := r.Batch()
-		for _, f := range plan.feeds {
-			f.add(b, r.DimValues)
-		}
-		batches++
-		if cfg.Progress != nil {
+	var progress func(int)
+	if cfg.Progress != nil {
+		progress = func(batches int) {
 			cfg.Progress(Progress{FilesDone: r.ExactCounts().Files, Files: len(cfg.Events), Batches: batches})
 		}
 	}
-	if err := r.Err(); err != nil {
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if err := feedAll(ctx, r, plan.feeds, workers, progress); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 
