@@ -27,13 +27,15 @@ const (
 
 const exitCodeHelp = `EXIT STATUS:
    0   success (also: this job and period were already released, nothing to do)
-   64  usage error or invalid job spec
-   65  input data error (unreadable file, wrong column type); the message names the file and column
+   64  usage error, invalid job spec, ε/δ above the spec's ceiling, or a period not over yet
+   65  input data error (unreadable file, wrong column type; the message names the file and column),
+       or a corrupt ledger line (a human must repair the ledger)
    66  input missing (no such file, directory or glob match)
    70  internal error (a bug in dpstats)
-   73  cannot write output (report directory or ledger)
+   73  cannot write output (report directory or ledger), or a report exists that the ledger does not record
    75  ledger locked by another run (retry later)
    77  budget refused (the run would cross the ledger's cap); nothing was read or written
+   130 interrupted (SIGINT, SIGTERM)
 `
 
 // usageError marks errors in flags or job specs (exit 64).
