@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dpstats/dpstats/jobs"
+)
+
+// In-process tests of the commands that read no event data (plan, explain)
+// and of demo, through run(): the same code path as the binary, minus
+// os.Exit. The process-level tests of the release protocol are in
+// release_test.go.
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"dpstats"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestPlanCommand(t *testing.T) {
+	spec, err := loadSpec("playback-daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "plan", "--epsilon", "1", "--users", "40000")
+	if code != exitOK {
+		t.Fatalf("plan exit %d: %s", code, errOut)
+	}
+	for _, m := range spec.Metrics {
+		if !strings.Contains(out, m.Name) {
+			t.Errorf("plan does not list %s:\n%s", m.Name, out)
+		}
+	}
+	for _, want := range []string{"ε = 1", "40000 users", "±", "pp"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, out)
+		}
+	}
+	// More ε, less error: the first metric's ± shrinks as ε grows.
+	_, low, _ := runCLI(t, "plan", "--epsilon", "0.1")
+	_, high, _ := runCLI(t, "plan", "--epsilon", "1")
+	if low == high {
+		t.Error("plan output does not depend on --epsilon")
+	}
+}
+
+func TestPlanAndExplainRefuseBadInput(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"epsilon above the ceiling", []string{"plan", "--epsilon", "100"}, exitUsage},
+		{"epsilon from the environment above the ceiling", []string{"plan"}, exitUsage},
+		{"users < 1", []string{"plan", "--users", "0"}, exitUsage},
+		{"unknown job", []string{"explain", "--job", "no-such-job"}, exitUsage},
+		{"unknown format", []string{"explain", "--format", "pdf"}, exitUsage},
+		{"unknown flag", []string{"plan", "--epsilonn", "1"}, exitUsage},
+		{"run without inputs", []string{"run", "--ledger", "x"}, exitUsage},
+		{"run with a bad period", []string{"run", "--period", "tomorrow"}, exitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if strings.Contains(tt.name, "environment") {
+				t.Setenv("DPSTATS_EPSILON", "100")
+			}
+			code, _, errOut := runCLI(t, tt.args...)
+			if code != tt.want {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tt.want, errOut)
+			}
+			if !strings.HasPrefix(errOut, "dpstats: ") && !strings.Contains(errOut, "Incorrect Usage") && !strings.Contains(errOut, "flag provided but not defined") {
+				t.Errorf("stderr does not explain the error: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestExplainCommandJSON(t *testing.T) {
+	code, out, errOut := runCLI(t, "explain", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("explain exit %d: %s", code, errOut)
+	}
+	var e struct {
+		Statistics []jobs.Statistic `json:"statistics"`
+	}
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatalf("explain --format json: %v\n%s", err, out)
+	}
+	spec, _ := loadSpec("playback-daily")
+	if got, want := len(e.Statistics), len(spec.Metrics); got != want {
+		t.Errorf("explain lists %d statistics, the job has %d", got, want)
+	}
+}
+
+// TestDemoTwice runs what `make run` runs, twice: the first releases the
+// sample's day and names its index.html; the second releases nothing.
+func TestDemoTwice(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, errOut := runCLI(t, "demo", "--out", out)
+	if code != exitOK {
+		t.Fatalf("demo exit %d: %s", code, errOut)
+	}
+	index := filepath.Join(out, "playback-daily", "2026-11-01", "index.html")
+	if !strings.Contains(stdout, index) {
+		t.Errorf("demo does not print the report's path %s:\n%s", index, stdout)
+	}
+	if _, err := os.Stat(index); err != nil {
+		t.Fatal(err)
+	}
+	ledgerBefore, err := os.ReadFile(filepath.Join(out, "ledger.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, errOut = runCLI(t, "demo", "--out", out)
+	if code != exitOK || !strings.Contains(stdout, "already released") {
+		t.Errorf("second demo: exit %d, stdout %q, stderr %q; want exit 0, already released", code, stdout, errOut)
+	}
+	ledgerAfter, _ := os.ReadFile(filepath.Join(out, "ledger.jsonl"))
+	if !bytes.Equal(ledgerBefore, ledgerAfter) {
+		t.Error("a second demo changed the ledger")
+	}
+	code, stdout, errOut = runCLI(t, "budget", "--ledger", filepath.Join(out, "ledger.jsonl"))
+	if code != exitOK || !strings.Contains(stdout, "ε = 0.3") {
+		t.Errorf("budget after demo: exit %d, %q %q; want ε = 0.3 spent", code, stdout, errOut)
+	}
+}
