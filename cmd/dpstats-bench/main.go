@@ -1,0 +1,84 @@
+// Command dpstats-bench is dpstats' performance harness, the program behind
+// `make bench` (scripts/bench.sh). It is an operator's tool: it prints exact
+// row counts of synthetic data, which dpstats itself never does.
+//
+// For each size (events, users) it generates a synthetic export once with
+// `dpstats gen` into a cache directory, then measures, side by side on the
+// same file:
+//
+//   - the floor: a bare arrow-go pqarrow scan of exactly the columns the job
+//     reads (the union of the "columns" of every statistic printed by
+//     `dpstats explain --job JOB --format json`), single-threaded, 64k-row
+//     batches, doing nothing with the records;
+//   - `dpstats run` of the job end to end (read, consent, generalize, bound,
+//     aggregate, release, publish), with a fresh ledger and output directory
+//     every time.
+//
+// Each runs as a child process (the floor is this program re-executing
+// itself with a hidden flag), so its wall time, CPU time and peak RSS
+// (getrusage's ru_maxrss, read from the OS when the child exits) are its
+// own. The rows of a size are the events file's row count from its Parquet
+// footer. It prints a table of rows/s, the run/floor ratio, peak RSS and
+// CPU/wall per size, then a PASS/FAIL line per target:
+//
+//   - run/floor ≥ 0.50 at the largest size;
+//   - run peak RSS ≤ 1 GiB at the largest size (when it has ≤ 200k users);
+//   - memory follows users, not rows: for two sizes with the same users,
+//     RSS(more rows) ≤ 1.25 × RSS(fewer rows) + 64 MiB.
+//
+// A missed target is printed, not an error: the exit status is 0 unless
+// something failed to run (1) or the flags are wrong (2).
+//
+// Usage:
+//
+//	dpstats-bench [-bin bin/dpstats] [-sizes 1M:200k,10M:200k] [-count N] [-profile] [-child run|inspect]
+//
+// Environment variables are the defaults of the flags; flags win:
+//
+//	DPSTATS_BENCH_ROWS      events of the main size (default 10000000)
+//	DPSTATS_BENCH_USERS     users of every default size (default 200000)
+//	DPSTATS_BENCH_SIZES     the list of sizes, rows:users comma-separated, k/M/G suffixes allowed
+//	                        (default ROWS/10:USERS,ROWS:USERS, i.e. 1M:200k,10M:200k)
+//	DPSTATS_BENCH_CACHE     where generated data is kept (default .cache/bench), one
+//	                        directory ROWS-USERS per size, trusted only with its marker file
+//	DPSTATS_BENCH_COUNT     measurements of each child per size; the fastest is shown (default 1)
+//	DPSTATS_BENCH_PROFILE   1: run with --cpuprofile/--memprofile into the size's cache directory
+//	DPSTATS_BENCH_CHILD     run (default), or inspect: `dpstats inspect FILE` as a stand-in
+//
+// A note on ru_maxrss: on Linux a child's high-water mark starts at its
+// parent's peak (the child is forked from the parent's memory and the kernel
+// carries the old high-water mark across exec), so a child's peak RSS reads
+// max(this program's peak, the child's own peak). This program stays small
+// (its peak is printed in the header, about 25 MiB), well below every
+// child's own peak, so the figures are the children's.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	opts, err := parseArgs(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		stop()
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dpstats-bench: %v\n", err)
+		stop()
+		os.Exit(2)
+	}
+	err = run(ctx, opts, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dpstats-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
