@@ -34,4 +34,9 @@
 //   - dockerfile_test.go checks the Dockerfile's promises (CGO off,
 //     -trimpath, version stamp, distroless or scratch, non-root USER,
 //     exec-form ENTRYPOINT), since no container engine runs in CI.
+//   - cron_test.go runs the cron wrapper against a fake dpstats (silent on
+//     success, a diagnosis and the exit code on failure) and checks the
+//     crontab and settings examples.
+//   - docs_test.go keeps ../docs/operations.md in step with the exit codes,
+//     the exported metrics and the settings.
 package deploy
