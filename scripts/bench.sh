@@ -29,6 +29,7 @@
 #   DPSTATS_BENCH_COUNT=1          measurements of each child per size (the fastest is shown)
 #   DPSTATS_BENCH_PROFILE=1        run with --cpuprofile/--memprofile into the size's cache directory,
 #                                  then: go tool pprof -top -nodecount 25 bin/dpstats .cache/bench/10000000-200000/cpu.prof
+#                                  (mem.prof is written at the end of the run: use -sample_index=alloc_space)
 #   DPSTATS_BENCH_CHILD=inspect    measure `dpstats inspect FILE` instead of `dpstats run` (a stand-in)
 #   DPSTATS_BENCH_ARGS="..."       more flags for bin/dpstats-bench (bin/dpstats-bench -h lists them)
 #   DPSTATS_BENCH_MICRO=0          skip the micro-benchmarks
@@ -38,8 +39,8 @@
 #   DPSTATS_BENCH_MICRO_ROWS=1000000  rows of the datasets scan benchmarks' file (they read it from
 #                                  DPSTATS_BENCH_ROWS, which this script sets for them)
 #
-# The 100M events / 2M users run, once, by hand (≈ 1.5 GB of cache; generating
-# takes a few minutes on 2 cores):
+# The 100M events / 2M users run, once, by hand (≈ 2.7 GB of cache: 10M events are
+# 273 MiB; generating takes about 3 minutes on 2 cores, `df -h .` first):
 #   DPSTATS_BENCH_SIZES=100000000:2000000 DPSTATS_BENCH_MICRO=0 make bench
 # For that size the 1 GiB target does not apply (it is for ≤ 200k users): the run
 # has to complete, and the table reports its time and peak RSS.

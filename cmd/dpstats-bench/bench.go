@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
@@ -48,6 +49,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	rep := report{
 		Bin: o.Bin, Version: version, Job: job.Name, Child: o.Child, Count: o.Count,
 		Columns: job.Columns, Env: envNotes(), NumCPU: runtime.NumCPU(), Targets: o.Targets,
+		Load: loadAverage(),
 	}
 	for _, d := range sets {
 		r, err := measure(ctx, o, self, job, d, stderr)
@@ -98,6 +100,27 @@ func binVersion(ctx context.Context, bin string) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 	return line
+}
+
+// loadAverage is the 1-minute load average (Linux), or "".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return parseLoadavg(string(data))
+}
+
+// parseLoadavg returns the first field of /proc/loadavg if it is a number.
+func parseLoadavg(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	if _, err := strconv.ParseFloat(f[0], 64); err != nil {
+		return ""
+	}
+	return f[0]
 }
 
 // envNotes lists the runtime settings inherited by the children that

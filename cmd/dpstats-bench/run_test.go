@@ -32,7 +32,7 @@ func TestRunEndToEnd(t *testing.T) {
 		"throughput at 3k/10: run/floor = ",
 		"peak RSS at 3k/10: run ",
 		"memory follows users, not rows: run RSS at 3k/10 ",
-		"profiles of 3k/10: go tool pprof -top -nodecount 25 " + bin + " " + filepath.Join(o.Cache, "3000-10", "cpu.prof"),
+		"profiles of 3k/10:\n  go tool pprof -top -nodecount 25 " + bin + " " + filepath.Join(o.Cache, "3000-10", "cpu.prof"),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)

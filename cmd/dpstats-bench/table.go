@@ -63,7 +63,8 @@ type report struct {
 	Columns           []string
 	Env               []string // GOGC=… and such, inherited by the children
 	NumCPU            int
-	HarnessRSS        int64 // this program's own peak RSS, bytes
+	Load              string // the 1-minute load average before measuring, or ""
+	HarnessRSS        int64  // this program's own peak RSS, bytes
 	Targets           targets
 	Results           []result
 }
@@ -73,6 +74,9 @@ type report struct {
 func writeReport(w io.Writer, rep report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ndpstats bench: %s (%s), job %s, %d CPUs", rep.Bin, rep.Version, rep.Job, rep.NumCPU)
+	if rep.Load != "" {
+		fmt.Fprintf(&b, ", load average %s", rep.Load)
+	}
 	if len(rep.Env) > 0 {
 		fmt.Fprintf(&b, ", %s", strings.Join(rep.Env, " "))
 	}
@@ -120,6 +124,14 @@ func writeReport(w io.Writer, rep report) error {
 	add("floor wall", func(r result) string { return formatSeconds(best(r.Floor).Wall.Seconds()) })
 	add(c+" wall", func(r result) string { return formatSeconds(best(r.Child).Wall.Seconds()) })
 	writeColumns(&b, rows)
+	// The floor is single-threaded: less than most of a core means other
+	// processes took the rest, and every figure above is noisier for it.
+	for _, r := range rep.Results {
+		if f := best(r.Floor).CPUPerWall(); f > 0 && f < busyFloor {
+			fmt.Fprintf(&b, "note: the floor got %.2f of a core at %s: the machine was busy, figures are noisy (DPSTATS_BENCH_COUNT=3 helps)\n", f, r.Size)
+			break
+		}
+	}
 
 	b.WriteString("\ntargets:\n")
 	vs := judge(rep.Results, rep.Targets, c)
@@ -143,7 +155,8 @@ func writeReport(w io.Writer, rep report) error {
 	}
 	for _, r := range rep.Results {
 		if r.CPUProfile != "" {
-			fmt.Fprintf(&b, "profiles of %s: go tool pprof -top -nodecount 25 %s %s (heap: %s)\n", r.Size, rep.Bin, r.CPUProfile, r.MemProfile)
+			fmt.Fprintf(&b, "profiles of %s:\n  go tool pprof -top -nodecount 25 %s %s\n  go tool pprof -sample_index=alloc_space -top -nodecount 25 %s %s\n",
+				r.Size, rep.Bin, r.CPUProfile, rep.Bin, r.MemProfile)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -175,6 +188,10 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
 	}
 }
+
+// busyFloor is the floor's CPU/wall below which the report says that the
+// machine was busy.
+const busyFloor = 0.85
 
 const (
 	statusPass = "PASS"

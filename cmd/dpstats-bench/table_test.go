@@ -37,9 +37,10 @@ func TestWriteReportGolden(t *testing.T) {
 		{"fail", func() report {
 			r := report{
 				Bin: "bin/dpstats", Version: "dpstats version v1", Job: "playback-daily", Child: "run", Count: 3,
-				Columns: []string{"user_id"}, Env: []string{"GOGC=200"}, NumCPU: 2, HarnessRSS: mib(24), Targets: defaultTargets,
+				Columns: []string{"user_id"}, Env: []string{"GOGC=200"}, NumCPU: 2, Load: "8.90", HarnessRSS: mib(24), Targets: defaultTargets,
 				Results: []result{res(1e6, 2e5, 0.25, 0.6, mib(20), mib(300)), res(1e7, 2e5, 2.5, 6, mib(140), mib(1200))},
 			}
+			r.Results[1].Floor[0].User = sec(1.4) // 0.56 of a core: a busy machine
 			r.Results[1].CPUProfile, r.Results[1].MemProfile = ".cache/bench/10000000-200000/cpu.prof", ".cache/bench/10000000-200000/mem.prof"
 			return r
 		}()},
@@ -152,6 +153,19 @@ func TestFormatting(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestParseLoadavg(t *testing.T) {
+	for in, want := range map[string]string{
+		"8.90 7.68 4.33 3/412 11500\n": "8.90",
+		"0.00 0.01 0.05 1/80 1":        "0.00",
+		"":                             "",
+		"x 1 2":                        "",
+	} {
+		if got := parseLoadavg(in); got != want {
+			t.Errorf("parseLoadavg(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
