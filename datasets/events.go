@@ -447,6 +447,10 @@ func (r *EventReader) internDim(d int, v string) int32 {
 	return c
 }
 
+// NumUsers returns the number of users interned so far (in the reader's
+// UserIndex): every user in a batch is below it.
+func (r *EventReader) NumUsers() int { return r.users.Len() }
+
 // NumDimensions returns len(EventSpec.Dimensions).
 func (r *EventReader) NumDimensions() int { return len(r.values) }
 

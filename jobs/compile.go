@@ -153,8 +153,8 @@ func (s *Spec) compile() (*readPlan, error) {
 	return p, nil
 }
 
-// add feeds one batch to the metric. values holds the dimension values by
-// code (EventReader.DimValues) for the feed's dimension.
+// add feeds one batch to the metric. values holds the dimension values by code
+// (EventReader.DimValues) for the feed's dimension.
 func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	n := b.Len
 	users := b.Users[:n]

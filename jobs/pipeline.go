@@ -23,28 +23,46 @@ type sharedBatch struct {
 	// values are the reader's DimValues at the time of the batch: every code
 	// in the batch is below their length, and entries never change, so
 	// workers may read them while the reader appends.
-	values  [][]string
-	pending atomic.Int32
+	values         [][]string
+	order, scratch []int32 // sort buffers
+	pending        atomic.Int32
 }
 
 func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
 
-// copyFrom makes s a copy of b (reusing s's arrays).
-func (s *sharedBatch) copyFrom(b *datasets.EventBatch, values [][]string) {
-	s.Len = b.Len
-	s.Users = append(s.Users[:0], b.Users[:b.Len]...)
-	s.Codes = copyColumns(s.Codes, b.Codes, b.Len)
-	s.Numbers = copyColumns(s.Numbers, b.Numbers, b.Len)
-	s.NumberValid = copyColumns(s.NumberValid, b.NumberValid, b.Len)
+// copySorted makes s a copy of b with its rows sorted by user (stable: a
+// user's rows keep their file order). Feeding rows in user order sweeps the
+// per-user state of the aggregators from low to high user index instead of
+// jumping around it, which is most of their cost at 10⁵–10⁶ users; doing
+// the permutation once here keeps every metric's loop sequential. Bounding
+// does not depend on the order of rows: the partitions a user keeps are
+// those of lowest keyed priority, counts are totals, and the values kept
+// for mean and quantiles are a uniform reservoir sample in any order.
+func (s *sharedBatch) copySorted(b *datasets.EventBatch, values [][]string, numUsers int) {
+	n := b.Len
+	s.order, s.scratch = sortByUser(b.Users[:n], s.order, s.scratch, numUsers)
+	s.Len = n
+	s.Users = gather(s.Users, b.Users, s.order)
+	s.Codes = gatherColumns(s.Codes, b.Codes, s.order)
+	s.Numbers = gatherColumns(s.Numbers, b.Numbers, s.order)
+	s.NumberValid = gatherColumns(s.NumberValid, b.NumberValid, s.order)
 	s.values = values
 }
 
-func copyColumns[T any](dst, src [][]T, n int) [][]T {
+func gather[T any](dst, src []T, order []int32) []T {
+	dst = resize(dst, len(order))
+	for j, i := range order {
+		dst[j] = src[i]
+	}
+	return dst
+}
+
+func gatherColumns[T any](dst, src [][]T, order []int32) [][]T {
 	if len(dst) != len(src) {
 		dst = make([][]T, len(src))
 	}
 	for i := range src {
-		dst[i] = append(dst[i][:0], src[i][:n]...)
+		dst[i] = gather(dst[i], src[i], order)
 	}
 	return dst
 }
@@ -55,13 +73,14 @@ func copyColumns[T any](dst, src [][]T, n int) [][]T {
 func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, workers int, progress func(batches int)) error {
 	if workers <= 1 {
 		batches := 0
+		b := new(sharedBatch)
 		for r.Scan() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b := r.Batch()
+			b.copySorted(r.Batch(), snapshot(r), r.NumUsers())
 			for _, f := range feeds {
-				f.add(b, r.DimValues)
+				f.add(&b.EventBatch, b.dimValues)
 			}
 			batches++
 			if progress != nil {
@@ -97,10 +116,24 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			}
 		}()
 	}
-	closeAll := func() {
+	// The distributor hands each batch to every worker, so that the reader
+	// can go on decoding while a slow worker catches up.
+	sortedQ := make(chan *sharedBatch, inFlight)
+	distributed := make(chan struct{})
+	go func() {
+		defer close(distributed)
+		for b := range sortedQ {
+			for _, q := range queues {
+				q <- b
+			}
+		}
 		for _, q := range queues {
 			close(q)
 		}
+	}()
+	closeAll := func() {
+		close(sortedQ)
+		<-distributed
 		wg.Wait()
 	}
 	batches := 0
@@ -112,11 +145,9 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			closeAll()
 			return ctx.Err()
 		}
-		b.copyFrom(r.Batch(), snapshot(r))
+		b.copySorted(r.Batch(), snapshot(r), r.NumUsers())
 		b.pending.Store(int32(workers))
-		for _, q := range queues {
-			q <- b
-		}
+		sortedQ <- b
 		batches++
 		if progress != nil {
 			progress(batches)
@@ -134,4 +165,43 @@ func snapshot(r *datasets.EventReader) [][]string {
 		out[d] = slices.Clip(r.DimValues(d))
 	}
 	return out
+}
+
+// sortByUser returns the row indexes of users sorted by user, stable (a
+// user's rows keep their file order), by an LSD radix sort on the bits
+// that numUsers (an upper bound on every user) needs. order and scratch
+// are reused buffers.
+func sortByUser(users []uint32, order, scratch []int32, numUsers int) ([]int32, []int32) {
+	n := len(users)
+	order, scratch = resize(order, n), resize(scratch, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	const digit = 11
+	var count [1 << digit]int
+	for shift := 0; numUsers > 1<<shift; shift += digit {
+		clear(count[:])
+		for _, i := range order {
+			count[(users[i]>>shift)&(1<<digit-1)]++
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, i := range order {
+			d := (users[i] >> shift) & (1<<digit - 1)
+			scratch[count[d]] = i
+			count[d]++
+		}
+		order, scratch = scratch, order
+	}
+	return order, scratch
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }

@@ -318,7 +318,13 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	plan.events.Start, plan.events.End = start, end
 	plan.events.CodesOnly = true
-	plan.events.BatchSize = cfg.batchSize
+	// Big batches: each is sorted by user before it is fed (see feedAll),
+	// and the more rows a batch holds, the closer feeding it comes to one
+	// sequential sweep over the per-user state.
+	plan.events.BatchSize = 256 << 10
+	if cfg.batchSize > 0 {
+		plan.events.BatchSize = cfg.batchSize
+	}
 	for i, opt := range spec.MetricOptions(cfg.Seed) {
 		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
