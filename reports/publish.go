@@ -223,31 +223,28 @@ func syncDir(dir string) error {
 }
 
 // moveIntoPlace renames tmp to final. With replace, an existing final is
-// first moved aside and removed after the new one is in place, so a reader
-// sees the old report, briefly no report, or the new one — never a mix.
+// swapped with tmp in one atomic step (exchangeDirs) and the old report,
+// now at tmp, is removed: a reader, or a crash at any instant, sees the old
+// report or the new one, never neither and never a mix. A crash before the
+// removal leaves the old report under its ".tmp-" name, which RemoveStale
+// clears.
 func moveIntoPlace(tmp, final string, replace bool) error {
-	var old string
 	if replace {
 		if _, err := os.Lstat(final); err == nil {
-			old = tmp + ".old"
-			if err := os.Rename(final, old); err != nil {
-				return fmt.Errorf("move old report aside: %w", err)
+			if err := exchangeDirs(tmp, final); err != nil {
+				return fmt.Errorf("replace report: %w", err)
 			}
+			if err := os.RemoveAll(tmp); err != nil {
+				return fmt.Errorf("remove replaced report: %w", err)
+			}
+			return nil
 		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		if old != "" {
-			_ = os.Rename(old, final) // best effort: put the old report back
-		}
 		if errors.Is(err, fs.ErrExist) || isNotEmpty(err) {
 			return fmt.Errorf("%s: %w", final, ErrPeriodPublished)
 		}
 		return fmt.Errorf("rename into place: %w", err)
-	}
-	if old != "" {
-		if err := os.RemoveAll(old); err != nil {
-			return fmt.Errorf("remove replaced report: %w", err)
-		}
 	}
 	return nil
 }
