@@ -13,7 +13,7 @@ func budgetCommand() *cli.Command {
 	return withExitHelp(&cli.Command{
 		Name:  "budget",
 		Usage: "show the privacy budget spent and left in the ledger's rolling window, and when it comes back",
-		Description: "budget reads the ledger without locking it and prints the ε and δ spent inside the window\n" +
+		Description: "budget reads the ledger (read only, without locking it) and prints the ε and δ spent inside the window\n" +
 			"by every job that shares the ledger, what is left under the cap of --job's spec, and when\n" +
 			"each release leaves the window.",
 		Flags: []cli.Flag{
@@ -28,11 +28,8 @@ func budgetCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			led, err := ledger.Open(c.String("ledger"))
-			if err != nil {
-				return outputError{fmt.Errorf("open ledger: %w", err)}
-			}
-			entries, err := led.Entries()
+			// Read only: budget works on a read-only mount or a backup copy.
+			entries, err := ledger.ReadEntries(c.String("ledger"))
 			if err != nil {
 				return fmt.Errorf("read ledger: %w", err)
 			}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -104,6 +106,12 @@ func runRun(c *cli.Context) (err error) {
 	consent, err := datasets.FileInputs(c.StringSlice("consent"))
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
+	}
+	if _, err := os.Stat(c.String("ledger")); errors.Is(err, fs.ErrNotExist) {
+		// A new ledger records no earlier spend. That is right for a job's
+		// first run, and a silent under-count if the path is wrong.
+		logger.Warn("the ledger does not exist: creating it empty; if any job released with this population before, "+
+			"stop and point --ledger at its ledger", "ledger", c.String("ledger"))
 	}
 	led, err := ledger.Open(c.String("ledger"))
 	if err != nil {

@@ -302,6 +302,14 @@ func (tx *fileTx) Unlock() error {
 // Entries reads the ledger without taking the lock, for display (dpstats
 // budget). A release protocol must use Lock instead.
 func (f *File) Entries() ([]Entry, error) {
+	return ReadEntries(f.path)
+}
+
+// ReadEntries reads the ledger file at path without opening it for
+// writing, creating anything or locking: for display (dpstats budget) from
+// a read-only mount or a backup copy. A missing file is an error.
+func ReadEntries(path string) ([]Entry, error) {
+	f := &File{path: path}
 	led, err := os.Open(f.path)
 	if err != nil {
 		return nil, fmt.Errorf("Entries %s: %w", f.path, err)
