@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -30,7 +32,9 @@ func budgetCommand() *cli.Command {
 			}
 			// Read only: budget works on a read-only mount or a backup copy.
 			entries, err := ledger.ReadEntries(c.String("ledger"))
-			if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(c.App.Writer, "The ledger %s does not exist yet: nothing has been released with it.\n", c.String("ledger"))
+			} else if err != nil {
 				return fmt.Errorf("read ledger: %w", err)
 			}
 			cap := spec.LedgerCap()
