@@ -324,6 +324,10 @@ func newUserColumn(arr arrow.Array) (userColumn, error) {
 	return userColumn{ints: ints, isInt: true}, nil
 }
 
+// plainStrings reports whether the column holds plain (not dictionary)
+// strings, which fill interns a batch at a time.
+func (c *userColumn) plainStrings() bool { return !c.isInt && c.dictIDs == nil }
+
 // id interns row i's user; ok is false for a null or empty id.
 func (c *userColumn) id(x *UserIndex, i int) (uint32, bool) {
 	if c.isInt {

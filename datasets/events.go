@@ -155,17 +155,19 @@ type EventReader struct {
 	userPos, timePos int
 	dimPos, numPos   []int
 
-	next    int // next input
-	s       *Scanner
-	file    string
-	batch   EventBatch
-	intern  []map[string]int32 // per dimension: value → code
-	values  [][]string         // per dimension: code → value
-	codeBuf [][]int32          // per dimension, reused across batches
-	sel     []int32            // rows of the current record that are kept, reused
-	err     error
-	done    bool
-	counts  ReadCounts
+	next     int // next input
+	s        *readAhead
+	file     string
+	batch    EventBatch
+	intern   []map[string]int32 // per dimension: value → code
+	values   [][]string         // per dimension: code → value
+	codeBuf  [][]int32          // per dimension, reused across batches
+	sel      []int32            // rows of the current record that are kept, reused
+	inPeriod []int32            // rows of the current record in the period, reused
+	ids      []string           // user ids of the kept rows (plain string columns), reused
+	err      error
+	done     bool
+	counts   ReadCounts
 }
 
 // NewEventReader returns a reader over the files, directories or globs in
@@ -240,7 +242,7 @@ func (r *EventReader) Scan() bool {
 				r.err = inputErr(in.Name, "", -1, err)
 				return false
 			}
-			r.s, r.file = s, in.Name
+			r.s, r.file = newReadAhead(s), in.Name
 			r.counts.Files++
 		}
 		if !r.s.Scan() {
@@ -299,7 +301,7 @@ func (r *EventReader) fill() error {
 	// gathered through the selection, one column at a time.
 	b := &r.batch
 	b.Users = b.Users[:0]
-	sel := r.sel[:0]
+	inPeriod := r.inPeriod[:0]
 	start, end := r.spec.Start.UnixNano(), r.spec.End.UnixNano()
 	for i := 0; i < n; i++ {
 		if times.IsNull(i) {
@@ -310,13 +312,35 @@ func (r *EventReader) fill() error {
 			r.counts.OutOfPeriod++
 			continue
 		}
-		u, ok := users.id(r.users, i)
-		if !ok {
-			r.counts.NullUser++
-			continue
+		inPeriod = append(inPeriod, int32(i))
+	}
+	r.inPeriod = inPeriod
+	sel := r.sel[:0]
+	if users.plainStrings() {
+		// The common case, and the costly one: intern the batch's ids
+		// together (see UserIndex.internStrings).
+		ids := r.ids[:0]
+		for _, i := range inPeriod {
+			if v := users.str.Value(int(i)); v != "" && !users.str.IsNull(int(i)) {
+				ids = append(ids, v)
+				sel = append(sel, i)
+			}
 		}
-		b.Users = append(b.Users, u)
-		sel = append(sel, int32(i))
+		b.Users = resize(b.Users, len(ids))
+		r.users.internStrings(ids, b.Users)
+		clear(ids) // they point into the record's buffers
+		r.ids = ids[:0]
+		r.counts.NullUser += int64(len(inPeriod) - len(sel))
+	} else {
+		for _, i := range inPeriod {
+			u, ok := users.id(r.users, int(i))
+			if !ok {
+				r.counts.NullUser++
+				continue
+			}
+			b.Users = append(b.Users, u)
+			sel = append(sel, i)
+		}
 	}
 	r.sel = sel
 	m := len(sel)

@@ -1,9 +1,6 @@
 package datasets
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // UserIndex interns user ids (the privacy unit) into dense uint32 numbers
 // 0, 1, 2, … in order of first appearance, so that per-user state elsewhere
@@ -18,26 +15,54 @@ import (
 // A UserIndex is not safe for concurrent use. It holds its own copies of the
 // ids, never slices of Arrow buffers.
 type UserIndex struct {
-	byString map[string]uint32
+	byString *internTable
 	byInt    map[int64]uint32 // cache over byString for integer ids
 	n        uint32
+	hashes   []uint64 // internStrings' buffer
+	sink     uint32   // keeps internStrings' read-ahead loads alive
 }
 
 // NewUserIndex returns an empty index.
 func NewUserIndex() *UserIndex {
-	return &UserIndex{byString: make(map[string]uint32), byInt: make(map[int64]uint32)}
+	return &UserIndex{byString: newInternTable(), byInt: make(map[int64]uint32)}
 }
 
 // ID returns the dense number of the user with string id s, assigning the
 // next number if s is new.
 func (x *UserIndex) ID(s string) uint32 {
-	if id, ok := x.byString[s]; ok {
+	return x.idHash(s, x.byString.hash(s))
+}
+
+func (x *UserIndex) idHash(s string, h uint64) uint32 {
+	if id, ok := x.byString.lookup(s, h); ok {
 		return id
 	}
 	id := x.n
 	x.n++
-	x.byString[strings.Clone(s)] = id
+	x.byString.insert(s, h, id)
 	return id
+}
+
+// internStrings sets out[j] = x.ID(ids[j]) for every j, faster than one at
+// a time: it hashes every id first, then loads the table slot of the id a
+// few places ahead while it interns the current one, so that the cache
+// misses of many lookups overlap instead of following one another.
+func (x *UserIndex) internStrings(ids []string, out []uint32) {
+	const ahead = 12
+	t := x.byString
+	hs := x.hashes[:0]
+	for _, s := range ids {
+		hs = append(hs, t.hash(s))
+	}
+	x.hashes = hs
+	sink := x.sink
+	for j, s := range ids {
+		if j+ahead < len(hs) {
+			sink += t.peek(hs[j+ahead])
+		}
+		out[j] = x.idHash(s, hs[j])
+	}
+	x.sink = sink
 }
 
 // IntID returns the dense number of the user with integer id v (the same
@@ -53,8 +78,7 @@ func (x *UserIndex) IntID(v int64) uint32 {
 
 // Lookup returns the number of string id s without inserting it.
 func (x *UserIndex) Lookup(s string) (uint32, bool) {
-	id, ok := x.byString[s]
-	return id, ok
+	return x.byString.lookup(s, x.byString.hash(s))
 }
 
 // LookupInt returns the number of integer id v without inserting it.

@@ -335,3 +335,30 @@ func TestAddOutOfRangeGoesToOther(t *testing.T) {
 		t.Errorf("users per partition = %v, want %v", got, want)
 	}
 }
+
+// TestReserveChangesNothing checks that reserving per-user state up front
+// (more users than there are, fewer, or none) leaves the bounded
+// aggregates exactly as they were: same seed, same choices, same state.
+func TestReserveChangesNothing(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	ev := population(r, 500, 6, 20)
+	for _, opt := range allKinds(publicNames(5)) {
+		t.Run(string(opt.Kind), func(t *testing.T) {
+			opt.Seed = seed(11)
+			want := feed(t, opt, ev).preNoise()
+			for _, users := range []int{0, 1, 100, 500, 5000} {
+				a, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a.Reserve(users)
+				for _, e := range ev {
+					a.Add(e.user, e.part, e.v)
+				}
+				if got := a.preNoise(); !reflect.DeepEqual(got, want) {
+					t.Errorf("Reserve(%d): bounded state differs from no reservation", users)
+				}
+			}
+		})
+	}
+}

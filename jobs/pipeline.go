@@ -24,29 +24,55 @@ type sharedBatch struct {
 	// in the batch is below their length, and entries never change, so
 	// workers may read them while the reader appends.
 	values         [][]string
-	order, scratch []int32 // sort buffers
+	numUsers       int                 // the reader's user count at the batch: users are below it
+	spare          datasets.EventBatch // the columns sortRows gathers into
+	order, scratch []int32             // sort buffers
 	pending        atomic.Int32
 }
 
 func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
 
-// copySorted makes s a copy of b with its rows sorted by user (stable: a
-// user's rows keep their file order). Feeding rows in user order sweeps the
-// per-user state of the aggregators from low to high user index instead of
-// jumping around it, which is most of their cost at 10⁵–10⁶ users; doing
-// the permutation once here keeps every metric's loop sequential. Bounding
-// does not depend on the order of rows: the partitions a user keeps are
-// those of lowest keyed priority, counts are totals, and the values kept
-// for mean and quantiles are a uniform reservoir sample in any order.
-func (s *sharedBatch) copySorted(b *datasets.EventBatch, values [][]string, numUsers int) {
+// copyFrom makes s a copy of b (reusing s's arrays): a plain copy, cheap
+// on the reading goroutine.
+func (s *sharedBatch) copyFrom(b *datasets.EventBatch, values [][]string, numUsers int) {
 	n := b.Len
-	s.order, s.scratch = sortByUser(b.Users[:n], s.order, s.scratch, numUsers)
 	s.Len = n
-	s.Users = gather(s.Users, b.Users, s.order)
-	s.Codes = gatherColumns(s.Codes, b.Codes, s.order)
-	s.Numbers = gatherColumns(s.Numbers, b.Numbers, s.order)
-	s.NumberValid = gatherColumns(s.NumberValid, b.NumberValid, s.order)
-	s.values = values
+	s.Users = append(s.Users[:0], b.Users[:n]...)
+	s.Codes = copyColumns(s.Codes, b.Codes, n)
+	s.Numbers = copyColumns(s.Numbers, b.Numbers, n)
+	s.NumberValid = copyColumns(s.NumberValid, b.NumberValid, n)
+	s.values, s.numUsers = values, numUsers
+}
+
+func copyColumns[T any](dst, src [][]T, n int) [][]T {
+	if len(dst) != len(src) {
+		dst = make([][]T, len(src))
+	}
+	for i := range src {
+		dst[i] = append(dst[i][:0], src[i][:n]...)
+	}
+	return dst
+}
+
+// sortRows sorts s's rows by user (stable: a user's rows keep their file
+// order). Feeding rows in user order sweeps the per-user state of the
+// aggregators from low to high user index instead of jumping around it,
+// which is most of their cost at 10⁵–10⁶ users; sorting once per batch
+// keeps every metric's loop sequential. Bounding does not depend on the
+// order of rows: the partitions a user keeps are those of lowest keyed
+// priority, counts are totals, and the values kept for mean and quantiles
+// are a uniform reservoir sample in any order.
+func (s *sharedBatch) sortRows() {
+	s.order, s.scratch = sortByUser(s.Users[:s.Len], s.order, s.scratch, s.numUsers)
+	sp := &s.spare
+	sp.Users = gather(sp.Users, s.Users, s.order)
+	sp.Codes = gatherColumns(sp.Codes, s.Codes, s.order)
+	sp.Numbers = gatherColumns(sp.Numbers, s.Numbers, s.order)
+	sp.NumberValid = gatherColumns(sp.NumberValid, s.NumberValid, s.order)
+	s.Users, sp.Users = sp.Users, s.Users
+	s.Codes, sp.Codes = sp.Codes, s.Codes
+	s.Numbers, sp.Numbers = sp.Numbers, s.Numbers
+	s.NumberValid, sp.NumberValid = sp.NumberValid, s.NumberValid
 }
 
 func gather[T any](dst, src []T, order []int32) []T {
@@ -78,7 +104,8 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b.copySorted(r.Batch(), snapshot(r), r.NumUsers())
+			b.copyFrom(r.Batch(), snapshot(r), r.NumUsers())
+			b.sortRows()
 			for _, f := range feeds {
 				f.add(&b.EventBatch, b.dimValues)
 			}
@@ -90,7 +117,7 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 		return r.Err()
 	}
 	workers = min(workers, len(feeds))
-	const inFlight = 4 // batches decoded ahead of the slowest worker
+	const inFlight = 3 // batches decoded ahead of the slowest worker
 	free := make(chan *sharedBatch, inFlight)
 	for range inFlight {
 		free <- new(sharedBatch)
@@ -116,13 +143,14 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			}
 		}()
 	}
-	// The distributor hands each batch to every worker, so that the reader
-	// can go on decoding while a slow worker catches up.
-	sortedQ := make(chan *sharedBatch, inFlight)
+	// The sorter sorts each batch by user, off the reading goroutine, and
+	// hands it to every worker.
+	sortQ := make(chan *sharedBatch, inFlight)
 	distributed := make(chan struct{})
 	go func() {
 		defer close(distributed)
-		for b := range sortedQ {
+		for b := range sortQ {
+			b.sortRows()
 			for _, q := range queues {
 				q <- b
 			}
@@ -132,7 +160,7 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 		}
 	}()
 	closeAll := func() {
-		close(sortedQ)
+		close(sortQ)
 		<-distributed
 		wg.Wait()
 	}
@@ -145,9 +173,9 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			closeAll()
 			return ctx.Err()
 		}
-		b.copySorted(r.Batch(), snapshot(r), r.NumUsers())
+		b.copyFrom(r.Batch(), snapshot(r), r.NumUsers())
 		b.pending.Store(int32(workers))
-		sortedQ <- b
+		sortQ <- b
 		batches++
 		if progress != nil {
 			progress(batches)

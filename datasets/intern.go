@@ -1,0 +1,117 @@
+package datasets
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+)
+
+// internTable maps strings to dense ids with open addressing (linear
+// probing, at most half full). It exists for speed: the user id of every
+// event row is looked up here, and at 10⁵–10⁶ users every lookup is a
+// cache miss. A slot holds a short key's bytes inline (most user ids are
+// short), its id and a hash tag, so a lookup touches one cache line; and
+// because the slot of a key is known from its hash alone, a batch of
+// lookups can load the slots of the next keys ahead of time (see
+// UserIndex.internStrings) instead of waiting for each miss in turn.
+type internTable struct {
+	slots []internSlot // len is a power of two
+	arena []byte       // bytes of keys longer than inlineKey
+	n     int
+	seed  maphash.Seed
+}
+
+const inlineKey = 16
+
+type internSlot struct {
+	// key holds the key's bytes when it is at most inlineKey long, else
+	// its offset (8 bytes, little endian) in the arena.
+	key  [inlineKey]byte
+	klen uint32 // key length + 1; 0 marks an empty slot
+	tag  uint32 // the hash's high 32 bits: most mismatches stop here
+	id   uint32
+}
+
+func newInternTable() *internTable {
+	return &internTable{seed: maphash.MakeSeed(), slots: make([]internSlot, 1024)}
+}
+
+func (t *internTable) hash(s string) uint64 { return maphash.String(t.seed, s) }
+
+// peek loads the first slot key hash h probes, so that a lookup of it a
+// little later finds it in cache. The result means nothing.
+func (t *internTable) peek(h uint64) uint32 {
+	return t.slots[h&uint64(len(t.slots)-1)].tag
+}
+
+func (t *internTable) keyOf(sl *internSlot) string {
+	n := int(sl.klen - 1)
+	if n <= inlineKey {
+		return string(sl.key[:n])
+	}
+	off := binary.LittleEndian.Uint64(sl.key[:8])
+	return string(t.arena[off : off+uint64(n)])
+}
+
+func (t *internTable) equal(sl *internSlot, s string) bool {
+	n := int(sl.klen - 1)
+	if n != len(s) {
+		return false
+	}
+	if n <= inlineKey {
+		return string(sl.key[:n]) == s
+	}
+	off := binary.LittleEndian.Uint64(sl.key[:8])
+	return string(t.arena[off:off+uint64(n)]) == s
+}
+
+// lookup returns the id of s, whose hash is h.
+func (t *internTable) lookup(s string, h uint64) (uint32, bool) {
+	tag := uint32(h >> 32)
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &t.slots[i]
+		if sl.klen == 0 {
+			return 0, false
+		}
+		if sl.tag == tag && t.equal(sl, s) {
+			return sl.id, true
+		}
+	}
+}
+
+// insert adds s (hash h), which must not be in the table, with id. It
+// copies s.
+func (t *internTable) insert(s string, h uint64, id uint32) {
+	if 2*(t.n+1) > len(t.slots) {
+		t.grow()
+	}
+	sl := &t.slots[t.free(h)]
+	sl.klen, sl.tag, sl.id = uint32(len(s)+1), uint32(h>>32), id
+	if len(s) <= inlineKey {
+		copy(sl.key[:], s)
+	} else {
+		binary.LittleEndian.PutUint64(sl.key[:8], uint64(len(t.arena)))
+		t.arena = append(t.arena, s...)
+	}
+	t.n++
+}
+
+// free returns the first empty slot for hash h.
+func (t *internTable) free(h uint64) uint64 {
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i].klen != 0 {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
+func (t *internTable) grow() {
+	old := t.slots
+	t.slots = make([]internSlot, 2*len(old))
+	for i := range old {
+		if old[i].klen != 0 {
+			t.slots[t.free(t.hash(t.keyOf(&old[i])))] = old[i]
+		}
+	}
+}

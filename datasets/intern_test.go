@@ -1,0 +1,86 @@
+package datasets
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestUserIndexStrings checks the user id table against a Go map, one id
+// at a time and a batch at a time (internStrings), with short (inline) and
+// long (arena) ids, ids that differ only in length or in their last byte,
+// and enough ids to grow the table many times.
+func TestUserIndexStrings(t *testing.T) {
+	keys := []string{"a", "u0000001", strings.Repeat("x", inlineKey), strings.Repeat("x", inlineKey+1),
+		strings.Repeat("x", inlineKey-1), strings.Repeat("long-user-id-", 10), strings.Repeat("long-user-id-", 10) + "!"}
+	for i := 0; i < 50_000; i++ {
+		keys = append(keys, fmt.Sprintf("u%07d", i), fmt.Sprintf("user-with-a-long-id-%d", i), fmt.Sprintf("u%07d", i/2))
+	}
+	for _, batch := range []bool{false, true} {
+		x := NewUserIndex()
+		want := map[string]uint32{}
+		got := make([]uint32, len(keys))
+		if batch {
+			for lo := 0; lo < len(keys); lo += 1000 {
+				hi := min(lo+1000, len(keys))
+				x.internStrings(keys[lo:hi], got[lo:hi])
+			}
+		} else {
+			for j, k := range keys {
+				got[j] = x.ID(k)
+			}
+		}
+		for j, k := range keys {
+			id, seen := want[k]
+			if !seen {
+				id = uint32(len(want)) // ids are dense, in order of first appearance
+				want[k] = id
+			}
+			if got[j] != id {
+				t.Fatalf("batch %v: id of %q = %d, want %d", batch, k, got[j], id)
+			}
+		}
+		if got, want := x.Len(), len(want); got != want {
+			t.Errorf("batch %v: Len = %d, want %d", batch, got, want)
+		}
+		for k, id := range want {
+			if got, ok := x.Lookup(k); !ok || got != id {
+				t.Fatalf("Lookup(%q) = %d, %v; want %d", k, got, ok, id)
+			}
+		}
+		for _, k := range []string{"b", "u0000001 ", strings.Repeat("x", inlineKey+2), "user-with-a-long-id-50000", ""} {
+			if _, ok := x.Lookup(k); ok {
+				t.Errorf("Lookup(%q) found an id never interned", k)
+			}
+		}
+	}
+}
+
+// BenchmarkUserIndex interns 200k distinct ids in random order, one at a
+// time and a batch at a time.
+func BenchmarkUserIndex(b *testing.B) {
+	const users = 200_000
+	ids := make([]string, 1<<16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("u%07d", (i*104729)%users)
+	}
+	x := NewUserIndex()
+	for i := range users {
+		x.ID(fmt.Sprintf("u%07d", i))
+	}
+	out := make([]uint32, len(ids))
+	b.Run("ID", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for j, s := range ids {
+				out[j] = x.ID(s)
+			}
+		}
+		b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "ids/s")
+	})
+	b.Run("internStrings", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			x.internStrings(ids, out)
+		}
+		b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "ids/s")
+	})
+}
