@@ -117,12 +117,8 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 		if err != nil {
 			return StringColumn{}, fmt.Errorf("NewStringColumn: dictionary indices: %w", err)
 		}
-		for i := 0; i < idx.n; i++ {
-			if !idx.IsNull(i) {
-				if v := idx.Value(i); v < 0 || v >= int64(dict.n) {
-					return StringColumn{}, fmt.Errorf("NewStringColumn: %w: dictionary index %d out of range [0, %d)", ErrCorrupt, v, dict.n)
-				}
-			}
+		if v, bad := badIndex(a.Indices(), idx, dict.n); bad {
+			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: dictionary index %d out of range [0, %d)", ErrCorrupt, v, dict.n)
 		}
 		if idx.n != c.n {
 			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %d indices for %d rows", ErrCorrupt, idx.n, c.n)
@@ -436,4 +432,38 @@ func (c TimeColumn) Time(i int) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, c.Value(i)).UTC()
+}
+
+// badIndex returns a dictionary index out of [0, n) in a non-null slot,
+// if there is one. Index arrays without nulls of the usual types take a
+// fast path over the raw values (this check runs on every batch of every
+// dimension); null slots may hold any value and are skipped.
+func badIndex(indices arrow.Array, idx IntColumn, n int) (int64, bool) {
+	if indices.NullN() == 0 && indices.Len() == idx.n {
+		switch a := indices.(type) {
+		case *array.Int8:
+			return firstOutside(a.Int8Values(), n)
+		case *array.Int16:
+			return firstOutside(a.Int16Values(), n)
+		case *array.Int32:
+			return firstOutside(a.Int32Values(), n)
+		}
+	}
+	for i := 0; i < idx.n; i++ {
+		if !idx.IsNull(i) {
+			if v := idx.Value(i); v < 0 || v >= int64(n) {
+				return v, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func firstOutside[T int8 | int16 | int32](vals []T, n int) (int64, bool) {
+	for _, v := range vals {
+		if v < 0 || int64(v) >= int64(n) {
+			return int64(v), true
+		}
+	}
+	return 0, false
 }

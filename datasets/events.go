@@ -159,6 +159,7 @@ type EventReader struct {
 	s        *readAhead
 	file     string
 	batch    EventBatch
+	into     *EventBatch        // ScanInto's batch, if set
 	intern   []map[string]int32 // per dimension: value → code
 	values   [][]string         // per dimension: code → value
 	codeBuf  [][]int32          // per dimension, reused across batches
@@ -229,6 +230,11 @@ func (r *EventReader) Columns() []string { return append([]string(nil), r.cols..
 // Scan advances to the next non-empty batch. It returns false at the end of
 // the last file or on the first error; Err tells which.
 func (r *EventReader) Scan() bool {
+	r.into = nil
+	return r.scan()
+}
+
+func (r *EventReader) scan() bool {
 	for !r.done && r.err == nil {
 		if r.s == nil {
 			if r.next == len(r.inputs) {
@@ -261,7 +267,7 @@ func (r *EventReader) Scan() bool {
 			r.err = err
 			return false
 		}
-		if r.batch.Len > 0 {
+		if r.Batch().Len > 0 {
 			return true
 		}
 	}
@@ -299,7 +305,8 @@ func (r *EventReader) fill() error {
 
 	// Rows are filtered first (period, user), then every column is
 	// gathered through the selection, one column at a time.
-	b := &r.batch
+	b := r.Batch()
+	b.shape(len(r.spec.Dimensions), len(r.spec.Numbers))
 	b.Users = b.Users[:0]
 	inPeriod := r.inPeriod[:0]
 	start, end := r.spec.Start.UnixNano(), r.spec.End.UnixNano()
@@ -345,9 +352,16 @@ func (r *EventReader) fill() error {
 	r.sel = sel
 	m := len(sel)
 	for d, codes := range dimCodes {
-		dst := resize(b.Codes[d], m)
-		for j, i := range sel {
-			dst[j] = codes[i]
+		var dst []int32
+		if m == n {
+			// Every row is kept (the usual case): hand over the decoded
+			// codes and decode the next batch into b's old array.
+			dst, r.codeBuf[d] = codes, b.Codes[d][:0]
+		} else {
+			dst = resize(b.Codes[d], m)
+			for j, i := range sel {
+				dst[j] = codes[i]
+			}
 		}
 		b.Codes[d] = dst
 		b.Dims[d] = b.Dims[d][:0]
@@ -484,7 +498,36 @@ func (r *EventReader) NumDimensions() int { return len(r.values) }
 func (r *EventReader) DimValues(d int) []string { return r.values[d] }
 
 // Batch returns the current batch; valid until the next Scan.
-func (r *EventReader) Batch() *EventBatch { return &r.batch }
+func (r *EventReader) Batch() *EventBatch {
+	if r.into != nil {
+		return r.into
+	}
+	return &r.batch
+}
+
+// ScanInto is Scan, filling b (reusing its arrays) instead of the reader's
+// own batch: a consumer that keeps batches (a pipeline) saves a copy. b is
+// the reader's Batch until the next Scan or ScanInto.
+func (r *EventReader) ScanInto(b *EventBatch) bool {
+	r.into = b
+	return r.scan()
+}
+
+// shape gives b one column per dimension and per number.
+func (b *EventBatch) shape(dims, nums int) {
+	if len(b.Dims) != dims {
+		b.Dims = make([][]string, dims)
+	}
+	if len(b.Codes) != dims {
+		b.Codes = make([][]int32, dims)
+	}
+	if len(b.Numbers) != nums {
+		b.Numbers = make([][]int64, nums)
+	}
+	if len(b.NumberValid) != nums {
+		b.NumberValid = make([][]bool, nums)
+	}
+}
 
 // Err returns the first error (an *InputError for problems with a file), or
 // nil after a clean end.

@@ -32,28 +32,6 @@ type sharedBatch struct {
 
 func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
 
-// copyFrom makes s a copy of b (reusing s's arrays): a plain copy, cheap
-// on the reading goroutine.
-func (s *sharedBatch) copyFrom(b *datasets.EventBatch, values [][]string, numUsers int) {
-	n := b.Len
-	s.Len = n
-	s.Users = append(s.Users[:0], b.Users[:n]...)
-	s.Codes = copyColumns(s.Codes, b.Codes, n)
-	s.Numbers = copyColumns(s.Numbers, b.Numbers, n)
-	s.NumberValid = copyColumns(s.NumberValid, b.NumberValid, n)
-	s.values, s.numUsers = values, numUsers
-}
-
-func copyColumns[T any](dst, src [][]T, n int) [][]T {
-	if len(dst) != len(src) {
-		dst = make([][]T, len(src))
-	}
-	for i := range src {
-		dst[i] = append(dst[i][:0], src[i][:n]...)
-	}
-	return dst
-}
-
 // sortRows sorts s's rows by user (stable: a user's rows keep their file
 // order). Feeding rows in user order sweeps the per-user state of the
 // aggregators from low to high user index instead of jumping around it,
@@ -100,11 +78,11 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 	if workers <= 1 {
 		batches := 0
 		b := new(sharedBatch)
-		for r.Scan() {
+		for r.ScanInto(&b.EventBatch) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			b.copyFrom(r.Batch(), snapshot(r), r.NumUsers())
+			b.values, b.numUsers = snapshot(r), r.NumUsers()
 			b.sortRows()
 			for _, f := range feeds {
 				f.add(&b.EventBatch, b.dimValues)
@@ -117,7 +95,7 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 		return r.Err()
 	}
 	workers = min(workers, len(feeds))
-	const inFlight = 3 // batches decoded ahead of the slowest worker
+	const inFlight = 2 // batches decoded ahead of the slowest worker
 	free := make(chan *sharedBatch, inFlight)
 	for range inFlight {
 		free <- new(sharedBatch)
@@ -165,7 +143,7 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 		wg.Wait()
 	}
 	batches := 0
-	for r.Scan() {
+	for {
 		var b *sharedBatch
 		select {
 		case b = <-free:
@@ -173,7 +151,10 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			closeAll()
 			return ctx.Err()
 		}
-		b.copyFrom(r.Batch(), snapshot(r), r.NumUsers())
+		if !r.ScanInto(&b.EventBatch) {
+			break
+		}
+		b.values, b.numUsers = snapshot(r), r.NumUsers()
 		b.pending.Store(int32(workers))
 		sortQ <- b
 		batches++

@@ -321,7 +321,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	// Big batches: each is sorted by user before it is fed (see feedAll),
 	// and the more rows a batch holds, the closer feeding it comes to one
 	// sequential sweep over the per-user state.
-	plan.events.BatchSize = 128 << 10
+	plan.events.BatchSize = 256 << 10
 	if cfg.batchSize > 0 {
 		plan.events.BatchSize = cfg.batchSize
 	}
