@@ -155,35 +155,51 @@ func LoadConsent(paths []string, users *UserIndex, asOf time.Time, cols ConsentC
 
 // LoadConsentFrom is LoadConsent over Inputs (e.g. an embedded sample).
 func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols ConsentColumns) (*Consent, error) {
+	cs, err := LoadConsentsFrom(inputs, users, cols, asOf)
+	if err != nil {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// LoadConsentsFrom is LoadConsentFrom for several instants at once, in one
+// pass over the exports: cs[i] is the consent state as of asOf[i].
+func LoadConsentsFrom(inputs []Input, users *UserIndex, cols ConsentColumns, asOf ...time.Time) ([]*Consent, error) {
 	if users == nil {
 		return nil, errors.New("LoadConsent: nil UserIndex")
 	}
-	if asOf.IsZero() {
-		return nil, errors.New("LoadConsent: asOf is the zero time; consent must be evaluated as of the run")
+	if len(asOf) == 0 {
+		return nil, errors.New("LoadConsent: no instant to evaluate consent as of")
+	}
+	cs := make([]*Consent, len(asOf))
+	for i, t := range asOf {
+		if t.IsZero() {
+			return nil, errors.New("LoadConsent: asOf is the zero time; consent must be evaluated as of the run")
+		}
+		cs[i] = &Consent{asOf: t, users: users, cats: make(map[string]*consentState)}
 	}
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("LoadConsent: %w: no consent inputs", ErrInputMissing)
 	}
 	cols = cols.withDefaults()
-	c := &Consent{asOf: asOf, users: users, cats: make(map[string]*consentState)}
 	for _, in := range inputs {
-		if err := c.load(in, cols); err != nil {
+		if err := load(cs, in, cols); err != nil {
 			return nil, fmt.Errorf("LoadConsent: %w", err)
 		}
 	}
-	return c, nil
+	return cs, nil
 }
 
-func (c *Consent) load(in Input, cols ConsentColumns) error {
+func load(cs []*Consent, in Input, cols ConsentColumns) error {
 	s, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	asOf := c.asOf.UnixNano()
+	users := cs[0].users
 	for s.Scan() {
 		rec := s.Record()
-		users, err := newUserColumn(rec.Column(0))
+		ids, err := newUserColumn(rec.Column(0))
 		if err != nil {
 			return inputErr(in.Name, cols.User, -1, err)
 		}
@@ -203,22 +219,25 @@ func (c *Consent) load(in Input, cols ConsentColumns) error {
 			if cat.IsNull(i) {
 				continue
 			}
-			u, ok := users.id(c.users, i)
+			u, ok := ids.id(users, i)
 			if !ok {
 				continue
 			}
 			haveAt := !at.IsNull(i)
 			t := at.Value(i)
-			if haveAt && t > asOf {
-				continue
-			}
 			name := cat.Value(i)
-			st := c.cats[name]
-			if st == nil {
-				st = &consentState{}
-				c.cats[strings.Clone(name)] = st
+			g := granted.granted(i)
+			for _, c := range cs {
+				if haveAt && t > c.asOf.UnixNano() {
+					continue
+				}
+				st := c.cats[name]
+				if st == nil {
+					st = &consentState{}
+					c.cats[strings.Clone(name)] = st
+				}
+				st.add(u, t, haveAt, g)
 			}
-			st.add(u, t, haveAt, granted.granted(i))
 		}
 	}
 	return s.Err()

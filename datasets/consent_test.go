@@ -299,6 +299,20 @@ func TestGrantsAnd(t *testing.T) {
 	if got, want := g.Count(), 1; got != want {
 		t.Errorf("Count = %d, want %d", got, want)
 	}
+	// One pass for both instants gives the same states as two loads.
+	both, err := LoadConsentsFrom([]Input{BytesInput("consent.parquet", data)}, users, ConsentColumns{}, periodEnd, runTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, asOf := range []time.Time{periodEnd, runTime} {
+		one := load(asOf)
+		for _, user := range []string{"kept", "withdrew-after", "granted-after", "never"} {
+			id := users.ID(user)
+			if got, want := both[i].Grants(pb).Allowed(id), one.Allowed(id); got != want {
+				t.Errorf("as of %v, %s: one pass says %v, a load of its own %v", asOf, user, got, want)
+			}
+		}
+	}
 	if (Grants{}).And(g).Allowed(users.ID("kept")) {
 		t.Error("the zero Grants ANDed with anything must grant nothing")
 	}

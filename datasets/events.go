@@ -234,22 +234,38 @@ func (r *EventReader) Scan() bool {
 	return r.scan()
 }
 
+// Prefetch opens the first file and starts decoding its first batches in
+// the background, so that a caller with other work to do first (loading
+// consent) overlaps the two. Errors surface at the first Scan.
+func (r *EventReader) Prefetch() {
+	if r.s == nil && !r.done && r.err == nil {
+		r.openNext()
+	}
+}
+
+// openNext opens the next input; false at the end of the inputs or on an
+// error (r.err).
+func (r *EventReader) openNext() bool {
+	if r.next == len(r.inputs) {
+		r.done = true
+		return false
+	}
+	in := r.inputs[r.next]
+	r.next++
+	s, err := in.open(ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize})
+	if err != nil {
+		r.err = inputErr(in.Name, "", -1, err)
+		return false
+	}
+	r.s, r.file = newReadAhead(s), in.Name
+	r.counts.Files++
+	return true
+}
+
 func (r *EventReader) scan() bool {
 	for !r.done && r.err == nil {
-		if r.s == nil {
-			if r.next == len(r.inputs) {
-				r.done = true
-				return false
-			}
-			in := r.inputs[r.next]
-			r.next++
-			s, err := in.open(ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize})
-			if err != nil {
-				r.err = inputErr(in.Name, "", -1, err)
-				return false
-			}
-			r.s, r.file = newReadAhead(s), in.Name
-			r.counts.Files++
+		if r.s == nil && !r.openNext() {
+			return false
 		}
 		if !r.s.Scan() {
 			err := r.s.Err()

@@ -2,6 +2,7 @@ package dp
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -81,6 +82,27 @@ func (a *Aggregator) Reserve(users int) {
 	if users > a.b.users() {
 		a.b.grow(uint32(users - 1))
 	}
+}
+
+// AddEvents records n events of a user in a partition, exactly as n calls of
+// Add with no value would: for count and users metrics, whose
+// contributions carry no value. For the other kinds it does nothing (their
+// values must be added one by one). n ≤ 0 does nothing.
+func (a *Aggregator) AddEvents(user uint32, partition int32, n int) {
+	if n <= 0 || a.released || a.merged || (a.opt.Kind != KindCount && a.opt.Kind != KindUsers) {
+		return
+	}
+	if a.public() {
+		if other := int32(len(a.opt.Partitions)); partition < 0 || partition > other {
+			partition = other
+		}
+	} else if partition < 0 {
+		return
+	}
+	if partition > a.maxPart {
+		a.maxPart = partition
+	}
+	a.b.addN(user, partition, 0, uint32(min(n, math.MaxUint32)))
 }
 
 // sameOptions reports whether two aggregators compute the same metric with

@@ -108,7 +108,14 @@ func (b *bounder) clamp(v float64) float64 {
 }
 
 // add records one contribution; part must be ≥ 0.
-func (b *bounder) add(user uint32, part int32, v float64) {
+func (b *bounder) add(user uint32, part int32, v float64) { b.addN(user, part, v, 1) }
+
+// addN records k contributions of the same user to the same partition: k
+// events for count and users (v is ignored), or one value v for the other
+// kinds (k must then be 1). The kept partitions depend only on which
+// partitions a user touches, never on how often, so this is exactly k
+// calls of add.
+func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 	base := int(user) * b.l0
 	if base+b.l0 > len(b.slots) {
 		b.grow(user)
@@ -118,11 +125,11 @@ func (b *bounder) add(user uint32, part int32, v float64) {
 	for i := range s {
 		switch s[i].pp {
 		case pp:
-			b.hit(base+i, v)
+			b.hitN(base+i, v, k)
 			return
 		case 0: // slots fill as a prefix: the first empty one ends the scan
 			s[i] = slot{prio: b.prio(user, part), pp: pp}
-			b.hit(base+i, v)
+			b.hitN(base+i, v, k)
 			return
 		}
 	}
@@ -141,16 +148,14 @@ func (b *bounder) add(user uint32, part int32, v float64) {
 	case KindSum:
 		b.sums[base+mi] = 0
 	}
-	b.hit(base+mi, v)
+	b.hitN(base+mi, v, k)
 }
 
-func (b *bounder) hit(i int, v float64) {
+func (b *bounder) hitN(i int, v float64, k uint32) {
 	sl := &b.slots[i]
 	switch b.kind {
 	case KindCount, KindUsers:
-		if sl.n < math.MaxUint32 {
-			sl.n++
-		}
+		sl.n += min(k, math.MaxUint32-sl.n) // saturating
 	case KindSum:
 		if math.IsNaN(v) {
 			return

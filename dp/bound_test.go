@@ -362,3 +362,41 @@ func TestReserveChangesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestAddEventsEqualsRepeatedAdd checks that AddEvents(u, p, n) leaves the
+// bounded state exactly as n calls of Add(u, p, NaN) do, for count and
+// users, including runs longer than max_per_partition, partitions out of
+// range and n ≤ 0; and that it does nothing for kinds that carry values.
+func TestAddEventsEqualsRepeatedAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	type run struct {
+		user uint32
+		part int32
+		n    int
+	}
+	var runs []run
+	for i := 0; i < 5000; i++ {
+		runs = append(runs, run{uint32(r.IntN(300)), int32(r.IntN(9)) - 1, r.IntN(25) - 2})
+	}
+	for _, opt := range allKinds(publicNames(5)) {
+		t.Run(string(opt.Kind), func(t *testing.T) {
+			opt.Seed = seed(13)
+			one, err := NewAggregator(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			many, _ := NewAggregator(opt)
+			for _, rn := range runs {
+				one.AddEvents(rn.user, rn.part, rn.n)
+				if opt.Kind == KindCount || opt.Kind == KindUsers {
+					for k := 0; k < rn.n; k++ {
+						many.Add(rn.user, rn.part, math.NaN())
+					}
+				}
+			}
+			if got, want := one.preNoise(), many.preNoise(); !reflect.DeepEqual(got, want) {
+				t.Errorf("AddEvents state %+v, repeated Add %+v", got, want)
+			}
+		})
+	}
+}

@@ -172,6 +172,9 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	if f.valueNum >= 0 {
 		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
 	}
+	var runUser uint32
+	var runPart int32
+	run := 0
 	for i, u := range users {
 		if !f.grants.Allowed(u) {
 			continue
@@ -197,11 +200,26 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 				part = int32(f.buckets.Bucket(bucketVals[i]))
 			}
 		}
+		if vals == nil {
+			// count and users: rows come sorted by user, so a user's events
+			// in one partition often follow one another; add each run at
+			// once (exactly as many Adds, see dp.Aggregator.AddEvents).
+			if run > 0 && (u != runUser || part != runPart) {
+				f.agg.AddEvents(runUser, runPart, run)
+				run = 0
+			}
+			runUser, runPart = u, part
+			run++
+			continue
+		}
 		v := math.NaN()
-		if vals != nil && valid[i] {
+		if valid[i] {
 			v = float64(vals[i])
 		}
 		f.agg.Add(u, part, v)
+	}
+	if run > 0 {
+		f.agg.AddEvents(runUser, runPart, run)
 	}
 }
 

@@ -335,14 +335,17 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	// the end of the period AND had not withdrawn it by the time of the run.
 	users := datasets.NewUserIndex()
 	cols := datasets.ConsentColumns(spec.Consent)
-	atEnd, err := datasets.LoadConsentFrom(cfg.Consent, users, end, cols)
+	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer r.Close()
+	r.Prefetch() // decode the first event batches while consent loads
+	consent, err := datasets.LoadConsentsFrom(cfg.Consent, users, cols, end, now)
 	if err != nil {
 		return nil, fmt.Errorf("read consent: %w", err)
 	}
-	atRun, err := datasets.LoadConsentFrom(cfg.Consent, users, now, cols)
-	if err != nil {
-		return nil, fmt.Errorf("read consent: %w", err)
-	}
+	atEnd, atRun := consent[0], consent[1]
 	grants := map[string]datasets.Grants{}
 	for i, f := range plan.feeds {
 		c := plan.categories[i]
@@ -358,11 +361,6 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	cfg.Logger.Debug("consent loaded")
 
-	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	defer r.Close()
 	var progress func(int)
 	if cfg.Progress != nil {
 		progress = func(batches int) {
