@@ -56,20 +56,26 @@ func (a *Aggregator) public() bool { return !a.opt.SelectPartitions }
 // ignored by count and users; NaN values are skipped by sum, mean and
 // quantiles, and other values are clamped to [Lower, Upper].
 func (a *Aggregator) Add(user uint32, partition int32, value float64) {
+	if p, ok := a.partition(partition); ok {
+		a.b.add(user, p, value)
+	}
+}
+
+// partition maps an Add's partition index to the one the bounder keeps
+// (out-of-range public indexes to "other"), or false to drop it.
+func (a *Aggregator) partition(p int32) (int32, bool) {
 	if a.released || a.merged {
-		return
+		return 0, false
 	}
 	if a.public() {
-		if other := int32(len(a.opt.Partitions)); partition < 0 || partition > other {
-			partition = other
+		if other := int32(len(a.opt.Partitions)); p < 0 || p > other {
+			p = other
 		}
-	} else if partition < 0 {
-		return
+	} else if p < 0 {
+		return 0, false
 	}
-	if partition > a.maxPart {
-		a.maxPart = partition
-	}
-	a.b.add(user, partition, value)
+	a.maxPart = max(a.maxPart, p)
+	return p, true
 }
 
 // Reserve allocates the per-user state for user indexes below users at
@@ -89,20 +95,12 @@ func (a *Aggregator) Reserve(users int) {
 // contributions carry no value. For the other kinds it does nothing (their
 // values must be added one by one). n ≤ 0 does nothing.
 func (a *Aggregator) AddEvents(user uint32, partition int32, n int) {
-	if n <= 0 || a.released || a.merged || (a.opt.Kind != KindCount && a.opt.Kind != KindUsers) {
+	if n <= 0 || (a.opt.Kind != KindCount && a.opt.Kind != KindUsers) {
 		return
 	}
-	if a.public() {
-		if other := int32(len(a.opt.Partitions)); partition < 0 || partition > other {
-			partition = other
-		}
-	} else if partition < 0 {
-		return
+	if p, ok := a.partition(partition); ok {
+		a.b.addN(user, p, 0, uint32(min(n, math.MaxUint32)))
 	}
-	if partition > a.maxPart {
-		a.maxPart = partition
-	}
-	a.b.addN(user, partition, 0, uint32(min(n, math.MaxUint32)))
 }
 
 // sameOptions reports whether two aggregators compute the same metric with
