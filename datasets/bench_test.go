@@ -21,8 +21,9 @@ import (
 )
 
 // Benchmarks read a generated Parquet file projecting the 5 columns a
-// typical metric needs. DPSTATS_BENCH_ROWS sets its size (default 1M rows;
-// the issue's figure is for 10M: DPSTATS_BENCH_ROWS=10000000 make bench).
+// typical metric needs. DPSTATS_BENCH_ROWS sets its size when run with go
+// test (default 1M rows); under `make bench` it is DPSTATS_BENCH_MICRO_ROWS
+// (e.g. DPSTATS_BENCH_MICRO_ROWS=10000000 make bench for the 10M figure).
 //
 //	BenchmarkBareScan: arrow-go pqarrow record reader, touching nothing.
 //	BenchmarkScanner:  our Scanner + accessors, touching every value.
