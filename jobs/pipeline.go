@@ -9,15 +9,17 @@ import (
 	"github.com/dpstats/dpstats/datasets"
 )
 
-// The read pipeline: one goroutine decodes batches (the reader and its
-// user index are not safe for concurrent use), and W workers aggregate
-// them. Each worker owns a fixed subset of the metrics, so every
+// The read pipeline: arrow-go decodes the next record batch on a goroutine
+// of its own (datasets' read-ahead); the calling goroutine converts it
+// (the reader and its user index are not safe for concurrent use); a
+// sorter orders each batch by user; and W workers aggregate them. Each worker owns a fixed subset of the metrics, so every
 // aggregator is only ever touched by one goroutine and sees exactly the
 // rows, in exactly the order, that a single-threaded loop would give it:
 // the release is the same procedure as with one worker, no locks, no merge.
 
-// sharedBatch is a copy of one EventBatch handed to every worker; the last
-// worker done with it returns it to the pool.
+// sharedBatch is one batch of events, filled by the reader in place
+// (EventReader.ScanInto), sorted, then handed to every worker; the last
+// worker done with it returns it to the pool for the reader to fill again.
 type sharedBatch struct {
 	datasets.EventBatch
 	// values are the reader's DimValues at the time of the batch: every code
