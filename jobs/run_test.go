@@ -250,6 +250,11 @@ func (h *harness) config(spec *Spec, events, consent []datasets.Input) Config {
 	}
 }
 
+// with is config over events and grants written as Parquet exports.
+func (h *harness) with(spec *Spec, evs []event, gs []grant) Config {
+	return h.config(spec, []datasets.Input{eventsFile(h.t, evs)}, []datasets.Input{consentFile(h.t, gs)})
+}
+
 func (h *harness) entries() []ledger.Entry {
 	h.t.Helper()
 	es, err := h.ledger.Entries()
@@ -295,7 +300,7 @@ func TestRunReleases(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(300)
 	spec := specWith(t, 1, 10)
-	res, err := Run(context.Background(), h.config(spec, []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)}))
+	res, err := Run(context.Background(), h.with(spec, evs, gs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +385,7 @@ func TestRunConsentAndBounding(t *testing.T) {
 		{"alice", day.Add(-time.Second), "phone", "h264", 100, 60}, {"alice", day.Add(24 * time.Hour), "phone", "h264", 100, 60},
 		{"", at(10), "tv", "h264", 100, 60},
 	}
-	res, err := Run(context.Background(), h.config(exactSpec(t), []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)}))
+	res, err := Run(context.Background(), h.with(exactSpec(t), evs, gs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +431,7 @@ func TestRunWithdrawnHeavyUserChangesNothing(t *testing.T) {
 	evs, gs := population(200)
 	run := func(evs []event, gs []grant) map[string]map[string]float64 {
 		h := newHarness(t)
-		cfg := h.config(exactSpec(t), []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)})
+		cfg := h.with(exactSpec(t), evs, gs)
 		// The same random choice of partitions for the other users in every
 		// run (the heavy user is interned last, so it shifts no one's index).
 		seed := int64(1)
@@ -491,7 +496,7 @@ func TestRunAlreadyReleasedReadsNothing(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(50)
 	spec := specWith(t, 1, 10)
-	first, err := Run(context.Background(), h.config(spec, []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)}))
+	first, err := Run(context.Background(), h.with(spec, evs, gs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +524,7 @@ func TestRunRerunChargesAgain(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(50)
 	spec := specWith(t, 1, 10)
-	cfg := h.config(spec, []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)})
+	cfg := h.with(spec, evs, gs)
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -623,7 +628,7 @@ func TestRunRefusals(t *testing.T) {
 func TestRunLogsNothingPrivate(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(100)
-	cfg := h.config(specWith(t, 1, 10), []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)})
+	cfg := h.with(specWith(t, 1, 10), evs, gs)
 	if _, err := Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -661,7 +666,7 @@ func TestRunNoiseIsFresh(t *testing.T) {
 	var runs []map[string]map[string]float64
 	for i := 0; i < 2; i++ {
 		h := newHarness(t)
-		cfg := h.config(specWith(t, 1, 10), []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)})
+		cfg := h.with(specWith(t, 1, 10), evs, gs)
 		seed := int64(7)
 		cfg.Seed = &seed
 		res, err := Run(context.Background(), cfg)
@@ -686,7 +691,7 @@ func TestPlanAgreesWithRelease(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(300)
 	spec := specWith(t, 1, 10)
-	res, err := Run(context.Background(), h.config(spec, []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)}))
+	res, err := Run(context.Background(), h.with(spec, evs, gs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -751,7 +756,7 @@ func TestRunWorkersSameRelease(t *testing.T) {
 	var got []map[string]map[string]float64
 	for _, workers := range []int{1, 2, 5} {
 		h := newHarness(t)
-		cfg := h.config(exactSpec(t), []datasets.Input{eventsFile(t, evs)}, []datasets.Input{consentFile(t, gs)})
+		cfg := h.with(exactSpec(t), evs, gs)
 		seed := int64(3)
 		cfg.Seed, cfg.Workers, cfg.batchSize = &seed, workers, 97
 		res, err := Run(context.Background(), cfg)
