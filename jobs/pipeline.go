@@ -25,14 +25,18 @@ type sharedBatch struct {
 	// values are the reader's DimValues at the time of the batch: every code
 	// in the batch is below their length, and entries never change, so
 	// workers may read them while the reader appends.
-	values         [][]string
-	numUsers       int                 // the reader's user count at the batch: users are below it
-	spare          datasets.EventBatch // the columns sortRows gathers into
-	order, scratch []int32             // sort buffers
-	pending        atomic.Int32
+	values   [][]string
+	numUsers int // the reader's user count at the batch: users are below it
+	pending  atomic.Int32
 }
 
 func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
+
+// sortBuffers are the sorting goroutine's buffers.
+type sortBuffers struct {
+	cols           datasets.EventBatch // the columns sortRows gathers into
+	order, scratch []int32
+}
 
 // sortRows sorts s's rows by user (stable: a user's rows keep their file
 // order). Feeding rows in user order sweeps the per-user state of the
@@ -42,13 +46,17 @@ func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
 // order of rows: the partitions a user keeps are those of lowest keyed
 // priority, counts are totals, and the values kept for mean and quantiles
 // are a uniform reservoir sample in any order.
-func (s *sharedBatch) sortRows() {
-	s.order, s.scratch = sortByUser(s.Users[:s.Len], s.order, s.scratch, s.numUsers)
-	sp := &s.spare
-	sp.Users = gather(sp.Users, s.Users, s.order)
-	sp.Codes = gatherColumns(sp.Codes, s.Codes, s.order)
-	sp.Numbers = gatherColumns(sp.Numbers, s.Numbers, s.order)
-	sp.NumberValid = gatherColumns(sp.NumberValid, s.NumberValid, s.order)
+//
+// spare receives the sorted columns, and leaves with s's old arrays: one
+// spare for the goroutine that sorts, however many batches are in flight.
+func (s *sharedBatch) sortRows(spare *sortBuffers) {
+	spare.order, spare.scratch = sortByUser(s.Users[:s.Len], spare.order, spare.scratch, s.numUsers)
+	order := spare.order
+	sp := &spare.cols
+	sp.Users = gather(sp.Users, s.Users, order)
+	sp.Codes = gatherColumns(sp.Codes, s.Codes, order)
+	sp.Numbers = gatherColumns(sp.Numbers, s.Numbers, order)
+	sp.NumberValid = gatherColumns(sp.NumberValid, s.NumberValid, order)
 	s.Users, sp.Users = sp.Users, s.Users
 	s.Codes, sp.Codes = sp.Codes, s.Codes
 	s.Numbers, sp.Numbers = sp.Numbers, s.Numbers
@@ -80,12 +88,13 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 	if workers <= 1 {
 		batches := 0
 		b := new(sharedBatch)
+		var spare sortBuffers
 		for r.ScanInto(&b.EventBatch) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			b.values, b.numUsers = snapshot(r), r.NumUsers()
-			b.sortRows()
+			b.sortRows(&spare)
 			for _, f := range feeds {
 				f.add(&b.EventBatch, b.dimValues)
 			}
@@ -129,8 +138,9 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 	distributed := make(chan struct{})
 	go func() {
 		defer close(distributed)
+		var spare sortBuffers
 		for b := range sortQ {
-			b.sortRows()
+			b.sortRows(&spare)
 			for _, q := range queues {
 				q <- b
 			}

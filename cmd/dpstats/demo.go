@@ -34,6 +34,7 @@ func demoCommand() *cli.Command {
 }
 
 func runDemo(c *cli.Context) error {
+	tuneGC()
 	logger, err := newLoggerFormat(c.App.ErrWriter, c.String("log-format"))
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -73,6 +74,7 @@ func runRun(c *cli.Context) (err error) {
 		}
 	}()
 
+	tuneGC()
 	if p := c.String("cpuprofile"); p != "" {
 		stop, err := startCPUProfile(p)
 		if err != nil {
@@ -161,6 +163,23 @@ func printResult(w io.Writer, res *jobs.Result) {
 }
 
 func num(f float64) string { return fmt.Sprintf("%.4g", f) }
+
+// gcPercent is the garbage collector's target for a run unless GOGC says
+// otherwise. A run's live heap is mostly per-user state and the batches in
+// flight, while arrow-go leaves each decoded batch's buffers as garbage at
+// a high rate; with Go's default of 100 the heap peaks near twice the live
+// set, and that peak, not the live set, grows with the number of events
+// until the collector reaches its steady state. 60 keeps the peak near 1.6×
+// live: make bench measured 10M events of 200k users at 611 MiB instead of
+// 780, at a cost of a few percent of CPU.
+const gcPercent = 60
+
+// tuneGC applies gcPercent when the operator did not set GOGC.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
 
 // resolvePeriod accepts YYYY-MM-DD or "yesterday" (UTC).
 func resolvePeriod(p string, now time.Time) (string, error) {
