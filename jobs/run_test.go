@@ -255,6 +255,21 @@ func (h *harness) with(spec *Spec, evs []event, gs []grant) Config {
 	return h.config(spec, []datasets.Input{eventsFile(h.t, evs)}, []datasets.Input{consentFile(h.t, gs)})
 }
 
+// release runs spec once over evs and gs, which must succeed, and returns
+// the result and the published report.json.
+func (h *harness) release(spec *Spec, evs []event, gs []grant) (*Result, []byte) {
+	h.t.Helper()
+	res, err := Run(context.Background(), h.with(spec, evs, gs))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(res.Dir, "report.json"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res, data
+}
+
 func (h *harness) entries() []ledger.Entry {
 	h.t.Helper()
 	es, err := h.ledger.Entries()
@@ -496,14 +511,7 @@ func TestRunAlreadyReleasedReadsNothing(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(50)
 	spec := specWith(t, 1, 10)
-	first, err := Run(context.Background(), h.with(spec, evs, gs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.ReadFile(filepath.Join(first.Dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first, before := h.release(spec, evs, gs)
 	res, err := Run(context.Background(), h.config(spec, unreadable(), unreadable()))
 	if err != nil {
 		t.Fatalf("second run: %v (it must not read its inputs)", err)
@@ -691,14 +699,7 @@ func TestPlanAgreesWithRelease(t *testing.T) {
 	h := newHarness(t)
 	evs, gs := population(300)
 	spec := specWith(t, 1, 10)
-	res, err := Run(context.Background(), h.with(spec, evs, gs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(res.Dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := h.release(spec, evs, gs)
 	var r struct {
 		Metrics []struct {
 			Name       string
