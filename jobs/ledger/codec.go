@@ -55,6 +55,9 @@ func appendRecord(buf []byte, e Entry) []byte {
 	buf = appendString(buf, e.RunID)
 	buf = append(buf, `,"rerun":`...)
 	buf = strconv.AppendBool(buf, e.Rerun)
+	if e.Withheld {
+		buf = append(buf, `,"withheld":true`...)
+	}
 	buf = append(buf, `,"metrics":[`...)
 	for i, m := range e.Metrics {
 		if i > 0 {
@@ -77,14 +80,15 @@ func appendString(buf []byte, s string) []byte {
 
 // record is the on-disk form. Pointers tell missing fields from zero ones.
 type record struct {
-	Time    *string      `json:"time"`
-	Job     *string      `json:"job"`
-	Period  *string      `json:"period"`
-	Epsilon *json.Number `json:"epsilon"`
-	Delta   *json.Number `json:"delta"`
-	RunID   *string      `json:"run_id"`
-	Rerun   *bool        `json:"rerun"`
-	Metrics []string     `json:"metrics"`
+	Time     *string      `json:"time"`
+	Job      *string      `json:"job"`
+	Period   *string      `json:"period"`
+	Epsilon  *json.Number `json:"epsilon"`
+	Delta    *json.Number `json:"delta"`
+	RunID    *string      `json:"run_id"`
+	Rerun    *bool        `json:"rerun"`
+	Withheld *bool        `json:"withheld"`
+	Metrics  []string     `json:"metrics"`
 }
 
 // decodeRecord parses one complete ledger line strictly: known keys only,
@@ -129,6 +133,9 @@ func decodeRecord(line []byte) (Entry, error) {
 	}
 	if r.Rerun != nil {
 		e.Rerun = *r.Rerun
+	}
+	if r.Withheld != nil {
+		e.Withheld = *r.Withheld
 	}
 	return e, nil
 }
@@ -230,8 +237,11 @@ func salvage(line []byte) Entry {
 				}
 			}
 		case bool:
-			if key == "rerun" {
+			switch key {
+			case "rerun":
 				e.Rerun = v
+			case "withheld":
+				e.Withheld = v
 			}
 		}
 	}

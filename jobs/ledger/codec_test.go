@@ -30,6 +30,11 @@ func TestAppendRecordFormat(t *testing.T) {
 			want: `{"time":"2024-05-01T02:00:00.000000123Z","job":"j","period":"p","epsilon":0.1,"delta":0.3333333333333333,"run_id":"","rerun":true,"metrics":[]}` + "\n",
 		},
 		{
+			name: "withheld by the quality gate",
+			e:    Entry{Job: "j", Period: "p", RunID: "r9", Epsilon: 0.05, Withheld: true, Metrics: []string{"gate"}, Time: t0},
+			want: `{"time":"2024-05-01T02:00:00Z","job":"j","period":"p","epsilon":0.05,"delta":0,"run_id":"r9","rerun":false,"withheld":true,"metrics":["gate"]}` + "\n",
+		},
+		{
 			name: "names are escaped but readable",
 			e:    Entry{Job: "a<b>&\"c\"\n", Period: "é", Epsilon: 2.5e-7, Time: t0},
 			want: `{"time":"2024-05-01T02:00:00Z","job":"a<b>&\"c\"\n","period":"é","epsilon":2.5e-07,"delta":0,"run_id":"","rerun":false,"metrics":[]}` + "\n",

@@ -10,7 +10,10 @@
 // recorded.
 //
 // The embedded ledger, File, is one append-only JSON-lines file on local disk
-// (mode 0600) next to a lock file "<path>.lock" that is never deleted:
+// (mode 0600) next to a lock file "<path>.lock" that is never deleted. It is
+// created on purpose, once, by Init (dpstats ledger init); Open and Lock never
+// create it, so a lost or misplaced ledger stops releases (ErrNoLedger)
+// instead of silently restarting empty:
 //
 //	{"time":"2024-05-01T02:00:00Z","job":"playback-daily","period":"2024-04-30","epsilon":1,"delta":1e-09,"run_id":"r1","rerun":false,"metrics":["codec_share"]}
 //
@@ -27,7 +30,8 @@
 //     or may not have recorded the spend: the transaction then counts it as
 //     spent (over-counting is safe; under-counting never happens).
 //   - Human-readable and exact: one JSON object per line, keys always in the
-//     order time, job, period, epsilon, delta, run_id, rerun, metrics; floats
+//     order time, job, period, epsilon, delta, run_id, rerun, withheld (only
+//     when true), metrics; floats
 //     printed with strconv 'g', -1 (the shortest text that reads back as the
 //     same float64); times in RFC 3339, UTC. Spend is summed as the decimal
 //     numbers written in the file, so ten releases of ε = 0.1 reach a cap of

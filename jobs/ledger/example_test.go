@@ -17,7 +17,7 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "ledger-example")
 	defer os.RemoveAll(dir)
-	l, err := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
+	l, _, err := ledger.Init(filepath.Join(dir, "ledger.jsonl")) // once, on purpose
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -31,60 +31,125 @@ type File struct {
 
 var _ Ledger = (*File)(nil)
 
-// Open returns the ledger stored at path. If the file does not exist, Open
-// creates it empty with mode 0600 and fsyncs it and its directory; the
-// directory must exist. The lock file is created next to it.
+// ErrNoLedger means the ledger file does not exist. A release never creates
+// one: a missing ledger is a lost or misplaced one until an operator says
+// otherwise with Init (dpstats ledger init). It matches fs.ErrNotExist too.
+var ErrNoLedger = errors.New("the ledger does not exist")
+
+// noLedgerError is ErrNoLedger for one path; errors.Is matches ErrNoLedger
+// and fs.ErrNotExist.
+type noLedgerError struct{ path string }
+
+func (e *noLedgerError) Error() string {
+	return fmt.Sprintf("%s: %s (create it once with `dpstats ledger init --ledger %s`; if releases were made "+
+		"with this population before, restore their ledger instead: an empty one forgets their spend)", e.path, ErrNoLedger, e.path)
+}
+
+func (e *noLedgerError) Is(target error) bool { return target == ErrNoLedger || target == fs.ErrNotExist }
+
+// Open returns the existing ledger stored at path. It never creates the
+// ledger: a missing file is an error matching ErrNoLedger (see Init). The
+// lock file "<path>.lock" is created next to it if needed.
 func Open(path string) (*File, error) {
 	if path == "" {
-		return nil, errors.New("Open: empty ledger path")
+		return nil, errors.New("empty ledger path")
 	}
-	f := &File{
-		path:     path,
-		lockPath: path + ".lock",
-		sync:     (*os.File).Sync,
-		now:      time.Now,
+	f := newFile(path)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &noLedgerError{path}
 	}
-	if err := f.create(); err != nil {
-		return nil, fmt.Errorf("Open %s: %w", path, err)
-	}
-	lf, err := os.OpenFile(f.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("Open %s: lock file: %w", path, err)
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	if err := lf.Close(); err != nil {
-		return nil, fmt.Errorf("Open %s: lock file: %w", path, err)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open ledger %s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	if err := f.touchLock(); err != nil {
+		return nil, err
 	}
 	return f, nil
+}
+
+// Init creates the ledger at path, empty, if it does not exist: the file
+// with mode 0600, fsynced with its directory (which must exist), and the
+// lock file beside it. On an existing ledger it changes nothing (it does
+// not even create a missing lock file) and only checks that the ledger
+// parses: created is false, and a ledger that does not parse is an error
+// matching ErrCorrupt. Init is safe to repeat, and safe against a
+// concurrent Init of the same path.
+func Init(path string) (f *File, created bool, err error) {
+	if path == "" {
+		return nil, false, errors.New("empty ledger path")
+	}
+	f = newFile(path)
+	created, err = f.create()
+	if err != nil {
+		return nil, false, fmt.Errorf("create ledger %s: %w", path, err)
+	}
+	if !created {
+		if _, err := ReadEntries(path); err != nil {
+			return nil, false, err
+		}
+		return f, false, nil
+	}
+	if err := f.touchLock(); err != nil {
+		return nil, true, err
+	}
+	return f, true, nil
+}
+
+func newFile(path string) *File {
+	return &File{path: path, lockPath: path + ".lock", sync: (*os.File).Sync, now: time.Now}
+}
+
+func (f *File) touchLock() error {
+	lf, err := os.OpenFile(f.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("ledger %s: lock file: %w", f.path, err)
+	}
+	if err := lf.Close(); err != nil {
+		return fmt.Errorf("ledger %s: lock file: %w", f.path, err)
+	}
+	return nil
 }
 
 // Path returns the ledger file's path.
 func (f *File) Path() string { return f.path }
 
-func (f *File) create() error {
+// create makes the ledger file if it does not exist, and reports whether it
+// did.
+func (f *File) create() (bool, error) {
 	fi, err := os.Stat(f.path)
 	if err == nil {
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+			return false, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 		}
-		return nil
+		return false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return false, err
 	}
 	lf, err := os.OpenFile(f.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return nil // another process created it first
+		return false, nil // another process created it first
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	// The umask can only narrow 0600; make it exactly 0600 anyway so that
 	// the owner can always append.
 	err = errors.Join(lf.Chmod(0o600), f.sync(lf), lf.Close())
-	if err != nil {
-		return err
+	if err == nil {
+		err = syncDir(filepath.Dir(f.path))
 	}
-	return syncDir(filepath.Dir(f.path))
+	if err != nil {
+		// A ledger that may not survive a crash is no ledger: remove it, so
+		// that a retry creates it again instead of trusting it.
+		os.Remove(f.path)
+		return false, err
+	}
+	return true, nil
 }
 
 func syncDir(dir string) error {
@@ -123,6 +188,9 @@ func (f *File) Lock(ctx context.Context) (Tx, error) {
 	tx := &fileTx{file: f, lock: lf}
 	if err := tx.load(); err != nil {
 		tx.Unlock()
+		if errors.Is(err, ErrNoLedger) {
+			return nil, err // it names the path
+		}
 		return nil, fmt.Errorf("Lock %s: %w", f.path, err)
 	}
 	return tx, nil
@@ -177,6 +245,9 @@ type fileTx struct {
 func (tx *fileTx) load() error {
 	// No O_CREATE: a ledger that vanished must not silently restart empty.
 	led, err := os.OpenFile(tx.file.path, os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &noLedgerError{tx.file.path}
+	}
 	if err != nil {
 		return err
 	}

@@ -1,20 +1,23 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 func openTemp(t *testing.T) *File {
 	t.Helper()
-	f, err := Open(filepath.Join(t.TempDir(), "ledger.jsonl"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
+	f, created, err := Init(filepath.Join(t.TempDir(), "ledger.jsonl"))
+	if err != nil || !created {
+		t.Fatalf("Init = %v, %v; want a new ledger", created, err)
 	}
 	return f
 }
@@ -28,7 +31,7 @@ func lock(t *testing.T, l Ledger) Tx {
 	return tx
 }
 
-func TestOpenCreatesPrivateFiles(t *testing.T) {
+func TestInitCreatesPrivateFiles(t *testing.T) {
 	old := setUmask(0) // the file must be 0600 whatever the umask
 	defer setUmask(old)
 	f := openTemp(t)
@@ -57,6 +60,110 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	}
 }
 
+// TestInitIsIdempotent: Init on an existing ledger changes nothing, not a
+// byte, not a modification time, and does not even create a missing lock
+// file; on a ledger that does not parse it fails with ErrCorrupt.
+func TestInitIsIdempotent(t *testing.T) {
+	f := openTemp(t)
+	tx := lock(t, f)
+	if err := tx.Append(Entry{Job: "j", Period: "p", Epsilon: 1, Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	tx.Unlock()
+	if err := os.Remove(f.Path() + ".lock"); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(f.Path(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(f.Path())
+	for i := range 2 {
+		g, created, err := Init(f.Path())
+		if err != nil || created || g == nil {
+			t.Fatalf("Init #%d of an existing ledger = %v, %v, %v; want it found, not created", i, g, created, err)
+		}
+	}
+	after, _ := os.ReadFile(f.Path())
+	fi, err := os.Stat(f.Path())
+	if err != nil || !bytes.Equal(before, after) || !fi.ModTime().Equal(old) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("Init changed an existing ledger: %q → %q, mtime %v, mode %v (err %v)", before, after, fi.ModTime(), fi.Mode(), err)
+	}
+	if _, err := os.Stat(f.Path() + ".lock"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Init of an existing ledger created its lock file (err %v)", err)
+	}
+
+	corrupt := filepath.Join(t.TempDir(), "ledger.jsonl")
+	if err := os.WriteFile(corrupt, []byte("not a ledger\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Init(corrupt); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Init of a corrupt ledger = %v, want ErrCorrupt", err)
+	}
+	if b, _ := os.ReadFile(corrupt); string(b) != "not a ledger\n" {
+		t.Errorf("Init changed a corrupt ledger: %q", b)
+	}
+}
+
+// TestInitConcurrent: many Inits of one path at once all succeed, exactly
+// one creates it.
+func TestInitConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	const n = 16
+	var wg sync.WaitGroup
+	created := make([]bool, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, created[i], errs[i] = Init(path)
+		}()
+	}
+	wg.Wait()
+	count := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Init #%d: %v", i, errs[i])
+		}
+		if created[i] {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d of %d concurrent Inits created the ledger, want 1", count, n)
+	}
+}
+
+// TestNeverCreatedImplicitly: Open and Lock refuse a ledger that does not
+// exist (ErrNoLedger, also fs.ErrNotExist) and create nothing, and a ledger
+// deleted under an open File is not recreated by Lock.
+func TestNeverCreatedImplicitly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.jsonl")
+	_, err := Open(path)
+	if !errors.Is(err, ErrNoLedger) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open of a missing ledger = %v, want ErrNoLedger", err)
+	}
+	if !strings.Contains(err.Error(), "dpstats ledger init") || !strings.Contains(err.Error(), path) {
+		t.Errorf("the error does not name the path and how to create the ledger: %v", err)
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 0 {
+		t.Errorf("Open of a missing ledger created %d files", len(des))
+	}
+
+	f := openTemp(t)
+	if err := os.Remove(f.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Lock(context.Background()); !errors.Is(err, ErrNoLedger) {
+		t.Errorf("Lock of a deleted ledger = %v, want ErrNoLedger", err)
+	}
+	if _, err := os.Stat(f.Path()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Lock recreated a deleted ledger (err %v)", err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ name, path string }{
@@ -65,8 +172,11 @@ func TestOpenErrors(t *testing.T) {
 		{"a directory", dir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Open(tc.path); err == nil || !strings.HasPrefix(err.Error(), "Open") {
-				t.Errorf("Open(%q) = %v, want an Open error", tc.path, err)
+			if _, err := Open(tc.path); err == nil {
+				t.Errorf("Open(%q) succeeded", tc.path)
+			}
+			if _, _, err := Init(tc.path); err == nil {
+				t.Errorf("Init(%q) succeeded", tc.path)
 			}
 		})
 	}

@@ -29,6 +29,13 @@ type Summary struct {
 	// Unknown counts torn records of unknown size inside the window.
 	Unknown int
 
+	// EpsilonAllTime and DeltaAllTime are everything the ledger records, all
+	// jobs, all time, except torn records of unknown size (counted in
+	// UnknownAllTime): the window cap bounds a month, these show the years.
+	EpsilonAllTime, DeltaAllTime float64
+	// UnknownAllTime counts torn records of unknown size in the whole ledger.
+	UnknownAllTime int
+
 	spent sum // exact, for Remaining
 }
 
@@ -58,7 +65,9 @@ func Summarize(entries []Entry, now time.Time, window time.Duration, job string)
 	all, mine := newSum(), newSum()
 	per := map[string]*sum{}
 	count := map[string]int{}
+	ever := newSum()
 	for _, e := range entries {
+		ever.add(e)
 		if !inWindow(e.Time, now, window) {
 			continue
 		}
@@ -80,6 +89,9 @@ func Summarize(entries []Entry, now time.Time, window time.Duration, job string)
 	}
 	s.spent = all
 	s.Unknown = all.unknown
+	s.UnknownAllTime = ever.unknown
+	ever.unknown = 0 // the known part; the unknown records are counted apart
+	s.EpsilonAllTime, s.DeltaAllTime = ever.floats()
 	s.Epsilon, s.Delta = all.floats()
 	s.JobEpsilon, s.JobDelta = mine.floats()
 	for name, ps := range per {
@@ -130,6 +142,7 @@ func (s Summary) WriteText(w io.Writer, c Cap) error {
 	if s.Unknown > 0 {
 		ew.printf("  %d torn record(s) of unknown spend count as the whole budget while in the window\n", s.Unknown)
 	}
+	ew.printf("  all time (all jobs): ε = %s, δ = %s%s\n", fmtFloat(s.EpsilonAllTime), fmtFloat(s.DeltaAllTime), unknownNote(s.UnknownAllTime))
 	if len(s.Jobs) > 0 {
 		ew.printf("Per job:\n")
 		for _, j := range s.Jobs {
@@ -143,6 +156,15 @@ func (s Summary) WriteText(w io.Writer, c Cap) error {
 		}
 	}
 	return ew.err
+}
+
+// unknownNote says how many torn records of unknown spend an all-time total
+// leaves out.
+func unknownNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", plus %d torn record(s) of unknown spend", n)
 }
 
 type errWriter struct {

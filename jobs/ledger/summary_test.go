@@ -19,6 +19,10 @@ func TestSummarize(t *testing.T) {
 	if s.Epsilon != 3.3 || s.Delta != 2e-9 {
 		t.Errorf("spent = %v, %v; want 3.3, 2e-9", s.Epsilon, s.Delta)
 	}
+	// All time: the entry that left the window counts too, exactly.
+	if s.EpsilonAllTime != 8.3 || s.DeltaAllTime != 1.02e-7 || s.UnknownAllTime != 0 {
+		t.Errorf("all time = %v, %v, %d unknown; want 8.3, 1.02e-07, 0", s.EpsilonAllTime, s.DeltaAllTime, s.UnknownAllTime)
+	}
 	if s.JobEpsilon != 0.3 || s.JobDelta != 0 {
 		t.Errorf("spent by b = %v, %v; want 0.3 (exact decimal sum), 0", s.JobEpsilon, s.JobDelta)
 	}
@@ -69,6 +73,7 @@ func TestSummarize(t *testing.T) {
 		"spent (all jobs):  ε = 3.3, δ = 2e-09",
 		"remaining:         ε = 6.7",
 		"spent by b: ε = 0.3",
+		"all time (all jobs): ε = 8.3, δ = 1.02e-07\n",
 		"2024-05-11T02:00:00Z  a d1 (ε = 1, δ = 1e-09) leaves; then spent ε = 2.3",
 	} {
 		if !strings.Contains(b.String(), want) {
@@ -88,6 +93,22 @@ func TestSummarizeUnknown(t *testing.T) {
 	}
 	if eps, delta := s.Remaining(Cap{Epsilon: 10, Delta: 1e-6, Window: 30 * day}); eps != 0 || delta != 0 {
 		t.Errorf("Remaining = %v, %v; want 0, 0", eps, delta)
+	}
+	if s.UnknownAllTime != 1 || s.EpsilonAllTime != 1 || s.DeltaAllTime != 0 {
+		t.Errorf("all time = ε %v, δ %v, %d unknown; want the known ε = 1, δ = 0 and 1 unknown", s.EpsilonAllTime, s.DeltaAllTime, s.UnknownAllTime)
+	}
+	// Once the torn record has left the window, the window is known again;
+	// all time still says a record of unknown size exists.
+	later := Summarize(entries, t0.Add(40*day), 30*day, "")
+	if later.Epsilon != 0 || later.UnknownAllTime != 1 || later.EpsilonAllTime != 1 {
+		t.Errorf("40 days later: window ε %v, all time ε %v with %d unknown; want 0, 1, 1", later.Epsilon, later.EpsilonAllTime, later.UnknownAllTime)
+	}
+	var b strings.Builder
+	if err := later.WriteText(&b, Cap{Epsilon: 10, Delta: 1e-6, Window: 30 * day}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "all time (all jobs): ε = 1, δ = 0, plus 1 torn record(s) of unknown spend"; !strings.Contains(b.String(), want) {
+		t.Errorf("WriteText lacks %q:\n%s", want, b.String())
 	}
 	if r := s.Releases[1]; r.EpsilonAfter != 0 {
 		t.Errorf("after the torn record leaves, ε = %v, want 0", r.EpsilonAfter)
