@@ -45,7 +45,9 @@ func (e *noLedgerError) Error() string {
 		"with this population before, restore their ledger instead: an empty one forgets their spend)", e.path, ErrNoLedger, e.path)
 }
 
-func (e *noLedgerError) Is(target error) bool { return target == ErrNoLedger || target == fs.ErrNotExist }
+func (e *noLedgerError) Is(target error) bool {
+	return target == ErrNoLedger || target == fs.ErrNotExist
+}
 
 // Open returns the existing ledger stored at path. It never creates the
 // ledger: a missing file is an error matching ErrNoLedger (see Init). The
