@@ -40,7 +40,8 @@ func fixture() *Report {
 		Epsilon:     1,
 		Delta:       1e-6,
 		Noise:       "laplace",
-		Ledger:      LedgerSummary{WindowDays: 30, EpsilonSpent: 7, EpsilonCap: 10, DeltaSpent: 7e-6, DeltaCap: 1e-5},
+		Ledger: LedgerSummary{WindowDays: 30, EpsilonSpent: 7, EpsilonCap: 10, DeltaSpent: 7e-6, DeltaCap: 1e-5,
+			EpsilonAllTime: 23, DeltaAllTime: 2.3e-5},
 		Metrics: []Metric{
 			{
 				Name: "device_share", Title: "Device type share", Kind: KindUsers, Display: DisplayShare,

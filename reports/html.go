@@ -24,6 +24,9 @@ type pageView struct {
 	LedgerDelta, DeltaCap string
 	LedgerPct             float64 // ε spent / cap, for the meter
 	LedgerOver            bool
+	AllTimeEps            string // ε of every release in the ledger, all time
+	AllTimeDelta          string
+	AllTimeUnknown        int // torn ledger records of unknown size, not in AllTimeEps
 	Metrics               []metricView
 	Collected             []statView
 	AnyClamped, AnyWide   bool
@@ -111,6 +114,10 @@ func buildPage(r *Report) *pageView {
 		DeltaCap:    fmtDelta(r.Ledger.DeltaCap),
 		LedgerPct:   math.Min(r.Ledger.EpsilonSpent/r.Ledger.EpsilonCap, 1),
 		LedgerOver:  r.Ledger.EpsilonSpent > r.Ledger.EpsilonCap,
+
+		AllTimeEps:     fmtEps(r.Ledger.EpsilonAllTime),
+		AllTimeDelta:   fmtDelta(r.Ledger.DeltaAllTime),
+		AllTimeUnknown: r.Ledger.UnknownAllTime,
 	}
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])

@@ -70,6 +70,10 @@ type (
 		EpsilonCap   num `json:"epsilon_cap"`
 		DeltaSpent   num `json:"delta_spent"`
 		DeltaCap     num `json:"delta_cap"`
+		// Since schema 1.1.0.
+		EpsilonAllTime num `json:"epsilon_all_time"`
+		DeltaAllTime   num `json:"delta_all_time"`
+		UnknownAllTime int `json:"all_time_unknown_records"`
 	}
 	jsonBounds struct {
 		MaxPartitions   int `json:"max_partitions"`
@@ -151,11 +155,14 @@ func toJSON(r *Report) jsonReport {
 		Delta:         num(r.Delta),
 		Noise:         r.Noise,
 		Ledger: jsonLedger{
-			WindowDays:   r.Ledger.WindowDays,
-			EpsilonSpent: num(r.Ledger.EpsilonSpent),
-			EpsilonCap:   num(r.Ledger.EpsilonCap),
-			DeltaSpent:   num(r.Ledger.DeltaSpent),
-			DeltaCap:     num(r.Ledger.DeltaCap),
+			WindowDays:     r.Ledger.WindowDays,
+			EpsilonSpent:   num(r.Ledger.EpsilonSpent),
+			EpsilonCap:     num(r.Ledger.EpsilonCap),
+			DeltaSpent:     num(r.Ledger.DeltaSpent),
+			DeltaCap:       num(r.Ledger.DeltaCap),
+			EpsilonAllTime: num(r.Ledger.EpsilonAllTime),
+			DeltaAllTime:   num(r.Ledger.DeltaAllTime),
+			UnknownAllTime: r.Ledger.UnknownAllTime,
 		},
 		Metrics:   make([]jsonMetric, 0, len(r.Metrics)),
 		Collected: make([]jsonStatistic, 0, len(r.Collected)),

@@ -12,7 +12,7 @@ import (
 // SchemaVersion is the version of the report.json format described by
 // schema/report.schema.json. It follows semver: a new optional field bumps the
 // minor version, a removed or re-typed field bumps the major version.
-const SchemaVersion = "1.0.0"
+const SchemaVersion = "1.1.0"
 
 // Metric kinds.
 const (
@@ -63,6 +63,13 @@ type LedgerSummary struct {
 	EpsilonCap   float64 // ε cap of the window, > 0
 	DeltaSpent   float64 // δ spent in the window, including this report
 	DeltaCap     float64 // δ cap of the window
+
+	// EpsilonAllTime and DeltaAllTime are everything the ledger records, all
+	// jobs, since it was started, including this report: the cap bounds any
+	// window, these show the years. Torn ledger records of unknown size are
+	// not in them but counted in UnknownAllTime.
+	EpsilonAllTime, DeltaAllTime float64
+	UnknownAllTime               int
 }
 
 // Metric is one released statistic, partitioned by one dimension.
@@ -189,7 +196,8 @@ func (r *Report) validate() error {
 	}
 	l := r.Ledger
 	if l.WindowDays <= 0 || !(l.EpsilonCap > 0) || !finite(l.EpsilonCap) || !finite(l.EpsilonSpent) || l.EpsilonSpent < 0 ||
-		!finite(l.DeltaSpent) || !finite(l.DeltaCap) || l.DeltaSpent < 0 || l.DeltaCap < 0 {
+		!finite(l.DeltaSpent) || !finite(l.DeltaCap) || l.DeltaSpent < 0 || l.DeltaCap < 0 ||
+		!finite(l.EpsilonAllTime) || !finite(l.DeltaAllTime) || l.EpsilonAllTime < 0 || l.DeltaAllTime < 0 || l.UnknownAllTime < 0 {
 		return fmt.Errorf("%w: ledger summary %+v: want window > 0 days, ε cap > 0, finite non-negative totals", ErrInvalidReport, l)
 	}
 	if len(r.Metrics) == 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,6 +268,8 @@ func TestValidateRejects(t *testing.T) {
 		{"empty period", func(r *Report) { r.PeriodEnd = r.PeriodStart }},
 		{"share above 1", func(r *Report) { r.Metrics[0].Partitions[0].Share = f64(1.2) }},
 		{"zero ledger cap", func(r *Report) { r.Ledger.EpsilonCap = 0 }},
+		{"infinite all-time ε", func(r *Report) { r.Ledger.EpsilonAllTime = math.Inf(1) }},
+		{"negative all-time δ", func(r *Report) { r.Ledger.DeltaAllTime = -1e-9 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,3 +291,31 @@ func TestValidateRejects(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+// TestAllTimeSpend: report.json and index.html state the ledger's all-time
+// spend next to the window's, and say when torn records of unknown size are
+// left out of it.
+func TestAllTimeSpend(t *testing.T) {
+	r := fixture()
+	r.Ledger.EpsilonAllTime, r.Ledger.DeltaAllTime, r.Ledger.UnknownAllTime = 41.5, 4e-5, 2
+	var page, js bytes.Buffer
+	if err := WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"all releases in the last 30 days ε = 7 of 10; all time ε = 41.5 and 2 release(s) of unknown size.",
+		"spent <strong>ε = 41.5</strong>",
+	} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("index.html lacks %q", want)
+		}
+	}
+	for _, want := range []string{`"epsilon_all_time": 41.5`, `"delta_all_time": 0.00004`, `"all_time_unknown_records": 2`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("report.json lacks %q", want)
+		}
+	}
+}
