@@ -56,10 +56,12 @@ func Publish(outDir string, r *Report) (dir string, err error) {
 
 // PublishWithOptions writes the report to OUT/<job>/<period>/: report.json,
 // <metric>.csv for every metric and index.html. Nothing half-written is ever
-// visible: the files are written into a temporary directory inside
-// OUT/<job>/, fsynced with the directory, and the directory is renamed into
-// place; then OUT/<job> is fsynced. A failure removes the temporary directory.
-// An existing period is refused with ErrPeriodPublished unless opts.Replace.
+// visible: the report is staged (Stage: written into a temporary directory
+// inside OUT/<job>/, every file and the directory fsynced, renamed to
+// OUT/<job>/.staged-<run_id>), then renamed into place (PublishStaged); then
+// OUT/<job> is fsynced. A failure removes what was staged. An existing
+// period is refused with ErrPeriodPublished unless opts.Replace. Every file
+// and the report's directory have the period's end as modification time.
 //
 // Afterwards OUT/<job>/latest.json is replaced atomically (temp file, fsync,
 // rename) if this period is the newest published one (by period end, then
@@ -67,63 +69,34 @@ func Publish(outDir string, r *Report) (dir string, err error) {
 // directory together with the error: the report is published, the pointer
 // is not.
 //
-// The caller serializes publishing of one job (the release protocol holds
-// the budget ledger's lock while publishing).
+// The release protocol uses Stage and PublishStaged separately, recording
+// the spend in between. The caller serializes publishing of one job (the
+// release protocol holds the budget ledger's lock while publishing).
 func PublishWithOptions(outDir string, r *Report, opts PublishOptions) (dir string, err error) {
 	if err := r.Validate(); err != nil {
 		return "", fmt.Errorf("Publish: %w", err)
 	}
-	for i := range r.Metrics { // Validate checked the names; be explicit about paths
-		if err := checkName("metric", r.Metrics[i].Name); err != nil {
-			return "", fmt.Errorf("Publish: %w", err)
-		}
+	if err := checkName("job", r.Job); err != nil {
+		return "", fmt.Errorf("Publish: %w", err)
 	}
-	jobDir := filepath.Join(outDir, r.Job)
-	final := filepath.Join(jobDir, r.Period)
-	if err := os.MkdirAll(jobDir, 0o755); err != nil {
-		return "", fmt.Errorf("Publish: create job directory: %w", err)
-	}
+	final := filepath.Join(outDir, r.Job, r.Period)
 	if _, err := os.Lstat(final); err == nil && !opts.Replace {
 		return "", fmt.Errorf("Publish: %s: %w (published periods are frozen; a deliberate re-run must ask to replace it)", final, ErrPeriodPublished)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("Publish: %w", err)
 	}
-
-	tmp, err := os.MkdirTemp(jobDir, ".tmp-"+r.Period+"-")
+	staged, err := stage(outDir, r, opts)
 	if err != nil {
-		return "", fmt.Errorf("Publish: create temp directory: %w", err)
-	}
-	published := false
-	defer func() {
-		if !published {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
 		return "", fmt.Errorf("Publish: %w", err)
 	}
-	if err := writeReportFiles(tmp, r, opts); err != nil {
-		return "", fmt.Errorf("Publish: %w", err)
+	dir, err = PublishStaged(outDir, r.Job, r.Period, r.RunID, opts)
+	if dir == "" {
+		os.RemoveAll(staged)
 	}
-	if err := syncDir(tmp); err != nil {
-		return "", fmt.Errorf("Publish: %w", err)
+	if err != nil {
+		return dir, fmt.Errorf("Publish: %w", err)
 	}
-	if opts.beforeRename != nil {
-		if err := opts.beforeRename(); err != nil {
-			return "", fmt.Errorf("Publish: %w", err)
-		}
-	}
-	if err := moveIntoPlace(tmp, final, opts.Replace); err != nil {
-		return "", fmt.Errorf("Publish: %w", err)
-	}
-	published = true
-	if err := syncDir(jobDir); err != nil {
-		return final, fmt.Errorf("Publish: report published at %s, but: %w", final, err)
-	}
-	if err := updateLatest(jobDir, r); err != nil {
-		return final, fmt.Errorf("Publish: report published at %s, but latest.json was not updated: %w", final, err)
-	}
-	return final, nil
+	return dir, nil
 }
 
 // RemoveStale removes what a publish of job that was killed mid-way left
@@ -153,8 +126,9 @@ func RemoveStale(outDir, job string) error {
 	return nil
 }
 
-// writeReportFiles writes every file of the report into dir, each fsynced.
-func writeReportFiles(dir string, r *Report, opts PublishOptions) error {
+// writeReportFiles writes every file of the report into dir, each with
+// modification time mtime, each fsynced.
+func writeReportFiles(dir string, r *Report, opts PublishOptions, mtime time.Time) error {
 	files := []struct {
 		name  string
 		write func(io.Writer) error
@@ -179,15 +153,16 @@ func writeReportFiles(dir string, r *Report, opts PublishOptions) error {
 			return fmt.Errorf("two files named %s", f.name)
 		}
 		seen[f.name] = true
-		if err := writeFileSync(filepath.Join(dir, f.name), f.write, opts.wrapWriter); err != nil {
+		if err := writeFileSync(filepath.Join(dir, f.name), f.write, opts.wrapWriter, mtime); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeFileSync creates path (which must not exist), writes it and fsyncs it.
-func writeFileSync(path string, write func(io.Writer) error, wrap func(string, io.Writer) io.Writer) (err error) {
+// writeFileSync creates path (which must not exist), writes it, sets its
+// modification time and fsyncs it.
+func writeFileSync(path string, write func(io.Writer) error, wrap func(string, io.Writer) io.Writer, mtime time.Time) (err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
@@ -203,6 +178,9 @@ func writeFileSync(path string, write func(io.Writer) error, wrap func(string, i
 	}
 	if err := write(w); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		return fmt.Errorf("set the time of %s: %w", filepath.Base(path), err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", filepath.Base(path), err)
@@ -226,8 +204,8 @@ func syncDir(dir string) error {
 // swapped with tmp in one atomic step (exchangeDirs) and the old report,
 // now at tmp, is removed: a reader, or a crash at any instant, sees the old
 // report or the new one, never neither and never a mix. A crash before the
-// removal leaves the old report under its ".tmp-" name, which RemoveStale
-// clears.
+// removal leaves the old report under the hidden staged name, whose
+// report.json names another run: the release protocol removes it.
 func moveIntoPlace(tmp, final string, replace bool) error {
 	if replace {
 		if _, err := os.Lstat(final); err == nil {
@@ -249,8 +227,9 @@ func moveIntoPlace(tmp, final string, replace bool) error {
 	return nil
 }
 
-// updateLatest points OUT/<job>/latest.json at r's period if it is the newest.
-func updateLatest(jobDir string, r *Report) error {
+// updateLatest points OUT/<job>/latest.json at r's period if it is the
+// newest. Its modification time is that period's end.
+func updateLatest(jobDir string, r Head) error {
 	path := filepath.Join(jobDir, "latest.json")
 	if b, err := os.ReadFile(path); err == nil {
 		var cur Latest
@@ -292,6 +271,12 @@ func updateLatest(jobDir string, r *Report) error {
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return err
+	}
+	if mt := r.PeriodEnd.UTC(); !mt.IsZero() {
+		if err := os.Chtimes(tmp.Name(), mt, mt); err != nil {
+			tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
