@@ -152,6 +152,11 @@ func PublishStaged(outDir, job, period, runID string, opts PublishOptions) (dir 
 	if err := updateLatest(jobDir, head); err != nil {
 		return final, fmt.Errorf("publish report: report published at %s, but latest.json was not updated: %w", final, err)
 	}
+	// OUT/<job> itself changed now: give it the period's end too, so that
+	// its time does not tell when the run ended either (best effort).
+	if mt := head.PeriodEnd.UTC(); !mt.IsZero() {
+		_ = os.Chtimes(jobDir, mt, mt)
+	}
 	return final, nil
 }
 

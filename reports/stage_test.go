@@ -95,7 +95,7 @@ func TestStageThenPublish(t *testing.T) {
 	for name := range stagedFiles {
 		paths = append(paths, filepath.Join(dir, name))
 	}
-	checkMtimes(t, r.PeriodEnd, append(paths, dir, filepath.Join(jobDir, "latest.json"))...)
+	checkMtimes(t, r.PeriodEnd, append(paths, dir, jobDir, filepath.Join(jobDir, "latest.json"))...)
 	if l := readLatest(t, jobDir); l.RunID != r.RunID || l.Period != r.Period || !l.GeneratedAt.Equal(r.GeneratedAt) {
 		t.Errorf("latest.json = %+v", l)
 	}
