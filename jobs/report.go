@@ -11,7 +11,10 @@ import (
 
 // buildReport turns released values and the spec into a report. It sees no
 // rows: only dp.Released values (noisy) and the spec (public). The ledger
-// summary is filled in by Run once the spend is recorded.
+// summary is filled in by Run before the report is staged. The report's
+// time is now, the run's start (when it was admitted under the ledger's
+// lock, and the time of its ledger record), which does not depend on the
+// data; its files carry the period's end as modification time.
 func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released) (*reports.Report, error) {
 	spec := cfg.Spec
 	eps, delta := spec.Spend()

@@ -28,11 +28,17 @@ import (
 //     before reading anything;
 //  2. read consent and events, bound and aggregate, add noise: all in
 //     memory (an error here spends nothing and writes nothing);
-//  3. record the spend durably in the ledger (fsync);
-//  4. publish the report atomically (temporary directory, fsync, rename).
+//  3. stage the whole report durably, invisible (OUT/<job>/.staged-<run_id>,
+//     every file fsynced), then record the spend durably in the ledger
+//     (fsync), naming the run id;
+//  4. publish the staged report atomically (rename into place).
 //
 // A crash at any point leaves either no report, or a whole report whose
-// spend is recorded.
+// spend is recorded. Before step 1 reads anything, a published report in
+// OUT that the ledger does not record refuses the run (checkPublished). A
+// retry of a period the ledger records but whose report is missing
+// publishes the staged report as it is, or fails with a
+// *MissingReportError if none survives (publishRecorded, in recorded.go).
 
 // Config is one run of a job. Build it from flags and the environment, then
 // call Run.
@@ -55,8 +61,9 @@ type Config struct {
 	// LockWait is how long to wait for another run's ledger lock; 0 fails
 	// at once with ledger.ErrLocked.
 	LockWait time.Duration
-	// RunID names the run in the ledger and the report. Default: the start
-	// time and 8 random hex digits.
+	// RunID names the run in the ledger and the report, and its staged
+	// report's directory: 1-128 of [A-Za-z0-9._-], starting with a letter or
+	// digit. Default: the start time and 8 random hex digits.
 	RunID string
 	// ToolVersion is stamped into the report.
 	ToolVersion string
@@ -78,6 +85,14 @@ type Config struct {
 	// Seed is a TEST-ONLY hook for reproducible contribution bounding (see
 	// dp.MetricOptions.Seed). Noise never depends on it.
 	Seed *int64
+	// faults injects failures at the writes of the release protocol (tests).
+	faults faults
+}
+
+// faults are test hooks: each, if set, runs just before its step and fails
+// the step with its error.
+type faults struct {
+	beforeStage, beforePublish func() error
 }
 
 // Progress is what a terminal progress display shows. It is operator
@@ -150,6 +165,9 @@ func (c *Config) validate() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: missing %v", ErrConfig, missing)
 	}
+	if c.RunID != "" && !validRunID(c.RunID) {
+		return fmt.Errorf("%w: run id %q: want 1-128 of [A-Za-z0-9._-], starting with a letter or digit", ErrConfig, c.RunID)
+	}
 	if c.LockWait < 0 {
 		return fmt.Errorf("%w: lock wait %v is negative", ErrConfig, c.LockWait)
 	}
@@ -169,10 +187,11 @@ func (s *Spec) LedgerCap() ledger.Cap {
 }
 
 // Run runs the job for one period under the release protocol. Errors:
-// ErrConfig (usage), ErrPeriodNotOver, ledger.ErrLocked, *ledger.BudgetError
-// (nothing read), ledger.ErrCorrupt, *datasets.InputError and
-// datasets.ErrInputMissing (input), *OutputError (cannot write), or a
-// wrapped internal error.
+// ErrConfig (usage), ErrPeriodNotOver, ledger.ErrLocked, ledger.ErrNoLedger,
+// *ledger.BudgetError (nothing read), ledger.ErrCorrupt, *datasets.InputError
+// and datasets.ErrInputMissing (input), *OutputError (cannot write, or an
+// *UnrecordedReportError), *MissingReportError (a recorded period without
+// a report), or a wrapped internal error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -221,9 +240,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Window = ledger.Summarize(entries, cfg.Now().UTC(), res.Cap.Window, spec.Name)
 		return nil
 	}
+	entries, err := tx.Entries()
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	if err := checkPublished(cfg.OutDir, entries, ledgerPath(cfg.Ledger)); err != nil {
+		return nil, err
+	}
 	if prev, ok := tx.Released(spec.Name, cfg.Period); ok && !cfg.Rerun {
-		log.Info("already released: nothing to do", "released_at", prev.Time.Format(time.RFC3339), "previous_run_id", prev.RunID)
-		res.Status = StatusAlreadyReleased
+		if err := publishRecorded(cfg, res, prev, log); err != nil {
+			return nil, err
+		}
 		return res, summarize()
 	}
 	eps, delta := spec.Spend()
@@ -231,6 +258,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if err := prepareOutput(cfg.OutDir, spec.Name, cfg.Period, cfg.Rerun); err != nil {
+		return nil, err
+	}
+	if err := cleanStaged(cfg.OutDir, spec.Name, entries, log); err != nil {
 		return nil, err
 	}
 	log.Info("run started", "epsilon", eps, "delta", delta, "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)
@@ -245,30 +275,48 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("build report: %w", err)
 	}
 
-	// 3. Record the spend durably before anything is visible.
+	// 3. Stage the whole report, then record the spend durably, before
+	// anything is visible. The report states the ledger's totals as they
+	// are once its own entry is in.
 	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: eps, Delta: delta,
 		Metrics: metricNames(spec), Time: now, Rerun: cfg.Rerun}
+	after := ledger.Summarize(append(entries[:len(entries):len(entries)], entry), now, res.Cap.Window, spec.Name)
+	report.Ledger = reports.LedgerSummary{
+		WindowDays:   spec.Ledger.WindowDays,
+		EpsilonSpent: after.Epsilon, EpsilonCap: res.Cap.Epsilon,
+		DeltaSpent: after.Delta, DeltaCap: res.Cap.Delta,
+		EpsilonAllTime: after.EpsilonAllTime, DeltaAllTime: after.DeltaAllTime, UnknownAllTime: after.UnknownAllTime,
+	}
+	if cfg.faults.beforeStage != nil {
+		if err := cfg.faults.beforeStage(); err != nil {
+			return nil, &OutputError{fmt.Errorf("stage report (nothing charged): %w", err)}
+		}
+	}
+	if _, err := reports.Stage(cfg.OutDir, report); err != nil {
+		return nil, &OutputError{fmt.Errorf("stage report (nothing charged): %w", err)}
+	}
 	if err := tx.Append(entry); err != nil {
-		return nil, &OutputError{fmt.Errorf("record spend in ledger: %w", err)}
+		return nil, &OutputError{fmt.Errorf("record spend in ledger (the report is staged; a retry publishes it "+
+			"if the spend was recorded, and releases afresh if it was not): %w", err)}
 	}
 	res.Epsilon, res.Delta = eps, delta
 	if err := summarize(); err != nil {
 		return nil, err
 	}
-	report.Ledger = reports.LedgerSummary{
-		WindowDays:   spec.Ledger.WindowDays,
-		EpsilonSpent: res.Window.Epsilon, EpsilonCap: res.Cap.Epsilon,
-		DeltaSpent: res.Window.Delta, DeltaCap: res.Cap.Delta,
-	}
 
 	// 4. Publish atomically.
-	dir, err := reports.PublishWithOptions(cfg.OutDir, report, reports.PublishOptions{Replace: cfg.Rerun})
+	if cfg.faults.beforePublish != nil {
+		if err := cfg.faults.beforePublish(); err != nil {
+			return nil, &OutputError{fmt.Errorf("publish report (its spend is recorded and the report staged: a retry publishes it): %w", err)}
+		}
+	}
+	dir, err := reports.PublishStaged(cfg.OutDir, spec.Name, cfg.Period, cfg.RunID, reports.PublishOptions{Replace: cfg.Rerun})
 	if err != nil {
 		if dir != "" {
 			// The report is whole and in place; only latest.json lags.
 			log.Warn("report published, latest.json not updated", "err", err.Error())
 		} else {
-			return nil, &OutputError{fmt.Errorf("publish report (its spend is recorded): %w", err)}
+			return nil, &OutputError{fmt.Errorf("publish report (its spend is recorded and the report staged: a retry publishes it): %w", err)}
 		}
 	}
 	res.Dir, res.Status = dir, StatusReleased

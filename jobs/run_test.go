@@ -235,7 +235,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
+	l, _, err := ledger.Init(filepath.Join(dir, "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,6 +593,16 @@ func TestRunRefusals(t *testing.T) {
 			}
 			cfg.Events, cfg.Consent = unreadable(), unreadable()
 		}, func(err error) bool { var o *OutputError; return errors.As(err, &o) }, "*OutputError"},
+		{"the ledger was deleted", func(t *testing.T, h *harness, cfg *Config) {
+			if err := os.Remove(h.ledger.Path()); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Events, cfg.Consent = unreadable(), unreadable()
+		}, func(err error) bool { return errors.Is(err, ledger.ErrNoLedger) }, "ledger.ErrNoLedger"},
+		{"run id that cannot name a directory", func(t *testing.T, h *harness, cfg *Config) {
+			cfg.RunID = "../x"
+			cfg.Events, cfg.Consent = unreadable(), unreadable()
+		}, func(err error) bool { return errors.Is(err, ErrConfig) }, "ErrConfig"},
 		{"output not writable", func(t *testing.T, h *harness, cfg *Config) {
 			if err := os.WriteFile(filepath.Join(t.TempDir(), "file"), nil, 0o644); err != nil {
 				t.Fatal(err)
@@ -616,12 +626,12 @@ func TestRunRefusals(t *testing.T) {
 			h := newHarness(t)
 			cfg := h.config(specWith(t, 1, 10), good(t), goodConsent(t))
 			tt.setup(t, h, &cfg)
-			before := h.entries()
+			before, _ := h.ledger.Entries()
 			res, err := Run(context.Background(), cfg)
 			if err == nil || !tt.check(err) {
 				t.Fatalf("Run = %+v, %v; want %s", res, err, tt.want)
 			}
-			if got := h.entries(); len(got) != len(before) {
+			if got, _ := h.ledger.Entries(); len(got) != len(before) {
 				t.Errorf("a refused run changed the ledger: %d → %d entries", len(before), len(got))
 			}
 			if entries, _ := os.ReadDir(filepath.Join(h.out, "run-test")); len(entries) > 0 && tt.name != "report exists without a ledger record" {

@@ -16,8 +16,8 @@ func budgetCommand() *cli.Command {
 		Name:  "budget",
 		Usage: "show the privacy budget spent and left in the ledger's rolling window, and when it comes back",
 		Description: "budget reads the ledger (read only, without locking it) and prints the ε and δ spent inside the window\n" +
-			"by every job that shares the ledger, what is left under the cap of --job's spec, and when\n" +
-			"each release leaves the window.",
+			"by every job that shares the ledger, what is left under the cap of --job's spec, the spend of all\n" +
+			"time, and when each release leaves the window. A ledger that does not exist is an error (exit 73).",
 		Flags: []cli.Flag{
 			jobFlag(),
 			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file"},
@@ -33,7 +33,10 @@ func budgetCommand() *cli.Command {
 			// Read only: budget works on a read-only mount or a backup copy.
 			entries, err := ledger.ReadEntries(c.String("ledger"))
 			if errors.Is(err, fs.ErrNotExist) {
-				fmt.Fprintf(c.App.Writer, "The ledger %s does not exist yet: nothing has been released with it.\n", c.String("ledger"))
+				// Not a spotless budget: a missing ledger is a lost or
+				// misplaced one, or one never created (dpstats ledger init).
+				return outputError{fmt.Errorf("the ledger %s does not exist: check --ledger (create a new ledger only with "+
+					"`dpstats ledger init`, and only for users never released before)", c.String("ledger"))}
 			} else if err != nil {
 				return fmt.Errorf("read ledger: %w", err)
 			}

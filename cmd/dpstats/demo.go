@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,8 +23,9 @@ func demoCommand() *cli.Command {
 		Name:  "demo",
 		Usage: "run the playback-daily job on the synthetic sample embedded in the binary, day by day",
 		Description: fmt.Sprintf("demo releases each day of the embedded synthetic sample (%d events of %d users, %s to %s)\n"+
-			"with the built-in playback-daily job, under the full release protocol, with the ledger at\n"+
-			"OUT/ledger.jsonl. Running it again releases nothing new: the periods are already released.",
+			"with the built-in playback-daily job, under the full release protocol, with its own ledger at\n"+
+			"OUT/ledger.jsonl, which it creates the first time. Running it again releases nothing new: the periods\n"+
+			"are already released.",
 			sample.Rows, sample.Users, sample.Start.Format(time.DateOnly), sample.End.AddDate(0, 0, -1).Format(time.DateOnly)),
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "out", Value: "out", EnvVars: []string{"DPSTATS_OUT"}, Usage: "report directory (the demo's ledger goes there too)"},
@@ -47,9 +49,14 @@ func runDemo(c *cli.Context) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return outputError{fmt.Errorf("demo: %w", err)}
 	}
-	led, err := ledger.Open(filepath.Join(out, "ledger.jsonl"))
+	// The demo's own ledger, created on purpose (as `dpstats ledger init`
+	// does) the first time, kept afterwards.
+	led, _, err := ledger.Init(filepath.Join(out, "ledger.jsonl"))
+	if errors.Is(err, ledger.ErrCorrupt) {
+		return fmt.Errorf("demo: %w", err)
+	}
 	if err != nil {
-		return outputError{fmt.Errorf("demo: open ledger: %w", err)}
+		return outputError{fmt.Errorf("demo: create its ledger: %w", err)}
 	}
 	events := []datasets.Input{datasets.BytesInput(sample.EventsName, sample.Events())}
 	consent := []datasets.Input{datasets.BytesInput(sample.ConsentName, sample.Consent())}

@@ -11,14 +11,24 @@ import (
 	"github.com/dpstats/dpstats/jobs/ledger"
 )
 
+// exitReportMissing: the ledger records the period as released, but its
+// report is missing and no staged copy survives, so a retry cannot publish
+// it without new noise (74).
+const exitReportMissing = 74
+
 // extraExitCode maps the errors of the job runner and the release protocol
 // to their exit codes.
 func extraExitCode(err error) (int, bool) {
 	var (
-		budget *ledger.BudgetError
-		spec   jobs.SpecErrors
+		budget  *ledger.BudgetError
+		spec    jobs.SpecErrors
+		missing *jobs.MissingReportError
 	)
 	switch {
+	case errors.As(err, &missing):
+		return exitReportMissing, true
+	case errors.Is(err, ledger.ErrNoLedger):
+		return exitCantCreate, true
 	case errors.Is(err, ledger.ErrLocked):
 		return exitLocked, true
 	case errors.As(err, &budget):
@@ -48,6 +58,8 @@ func statusOf(err error, status string) string {
 		return "usage_error"
 	case exitCantCreate:
 		return "output_error"
+	case exitReportMissing:
+		return statusReportMissing
 	case exitInterrupted:
 		return "interrupted"
 	default:

@@ -88,6 +88,10 @@ const (
 	statusOutputError     = "output_error"
 	statusInternalError   = "internal_error"
 	statusInterrupted     = "interrupted"
+	// The ledger recorded the period earlier; its staged report was
+	// published now (exit 0), or none survives (exit 74).
+	statusPublishedStaged = "published_staged"
+	statusReportMissing   = "report_missing"
 )
 
 // runStatuses are all statuses, in a stable order. Every one is exported
@@ -96,7 +100,7 @@ const (
 var runStatuses = []string{
 	statusReleased, statusAlreadyReleased, statusBudgetRefused, statusLocked,
 	statusInputError, statusUsageError, statusOutputError, statusInternalError,
-	statusInterrupted,
+	statusInterrupted, statusPublishedStaged, statusReportMissing,
 }
 
 // Metric names. The "sticky" ones are only set by some runs (a success, a

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -36,7 +34,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "consent", EnvVars: []string{"DPSTATS_CONSENT"}, Usage: "consent exports: files, directories or globs"},
 			&cli.StringFlag{Name: "period", Value: "yesterday", EnvVars: []string{"DPSTATS_PERIOD"}, Usage: "the UTC day to release, YYYY-MM-DD, or \"yesterday\""},
 			&cli.StringFlag{Name: "out", Value: "out", EnvVars: []string{"DPSTATS_OUT"}, Usage: "report directory: reports go to OUT/<job>/<period>/"},
-			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file (created if missing; its directory must exist)"},
+			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file; it must exist (create it once with `dpstats ledger init`)"},
 			&cli.BoolFlag{Name: "rerun", EnvVars: []string{"DPSTATS_RERUN"}, Usage: "deliberately release an already released period again (fresh noise, charged again)"},
 			&cli.DurationFlag{Name: "lock-wait", EnvVars: []string{"DPSTATS_LOCK_WAIT"}, Usage: "wait this long for another run's ledger lock (0: exit 75 at once)"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"DPSTATS_LOG_FORMAT"}, Usage: "auto (text on a terminal, JSON otherwise), text or json"},
@@ -109,12 +107,8 @@ func runRun(c *cli.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
-	if _, err := os.Stat(c.String("ledger")); errors.Is(err, fs.ErrNotExist) {
-		// A new ledger records no earlier spend. That is right for a job's
-		// first run, and a silent under-count if the path is wrong.
-		logger.Warn("the ledger does not exist: creating it empty; if any job released with this population before, "+
-			"stop and point --ledger at its ledger", "ledger", c.String("ledger"))
-	}
+	// Never created here: a missing ledger is a lost or misplaced one (exit
+	// 73) until an operator creates it with `dpstats ledger init`.
 	led, err := ledger.Open(c.String("ledger"))
 	if err != nil {
 		return outputError{fmt.Errorf("open ledger: %w", err)}
@@ -155,10 +149,13 @@ func printResult(w io.Writer, res *jobs.Result) {
 	switch res.Status {
 	case jobs.StatusAlreadyReleased:
 		fmt.Fprintf(w, "%s %s was already released: nothing to do (no data read, no budget spent)\nreport: %s\n", res.Job, res.Period, index)
+	case jobs.StatusPublishedStaged:
+		fmt.Fprintf(w, "published %s %s: the report staged by run %s, whose spend the ledger had recorded; no data read, "+
+			"no new noise, no budget spent\nreport: %s\n", res.Job, res.Period, res.RunID, index)
 	default:
-		fmt.Fprintf(w, "released %s %s with ε = %s, δ = %s; ledger: ε = %s of %s spent in the last %d days\nreport: %s\n",
+		fmt.Fprintf(w, "released %s %s with ε = %s, δ = %s; ledger: ε = %s of %s spent in the last %d days, ε = %s all time\nreport: %s\n",
 			res.Job, res.Period, num(res.Epsilon), num(res.Delta), num(res.Window.Epsilon), num(res.Cap.Epsilon),
-			int(res.Cap.Window/(24*time.Hour)), index)
+			int(res.Cap.Window/(24*time.Hour)), num(res.Window.EpsilonAllTime), index)
 	}
 }
 
