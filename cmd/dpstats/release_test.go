@@ -42,17 +42,28 @@ func runArgs(events, consent, period, out, led string, extra ...string) []string
 	return append(args, extra...)
 }
 
-// newLedgerPath returns a ledger path in a directory of its own under dir.
+// newLedgerPath returns the path of a new, empty ledger (created as `dpstats
+// ledger init` does) in a directory of its own under dir.
 func newLedgerPath(t *testing.T, dir string) string {
 	t.Helper()
 	ld := filepath.Join(dir, "ledger")
 	if err := os.MkdirAll(ld, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(ld, "ledger.jsonl")
+	path := filepath.Join(ld, "ledger.jsonl")
+	if _, _, err := ledger.Init(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func released(r result) bool { return r.code == 0 && strings.HasPrefix(r.stdout, "released ") }
+
+// publishedStaged: the run found the period recorded in the ledger without
+// its report, and published the report the recording run had staged.
+func publishedStaged(r result) bool {
+	return r.code == 0 && strings.HasPrefix(r.stdout, "published ") && strings.Contains(r.stdout, "staged by run")
+}
 
 func alreadyReleased(r result) bool {
 	return r.code == 0 && strings.Contains(r.stdout, "was already released: nothing to do")
@@ -99,7 +110,8 @@ func (s releaseState) latestPeriod() string {
 //   - every visible report's spend is in the ledger: an entry for its (job,
 //     period) with report.json's run_id;
 //   - latest.json, if present, parses and points at a visible report;
-//   - invisible leftovers are all named .tmp-*.
+//   - invisible leftovers are all named .tmp-* or .staged-*, and a staged
+//     report is whole.
 func checkReleaseState(t *testing.T, when, out, led string, metrics []string) releaseState {
 	t.Helper()
 	st := releaseState{visible: map[string]string{}}
@@ -119,8 +131,14 @@ func checkReleaseState(t *testing.T, when, out, led string, metrics []string) re
 		name := de.Name()
 		switch {
 		case strings.HasPrefix(name, "."):
-			if !strings.HasPrefix(name, ".tmp-") {
-				t.Errorf("%s: unexpected hidden entry %s in %s (only .tmp-* leftovers are expected)", when, name, jobDir)
+			switch {
+			case strings.HasPrefix(name, ".tmp-"):
+			case strings.HasPrefix(name, ".staged-"):
+				if _, problems := checkReport(filepath.Join(jobDir, name), metrics); len(problems) > 0 {
+					t.Errorf("%s: staged report %s is not whole: %v", when, name, problems)
+				}
+			default:
+				t.Errorf("%s: unexpected hidden entry %s in %s (only .tmp-* and .staged-* are expected)", when, name, jobDir)
 			}
 			st.leftovers = append(st.leftovers, name)
 		case name == "latest.json":
@@ -261,19 +279,20 @@ func killPhase(p *proc, period string, st releaseState) string {
 	}
 	runID, _ := start["run_id"].(string)
 	if !slices.ContainsFunc(st.entries, func(e ledger.Entry) bool { return e.RunID == runID }) {
+		if st.leftover(".staged-"+runID, "") || st.leftover(".tmp-stage-", "") {
+			return "2 staging the report (nothing recorded)"
+		}
 		return "2 reading and aggregating (nothing recorded)"
 	}
 	switch {
 	case st.visible[period] == runID && logged(stderr, "released") != nil:
 		return "6 published, exiting"
+	case st.leftover(".staged-"+runID, "") && st.visible[period] != runID:
+		return "3 spend recorded, report staged, not yet published"
 	case st.visible[period] == runID && st.leftover(".tmp-latest-", ""):
 		return "5 report in place, writing latest.json"
 	case st.visible[period] == runID:
 		return "5 report in place, before latest.json"
-	case st.leftover(".tmp-"+period+"-", ".old"):
-		return "4 replacing: old report moved aside"
-	case st.leftover(".tmp-"+period+"-", ""):
-		return "4 writing the report into its temp directory"
 	default:
 		return "3 spend recorded, publish not started"
 	}
@@ -386,11 +405,12 @@ func TestCrashKillAtRandomMoments(t *testing.T) {
 			t.Errorf("%s: one run recorded %d entries", when, len(after)-len(entriesFor(before, job, period)))
 		}
 
-		// A following run (no kill) completes: it releases, or finds the
-		// period released (also when the killed run recorded the spend but
-		// published nothing: over-counting is the safe side).
+		// A following run (no kill) completes: it releases, finds the
+		// period released, or, when the killed run recorded the spend but
+		// published nothing, publishes the report it staged: never a
+		// recorded period without its report.
 		r := runBin(t, runArgs(events, consent, period, out, led, eps...)...)
-		if !released(r) && !alreadyReleased(r) {
+		if !released(r) && !alreadyReleased(r) && !publishedStaged(r) {
 			t.Errorf("%s: the run after the kill did not complete with exit 0: %s", when, r)
 		}
 		st = checkReleaseState(t, when+", after the following run", out, led, metrics)
@@ -401,6 +421,21 @@ func TestCrashKillAtRandomMoments(t *testing.T) {
 			if rec := logged(r.stderr, "released"); rec == nil || st.visible[period] != rec["run_id"] {
 				t.Errorf("%s: the following run released, but %s's visible report has run_id %q, not the run's (%v)", when, period, st.visible[period], rec)
 			}
+		}
+		if publishedStaged(r) {
+			killed := logged(p.stderr.String(), "run started")
+			if killed == nil || st.visible[period] != killed["run_id"] {
+				t.Errorf("%s: the following run published a staged report, but %s's visible report has run_id %q, not the killed run's (%v)",
+					when, period, st.visible[period], killed)
+			}
+			if len(entriesFor(st.entries, job, period)) != len(entriesFor(before, job, period))+1 {
+				t.Errorf("%s: publishing the staged report changed the charge", when)
+			}
+		}
+		// Every period the ledger records has its report (or, for a
+		// deliberate re-run that died before publishing, an earlier one).
+		if last := entriesFor(st.entries, job, period); len(last) > 0 && st.visible[period] == "" {
+			t.Errorf("%s: the ledger records %s, but after the following run it has no report", when, period)
 		}
 		if t.Failed() {
 			t.Fatalf("stopping after trial %d; killed run's stderr:\n%s", i, p.stderr.String())
@@ -572,7 +607,7 @@ func TestBudgetRefusedBeforeReading(t *testing.T) {
 			if err := os.MkdirAll(prev, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(prev, "report.json"), []byte(`{"job":"playback-daily"}`), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(prev, "report.json"), []byte(`{"job":"playback-daily","period":"2000-01-01","run_id":"r1"}`), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			outBefore := snapshot(t, out)
@@ -970,14 +1005,16 @@ func TestCrashAtRenameKillPoints(t *testing.T) {
 	bin := dpstatsBin(t)
 
 	// killAtFirstRename runs args under strace, frozen for up to a minute
-	// after its first rename, and kills it once the period directory has
-	// changed (appeared, moved away or been replaced).
+	// after the first rename of its publish, and kills it once the period
+	// directory has changed (appeared, moved away or been replaced).
 	killAtFirstRename := func(t *testing.T, periodDir string, args []string) *proc {
 		t.Helper()
 		before := inode(periodDir)
+		// The run's first rename stages the report (.tmp-stage-* to
+		// .staged-<run_id>); the second publishes it.
 		sargs := append([]string{"-f", "-qq", "--seccomp-bpf", "-o", "/dev/null",
 			"-e", "trace=rename,renameat,renameat2",
-			"-e", "inject=rename,renameat,renameat2:delay_exit=60000000:when=1",
+			"-e", "inject=rename,renameat,renameat2:delay_exit=60000000:when=2",
 			bin}, args...)
 		p := startIn(t, "", nil, strace, sargs...)
 		if !waitFor(p, func() bool { return inode(periodDir) != before }) {
