@@ -39,4 +39,4 @@ corpus-stress:
 	DPSTATS_CORPUS_STRESS=1 $(GO) test -count=1 -run Stress -timeout 30m ./datasets
 
 clean:
-	rm -rf bin $(OUT)
+	rm -rf bin $(OUT) walkthrough
