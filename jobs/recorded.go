@@ -260,3 +260,42 @@ func cleanStaged(outDir, job string, entries []ledger.Entry, log *slog.Logger) e
 	}
 	return nil
 }
+
+// OrphanedReportsError means a ledger was about to be created while the
+// output directory holds published reports: a new, empty ledger would not
+// record them. It is an output error (exit 73).
+type OrphanedReportsError struct {
+	Ledger string // the ledger that does not exist
+	Dir    string // one published report
+	Count  int    // how many there are
+}
+
+func (e *OrphanedReportsError) Error() string {
+	return fmt.Sprintf("the ledger %s does not exist, but %d published report(s) do, e.g. %s: a new, empty ledger would "+
+		"not record their spend; refusing to create it (restore the ledger these reports were released with: see "+
+		"docs/operations.md, \"Backup and restore\")", e.Ledger, e.Count, e.Dir)
+}
+
+// InitLedger creates the ledger at path if it does not exist, as
+// ledger.Init does, and reports whether it did. If outDir is set and the
+// ledger does not exist yet, it first refuses, with an
+// *OrphanedReportsError inside an *OutputError, when outDir holds a
+// published report: then the ledger was lost, not never made. So an init
+// step that runs before every scheduled run (a CronJob's initContainer, the
+// cron wrapper) creates the ledger the first time only, and stops the
+// schedule with exit 73 when the ledger is lost but the reports survive.
+func InitLedger(path, outDir string) (created bool, err error) {
+	if outDir != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			pub, err := reports.PublishedReports(outDir)
+			if err != nil {
+				return false, &OutputError{fmt.Errorf("check %s for published reports: %w", outDir, err)}
+			}
+			if len(pub) > 0 {
+				return false, &OutputError{&OrphanedReportsError{Ledger: path, Dir: pub[0].Dir, Count: len(pub)}}
+			}
+		}
+	}
+	_, created, err = ledger.Init(path)
+	return created, err
+}

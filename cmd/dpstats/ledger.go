@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/dpstats/dpstats/jobs"
 	"github.com/dpstats/dpstats/jobs/ledger"
 )
 
@@ -24,9 +25,12 @@ func ledgerCommand() *cli.Command {
 					"lock file. `dpstats run` never creates a ledger: a missing ledger fails the run (exit 73), because an\n" +
 					"empty one would forget every release made before. init is safe to repeat (a scheduler's init step):\n" +
 					"on an existing ledger it only checks that the ledger parses (exit 65 if not) and changes nothing.\n" +
-					"Never init a new ledger for users who were released before: restore their ledger instead.",
+					"With --out (or DPSTATS_OUT), it refuses to create a ledger while OUT holds published reports (exit 73):\n" +
+					"then the ledger was lost, not never made. Never init a new ledger for users who were released\n" +
+					"before: restore their ledger instead.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file to create"},
+					&cli.StringFlag{Name: "out", EnvVars: []string{"DPSTATS_OUT"}, Usage: "the report directory of the runs that will use the ledger: if it holds published reports, a missing ledger is lost, and is not created"},
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
@@ -36,8 +40,11 @@ func ledgerCommand() *cli.Command {
 					if path == "" {
 						return usagef("ledger init: --ledger is required")
 					}
-					_, created, err := ledger.Init(path)
+					created, err := jobs.InitLedger(path, c.String("out"))
+					var refused *jobs.OutputError
 					switch {
+					case errors.As(err, &refused):
+						return err // exit 73: OUT holds reports, the ledger was lost
 					case errors.Is(err, ledger.ErrCorrupt):
 						return fmt.Errorf("ledger init: the ledger exists but does not parse, nothing changed: %w", err)
 					case err != nil:

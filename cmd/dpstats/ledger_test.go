@@ -123,10 +123,32 @@ func TestRunNeverCreatesLedger(t *testing.T) {
 		t.Errorf("the run recreated the deleted ledger (err %v)", err)
 	}
 
-	// Someone "fixes" it with a new empty ledger: OUT holds day 0's report,
-	// which it does not record. Any period, --rerun or not, is refused.
+	// The init step of a schedule (--out, or DPSTATS_OUT as in the CronJob
+	// and the cron wrapper) sees that the ledger was lost, not never made,
+	// and does not create it.
+	for _, how := range [][]string{{"--out", out}, {"DPSTATS_OUT=" + out}} {
+		var r result
+		if len(how) == 2 {
+			r = runBin(t, "ledger", "init", "--ledger", led, "--out", out)
+		} else {
+			r = runIn(t, "", how, dpstatsBin(t), "ledger", "init", "--ledger", led)
+		}
+		if r.code != exitCantCreate || !strings.Contains(r.stderr, published) || !strings.Contains(r.stderr, "would not record") {
+			t.Errorf("ledger init %v with the ledger lost and OUT holding reports: want exit 73 naming %s: %s", how, published, r)
+		}
+		if _, err := os.Lstat(led); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("ledger init %v created the lost ledger (err %v)", how, err)
+		}
+	}
+
+	// Someone "fixes" it by hand with a new empty ledger: OUT holds day 0's
+	// report, which it does not record. Any period, --rerun or not, is
+	// refused.
 	if r := runBin(t, "ledger", "init", "--ledger", led); r.code != 0 {
 		t.Fatalf("ledger init: %s", r)
+	}
+	if r := runBin(t, "ledger", "init", "--ledger", led, "--out", out); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+		t.Errorf("ledger init --out on an existing ledger: want exit 0, nothing changed: %s", r)
 	}
 	for _, extra := range [][]string{nil, {"--rerun"}} {
 		r = runBin(t, runArgs(garbage, garbage, day(1), out, led, extra...)...)
