@@ -29,11 +29,16 @@ func TestCronWrapper(t *testing.T) {
 	tests := []struct {
 		name     string
 		code     int
+		initCode int      // the exit code of `dpstats ledger init`
 		wantOut  []string // each must appear in the output; none means no output
 		envFile  string   // "" = the example file; "missing" = a path that does not exist
 		wantCode int
 	}{
 		{name: "released", code: 0, wantCode: 0},
+		{name: "ledger lost", initCode: 73, wantCode: 73, wantOut: []string{"dpstats ledger init failed (exit 73)", "the ledger is lost", "fake log line"}},
+		{name: "ledger corrupt", initCode: 65, wantCode: 65, wantOut: []string{"dpstats ledger init failed (exit 65)", "does not parse"}},
+		{name: "report missing", code: 74, wantCode: 74, wantOut: []string{"dpstats run failed (exit 74)", "--rerun"}},
+		{name: "cannot publish", code: 73, wantCode: 73, wantOut: []string{"dpstats run failed (exit 73)", "staged copy"}},
 		{name: "budget refused", code: 77, wantCode: 77, wantOut: []string{"exit 77", "budget refused", "dpstats budget --ledger /var/lib/dpstats/ledger/ledger.jsonl", "fake log line"}},
 		{name: "locked", code: 75, wantCode: 75, wantOut: []string{"exit 75", "back-fill"}},
 		{name: "input missing", code: 66, wantCode: 66, wantOut: []string{"input missing"}},
@@ -47,9 +52,14 @@ func TestCronWrapper(t *testing.T) {
 			fake := filepath.Join(dir, "dpstats")
 			// Builtins only: PATH is empty so that the wrapper's logger(1)
 			// is not found and nothing reaches the real syslog.
+			initRecord := filepath.Join(dir, "init-record")
 			script := "#!" + sh + "\n" +
-				"printf '%s\\n' \"$*\" \"$DPSTATS_LEDGER\" \"$DPSTATS_EPSILON\" > " + record + "\n" +
 				"echo '{\"msg\":\"fake log line\"}' >&2\n" +
+				"if [ \"$1\" = ledger ]; then\n" +
+				"  printf '%s\\n' \"$*\" \"$DPSTATS_LEDGER\" \"$DPSTATS_OUT\" > " + initRecord + "\n" +
+				"  exit " + strconv.Itoa(tt.initCode) + "\n" +
+				"fi\n" +
+				"printf '%s\\n' \"$*\" \"$DPSTATS_LEDGER\" \"$DPSTATS_EPSILON\" > " + record + "\n" +
 				"exit " + strconv.Itoa(tt.code) + "\n"
 			if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
 				t.Fatal(err)
@@ -84,7 +94,21 @@ func TestCronWrapper(t *testing.T) {
 			if tt.envFile == "missing" {
 				return
 			}
-			got, err := os.ReadFile(record)
+			// The init step runs first, every time, with the settings.
+			got, err := os.ReadFile(initRecord)
+			if err != nil {
+				t.Fatalf("the wrapper did not run dpstats ledger init: %v", err)
+			}
+			if want := "ledger init\n/var/lib/dpstats/ledger/ledger.jsonl\n/var/lib/dpstats/reports\n"; string(got) != want {
+				t.Errorf("dpstats ledger init got args and env %q, want %q", got, want)
+			}
+			if tt.initCode != 0 {
+				if _, err := os.Stat(record); err == nil {
+					t.Error("the wrapper ran dpstats run after ledger init failed")
+				}
+				return
+			}
+			got, err = os.ReadFile(record)
 			if err != nil {
 				t.Fatalf("the fake dpstats did not run: %v", err)
 			}

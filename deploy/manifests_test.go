@@ -41,7 +41,12 @@ var requiredEnv = []string{
 }
 
 // Exit codes retrying cannot fix: the Job must fail at once on them.
-var noRetryExitCodes = []int32{64, 65, 66, 77}
+var noRetryExitCodes = []int32{64, 65, 66, 74, 77}
+
+// Exit codes of the ledger init step that retrying cannot fix: a ledger
+// that does not parse (65), or one that is lost while the reports survive,
+// or whose volume cannot be written (73).
+var initNoRetryExitCodes = []int32{65, 73}
 
 // Exit codes worth retrying: a failure policy must not fail the Job on them.
 var retryExitCodes = []int32{70, 73, 75, 130}
@@ -295,6 +300,24 @@ func TestManifestsRejectCarelessEdits(t *testing.T) {
 		{"host network", func(o []object) { podSpec(o).HostNetwork = true }, "host"},
 		{"service links", func(o []object) { podSpec(o).EnableServiceLinks = nil }, "enableServiceLinks"},
 		{"no seccomp", func(o []object) { podSpec(o).SecurityContext.SeccompProfile = nil }, "seccomp"},
+		{"no ledger init", func(o []object) { podSpec(o).InitContainers = nil }, "ledger init"},
+		{"ledger init on another image", func(o []object) { podSpec(o).InitContainers[0].Image = "other:1.0" }, "image"},
+		{"ledger init without the settings", func(o []object) { podSpec(o).InitContainers[0].EnvFrom = nil }, "envFrom"},
+		{"ledger init without the reports", func(o []object) {
+			podSpec(o).InitContainers[0].VolumeMounts = podSpec(o).InitContainers[0].VolumeMounts[:1]
+		}, "reports volume read-only"},
+		{"ledger init may write the reports", func(o []object) { podSpec(o).InitContainers[0].VolumeMounts[1].ReadOnly = false }, "reports volume read-only"},
+		{"ledger init as root", func(o []object) { podSpec(o).InitContainers[0].SecurityContext.RunAsUser = &root }, "runAsUser 0"},
+		{"ledger init lost ledger retried", func(o []object) {
+			rules := cronJob(o).Spec.JobTemplate.Spec.PodFailurePolicy.Rules
+			cronJob(o).Spec.JobTemplate.Spec.PodFailurePolicy.Rules = slices.DeleteFunc(rules, func(r batchv1.PodFailurePolicyRule) bool {
+				return r.OnExitCodes != nil && deref(r.OnExitCodes.ContainerName) == "ledger-init"
+			})
+		}, "ledger init container must fail"},
+		{"missing report retried", func(o []object) {
+			r := &cronJob(o).Spec.JobTemplate.Spec.PodFailurePolicy.Rules[0]
+			r.OnExitCodes.Values = slices.DeleteFunc(r.OnExitCodes.Values, func(v int32) bool { return v == 74 })
+		}, "exit code 74"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -456,25 +479,121 @@ func checkJob(o object, cj *batchv1.CronJob, bad reporter) {
 	if js.BackoffLimit == nil || *js.BackoffLimit < 1 || *js.BackoffLimit > 5 {
 		bad(o, "jobTemplate.spec.backoffLimit must be set to 1-5 (retries are safe, the ledger prevents re-releases; more only delays the alert)")
 	}
-	failJob := map[int32]bool{}
-	if p := js.PodFailurePolicy; p != nil {
-		for _, r := range p.Rules {
-			if r.Action == batchv1.PodFailurePolicyActionFailJob && r.OnExitCodes != nil && r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn {
-				for _, v := range r.OnExitCodes.Values {
-					failJob[v] = true
-				}
-			}
-		}
+	ps := &js.Template.Spec
+	main := ""
+	if len(ps.Containers) > 0 {
+		main = ps.Containers[0].Name
+	}
+	failMain, failInit := failJobCodes(js.PodFailurePolicy, main), map[int32]bool{}
+	if init := ledgerInitContainer(ps); init != nil {
+		failInit = failJobCodes(js.PodFailurePolicy, init.Name)
 	}
 	for _, c := range noRetryExitCodes {
-		if !failJob[c] {
+		if !failMain[c] {
 			bad(o, "exit code %d must fail the Job at once (podFailurePolicy FailJob): retrying cannot fix it", c)
 		}
 	}
 	for _, c := range retryExitCodes {
-		if failJob[c] {
+		if failMain[c] {
 			bad(o, "exit code %d must not fail the Job at once: it may be transient and a retry is safe", c)
 		}
+	}
+	for _, c := range initNoRetryExitCodes {
+		if !failInit[c] {
+			bad(o, "exit code %d of the ledger init container must fail the Job at once (podFailurePolicy FailJob): the ledger is corrupt or lost, a human must look", c)
+		}
+	}
+}
+
+// failJobCodes returns the exit codes of container that fail the Job at
+// once under p (rules naming the container, or naming none).
+func failJobCodes(p *batchv1.PodFailurePolicy, container string) map[int32]bool {
+	fail := map[int32]bool{}
+	if p == nil {
+		return fail
+	}
+	for _, r := range p.Rules {
+		oc := r.OnExitCodes
+		if r.Action != batchv1.PodFailurePolicyActionFailJob || oc == nil || oc.Operator != batchv1.PodFailurePolicyOnExitCodesOpIn {
+			continue
+		}
+		if oc.ContainerName != nil && *oc.ContainerName != container {
+			continue
+		}
+		for _, v := range oc.Values {
+			fail[v] = true
+		}
+	}
+	return fail
+}
+
+// ledgerInitContainer returns the init container that runs `dpstats ledger
+// init`, or nil.
+func ledgerInitContainer(ps *corev1.PodSpec) *corev1.Container {
+	for i := range ps.InitContainers {
+		if c := &ps.InitContainers[i]; slices.Equal(c.Args, []string{"ledger", "init"}) {
+			return c
+		}
+	}
+	return nil
+}
+
+// checkLedgerInit: `dpstats run` never creates the ledger, so the pod runs
+// `dpstats ledger init` first, with the run's image and settings, on the
+// run's ledger volume (writable, same path) and with the reports volume
+// read-only at the same path (so that init refuses to create a lost ledger
+// while reports survive), and nothing else.
+func checkLedgerInit(o object, ps *corev1.PodSpec, c *corev1.Container, bad reporter) {
+	init := ledgerInitContainer(ps)
+	if init == nil {
+		bad(o, "no init container runs `dpstats ledger init` (args [ledger, init]): `dpstats run` never creates the ledger")
+		return
+	}
+	if len(ps.InitContainers) != 1 {
+		bad(o, "want exactly one init container (ledger init), got %d", len(ps.InitContainers))
+	}
+	if init.Image != c.Image {
+		bad(o, "init container %s: image %q differs from the run's %q", init.Name, init.Image, c.Image)
+	}
+	if len(init.Command) > 0 {
+		bad(o, "init container %s: command %q replaces the image's dpstats entrypoint", init.Name, init.Command)
+	}
+	sameEnv := len(init.EnvFrom) == len(c.EnvFrom)
+	for i := 0; sameEnv && i < len(c.EnvFrom); i++ {
+		a, b := init.EnvFrom[i].ConfigMapRef, c.EnvFrom[i].ConfigMapRef
+		sameEnv = a != nil && b != nil && a.Name == b.Name && init.EnvFrom[i].Prefix == c.EnvFrom[i].Prefix
+	}
+	if !sameEnv {
+		bad(o, "init container %s: envFrom must be the run's (its DPSTATS_LEDGER and DPSTATS_OUT)", init.Name)
+	}
+	for _, e := range init.Env {
+		if strings.HasPrefix(e.Name, "DPSTATS_") {
+			bad(o, "init container %s: env %s: keep every DPSTATS_* setting in the ConfigMap", init.Name, e.Name)
+		}
+	}
+	runMounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		runMounts[m.Name] = m
+	}
+	var ledgerOK, reportsOK bool
+	for _, m := range init.VolumeMounts {
+		rm, ok := runMounts[m.Name]
+		switch {
+		case !ok || rm.MountPath != m.MountPath:
+			bad(o, "init container %s: mount %s (%s) is not the run's", init.Name, m.MountPath, m.Name)
+		case m.Name == "ledger":
+			ledgerOK = !m.ReadOnly
+		case m.Name == "reports":
+			reportsOK = m.ReadOnly
+		default:
+			bad(o, "init container %s: mounts %s (%s): it needs only the ledger and, read-only, the reports", init.Name, m.MountPath, m.Name)
+		}
+	}
+	if !ledgerOK {
+		bad(o, "init container %s: must mount the ledger volume writable at the run's path", init.Name)
+	}
+	if !reportsOK {
+		bad(o, "init container %s: must mount the reports volume read-only at the run's path (to refuse creating a lost ledger)", init.Name)
 	}
 }
 
@@ -519,6 +638,7 @@ func checkPod(o object, objs []object, tpl *corev1.PodTemplateSpec, bad reporter
 	c := &ps.Containers[0]
 	checkContainer(o, c, psc, bad)
 	checkConfig(o, objs, ps, c, bad)
+	checkLedgerInit(o, ps, c, bad)
 }
 
 func checkContainer(o object, c *corev1.Container, psc *corev1.PodSecurityContext, bad reporter) {

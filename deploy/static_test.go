@@ -85,7 +85,7 @@ func TestStaticBinary(t *testing.T) {
 
 	t.Run("help", func(t *testing.T) {
 		stdout, _ := runBare(t, bin, cwd, nil, 0, "--help")
-		for _, cmd := range []string{"run", "demo", "budget", "EXIT STATUS"} {
+		for _, cmd := range []string{"run", "demo", "budget", "ledger", "EXIT STATUS"} {
 			if !strings.Contains(stdout, cmd) {
 				t.Errorf("dpstats --help lacks %q:\n%s", cmd, stdout)
 			}
@@ -143,6 +143,33 @@ func TestStaticBinary(t *testing.T) {
 			if got := listTree(t, d); len(got) > 0 {
 				t.Errorf("dpstats wrote into %s: %v (it must write only under --out)", d, got)
 			}
+		}
+	})
+
+	// The CronJob's init container and the cron wrapper run `dpstats ledger
+	// init` before every run, with the ConfigMap's settings: it creates the
+	// ledger once, changes nothing afterwards, and refuses to create a lost
+	// ledger while the reports survive.
+	t.Run("ledger init as the schedule's init step", func(t *testing.T) {
+		dir := t.TempDir()
+		reports := filepath.Join(dir, "reports")
+		led := filepath.Join(dir, "ledger.jsonl")
+		env := []string{"DPSTATS_LEDGER=" + led, "DPSTATS_OUT=" + reports}
+		runBare(t, bin, cwd, env, 0, "ledger", "init")
+		stdout, _ := runBare(t, bin, cwd, env, 0, "ledger", "init")
+		if !strings.Contains(stdout, "nothing changed") {
+			t.Errorf("a repeated ledger init does not say it changed nothing: %s", stdout)
+		}
+		runBare(t, bin, cwd, nil, 0, "demo", "--out", reports) // reports appear in OUT
+		if err := os.Remove(led); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr := runBare(t, bin, cwd, env, 73, "ledger", "init")
+		if !strings.Contains(stderr, "would not record") {
+			t.Errorf("ledger init of a lost ledger: %s", stderr)
+		}
+		if _, err := os.Stat(led); err == nil {
+			t.Error("ledger init created a lost ledger while the reports survive")
 		}
 	})
 
