@@ -203,17 +203,25 @@ func syncDir(dir string) error {
 // moveIntoPlace renames tmp to final. With replace, an existing final is
 // swapped with tmp in one atomic step (exchangeDirs) and the old report,
 // now at tmp, is removed: a reader, or a crash at any instant, sees the old
-// report or the new one, never neither and never a mix. A crash before the
-// removal leaves the old report under the hidden staged name, whose
-// report.json names another run: the release protocol removes it.
+// report or the new one, never neither and never a mix. The old report is
+// then renamed to a ".tmp-replaced-*" name and removed; a crash before that
+// rename leaves it, whole, under the hidden staged name, where its
+// report.json names another run (the release protocol removes it), and a
+// crash after it leaves a ".tmp-" leftover that RemoveStale clears.
 func moveIntoPlace(tmp, final string, replace bool) error {
 	if replace {
 		if _, err := os.Lstat(final); err == nil {
 			if err := exchangeDirs(tmp, final); err != nil {
 				return fmt.Errorf("replace report: %w", err)
 			}
-			if err := os.RemoveAll(tmp); err != nil {
-				return fmt.Errorf("remove replaced report: %w", err)
+			// The old report is now at tmp: move it under a ".tmp-" name
+			// first, so that a crash while removing it leaves a leftover
+			// RemoveStale clears, never a partial directory under tmp's name.
+			// The new report is published: failing to remove the old one
+			// is not a failure of the publish (its leftover is cleared later).
+			trash := filepath.Join(filepath.Dir(tmp), ".tmp-replaced-"+strings.TrimPrefix(filepath.Base(tmp), "."))
+			if os.Rename(tmp, trash) == nil {
+				_ = os.RemoveAll(trash)
 			}
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -238,8 +239,8 @@ type Published struct {
 // skipped. It reads only the heads. A missing outDir holds no reports.
 func PublishedReports(outDir string) ([]Published, error) {
 	jobs, err := os.ReadDir(outDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil // no directory, no reports (writing there fails later, and says why)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list reports: %w", err)
