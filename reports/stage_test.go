@@ -285,3 +285,28 @@ func TestPublishedReports(t *testing.T) {
 		t.Errorf("PublishedReports of a missing OUT = %v, %v", got, err)
 	}
 }
+
+// BenchmarkPublishedReports: the check of OUT against the ledger, which
+// every run makes before reading anything, over a year of daily reports.
+func BenchmarkPublishedReports(b *testing.B) {
+	out := b.TempDir()
+	golden, err := os.ReadFile(filepath.Join("testdata", "report.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 365 {
+		dir := filepath.Join(out, "media-usage", time.Date(2025, 1, 1+i, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "report.json"), golden, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if pub, err := PublishedReports(out); err != nil || len(pub) != 365 {
+			b.Fatalf("%d reports, %v", len(pub), err)
+		}
+	}
+}
