@@ -14,7 +14,7 @@ import (
 // never creates a ledger: a missing one is lost or misplaced until someone
 // creates it on purpose with `dpstats ledger init`.
 func ledgerCommand() *cli.Command {
-	return withExitHelp(&cli.Command{
+	c := withExitHelp(&cli.Command{
 		Name:  "ledger",
 		Usage: "manage the privacy budget ledger: `ledger init` creates it, once, on purpose",
 		Subcommands: []*cli.Command{
@@ -63,4 +63,13 @@ func ledgerCommand() *cli.Command {
 			}),
 		},
 	})
+	c.Action = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usagef("ledger: unknown command %q (want: dpstats ledger init)", c.Args().First())
+		}
+		return cli.ShowSubcommandHelp(c)
+	}
+	// A command with subcommands lists them in its help.
+	c.CustomHelpTemplate = cli.SubcommandHelpTemplate + "\n" + exitCodeHelp
+	return c
 }

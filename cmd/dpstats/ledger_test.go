@@ -67,6 +67,7 @@ func TestLedgerInitCommand(t *testing.T) {
 		{"a directory", []string{"ledger", "init", "--ledger", dir}, exitCantCreate},
 		{"no --ledger", []string{"ledger", "init"}, exitUsage},
 		{"an argument", []string{"ledger", "init", "--ledger", path, "extra"}, exitUsage},
+		{"unknown ledger command", []string{"ledger", "frobnicate"}, exitUsage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if code, _, stderr := runCLI(t, tc.args...); code != tc.code {
