@@ -226,3 +226,20 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestSalvageWithheld: a torn record cut after "withheld":true, keeps it, so
+// that a retry of a period the quality gate withheld is not taken for a
+// missing report; cut inside it, it is not invented.
+func TestSalvageWithheld(t *testing.T) {
+	line := appendRecord(nil, Entry{Job: "j", Period: "p", RunID: "r", Epsilon: 0.05, Withheld: true, Metrics: []string{"m"}, Time: t0})
+	at := strings.Index(string(line), `"withheld":true`) + len(`"withheld":true`)
+	for n, want := range map[int]bool{at + 1: true, at - 1: false} {
+		got, err := parse(line[:n], t0, "")
+		if err != nil || len(got) != 1 || !got[0].Torn {
+			t.Fatalf("cut at %d: %+v, %v", n, got, err)
+		}
+		if got[0].Withheld != want || got[0].RunID != "r" {
+			t.Errorf("cut at %d: withheld %v, run %q; want %v, r", n, got[0].Withheld, got[0].RunID, want)
+		}
+	}
+}
