@@ -289,7 +289,11 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 		rel.Partitions = append(rel.Partitions, rp)
 	}
 	if clamped > 0 {
-		rel.Warnings = append(rel.Warnings, fmt.Sprintf("%d partitions had a negative noisy value, shown as 0", clamped))
+		what := "partitions had a negative noisy value, shown as 0"
+		if clamped == 1 {
+			what = "partition had a negative noisy value, shown as 0"
+		}
+		rel.Warnings = append(rel.Warnings, fmt.Sprintf("%d %s", clamped, what))
 	}
 	if o.Kind == KindCount || o.Kind == KindUsers {
 		if err := a.shares(rel); err != nil {

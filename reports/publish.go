@@ -54,8 +54,9 @@ func Publish(outDir string, r *Report) (dir string, err error) {
 	return PublishWithOptions(outDir, r, PublishOptions{})
 }
 
-// PublishWithOptions writes the report to OUT/<job>/<period>/: report.json,
-// <metric>.csv for every metric and index.html. Nothing half-written is ever
+// PublishWithOptions writes the report to OUT/<job>/<period>/: report.json
+// with its JSON Schema (report.schema.json), report.csv (every number in
+// long format), <metric>.csv for every metric and index.html. Nothing half-written is ever
 // visible: the files are written into a temporary directory inside
 // OUT/<job>/, fsynced with the directory, and the directory is renamed into
 // place; then OUT/<job> is fsynced. A failure removes the temporary directory.
@@ -160,6 +161,8 @@ func writeReportFiles(dir string, r *Report, opts PublishOptions) error {
 		write func(io.Writer) error
 	}{
 		{"report.json", func(w io.Writer) error { return WriteJSON(w, r) }},
+		{SchemaFile, func(w io.Writer) error { _, err := w.Write(schemaJSON); return err }},
+		{TidyCSVName, func(w io.Writer) error { return WriteTidyCSV(w, r) }},
 	}
 	for i := range r.Metrics {
 		m := &r.Metrics[i]

@@ -57,6 +57,8 @@ func TestGolden(t *testing.T) {
 		{"report.json", func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
 		{"codec_share.csv", func(b *bytes.Buffer) error { return WriteCSV(b, &r.Metrics[1]) }},
 		{"median_duration.csv", func(b *bytes.Buffer) error { return WriteCSV(b, &r.Metrics[5]) }},
+		{"mean_duration.csv", func(b *bytes.Buffer) error { return WriteCSV(b, &r.Metrics[6]) }},
+		{"report.csv", func(b *bytes.Buffer) error { return WriteTidyCSV(b, r) }},
 		{"index.html", func(b *bytes.Buffer) error { return WriteHTML(b, r) }},
 	}
 	for _, tt := range tests {
@@ -232,7 +234,7 @@ func TestCSV(t *testing.T) {
 	if got, want := len(rows), 1+len(m.Partitions); got != want {
 		t.Fatalf("got %d rows, want %d", got, want)
 	}
-	if got, want := strings.Join(rows[0], ","), "partition,value,lower,upper,clamped,share,share_lower,share_upper"; got != want {
+	if got, want := strings.Join(rows[0], ","), "partition,value,lower,upper,clamped,share,share_lower,share_upper,bucket_lower,bucket_upper,unit,noise_dominated,interval_note,clamp_lower,clamp_upper"; got != want {
 		t.Errorf("header = %s, want %s", got, want)
 	}
 	if got, want := rows[1][0], "'=HYPERLINK(\"http://x\")"; got != want {
