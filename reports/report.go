@@ -85,7 +85,7 @@ type Metric struct {
 	Delta           float64 // δ spent on this metric, in [0, 1)
 	ConfidenceLevel float64 // level of every interval, in (0, 1), e.g. 0.95
 
-	Display    string // one of the Display* constants; empty means "table"
+	Display string // one of the Display* constants; empty means "table"
 	// BucketUnit is the unit of the partitions' bucket edges (e.g. "kbps",
 	// "s") when the dimension is a bucketed number; optional.
 	BucketUnit string
