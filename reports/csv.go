@@ -22,7 +22,7 @@ var csvTailColumns = []string{"bucket_lower", "bucket_upper", "unit", "noise_dom
 
 // WriteCSV writes one metric as CSV (RFC 4180, comma-separated, UTF-8, "\n"
 // line ends): a header row, then one row per partition in the metric's order.
-// Numbers use 6 significant digits; a column that does not apply to the
+// Numbers use 6 significant digits and always have a decimal point; a column that does not apply to the
 // metric (share for sums, say) is left empty, and so are lower and upper of
 // a number without an interval (interval_note says why). For quantiles
 // metrics value, lower and upper are the quantile nearest the median and its
@@ -48,13 +48,13 @@ func WriteCSV(w io.Writer, m *Metric) error {
 	unit := spreadsheetSafe(valueUnit(m))
 	clampLo, clampHi := "", ""
 	if m.Kind == KindSum || m.Kind == KindMean || m.Kind == KindQuantiles {
-		clampLo, clampHi = formatSig(m.Lower, significantDigits), formatSig(m.Upper, significantDigits)
+		clampLo, clampHi = csvNum(m.Lower), csvNum(m.Upper)
 	}
 	for _, p := range m.Partitions {
 		x := partitionInterval(p)
 		row := []string{
 			spreadsheetSafe(p.Name),
-			formatSig(p.Value, significantDigits),
+			csvNum(p.Value),
 			ciNum(x, x.lo), ciNum(x, x.hi),
 			strconv.FormatBool(p.Clamped),
 			optNum(p.Share), optNum(p.ShareLower), optNum(p.ShareUpper),
@@ -70,7 +70,7 @@ func WriteCSV(w io.Writer, m *Metric) error {
 				continue
 			}
 			qx := quantileInterval(p, q)
-			row = append(row, formatSig(q.Value, significantDigits), ciNum(qx, qx.lo), ciNum(qx, qx.hi))
+			row = append(row, csvNum(q.Value), ciNum(qx, qx.lo), ciNum(qx, qx.hi))
 			if !qx.ok && !slices.Contains(notes, qx.note) {
 				notes = append(notes, qx.note)
 			}
@@ -88,12 +88,24 @@ func WriteCSV(w io.Writer, m *Metric) error {
 	return nil
 }
 
+// csvNum formats a number for a CSV cell: 6 significant digits, always
+// with a decimal point or an exponent ("55819.0", not "55819"), so that
+// pandas, R and DuckDB read every numeric column as floating point on
+// every day, whether or not that day's values happen to be whole.
+func csvNum(f float64) string {
+	s := formatSig(f, significantDigits)
+	if !strings.ContainsAny(s, ".e") {
+		s += ".0"
+	}
+	return s
+}
+
 // ciNum is an end of x's interval for a CSV cell: empty without one.
 func ciNum(x interval, end float64) string {
 	if !x.ok {
 		return ""
 	}
-	return formatSig(end, significantDigits)
+	return csvNum(end)
 }
 
 // valueUnit is the unit of a metric's values as the CSVs state it: events
@@ -112,7 +124,7 @@ func optNum(f *float64) string {
 	if f == nil {
 		return ""
 	}
-	return formatSig(*f, significantDigits)
+	return csvNum(*f)
 }
 
 // spreadsheetSafe defuses CSV formula injection (OWASP): partition names come

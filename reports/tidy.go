@@ -46,7 +46,9 @@ var TidyColumns = []string{
 //     keeps the released number); noise_dominated: the mostly-noise rule
 //     (NoiseRule) marks the number.
 //
-// Numbers have 6 significant digits; booleans are true or false. Text
+// Numbers have 6 significant digits and always a decimal point or an
+// exponent (so every tool reads them as floating point); booleans are true
+// or false. Text
 // cells that a spreadsheet would run as formulas get a leading quote, as in
 // WriteCSV. Read it in pandas with
 // pd.read_csv(path, keep_default_na=False, na_values=[""]) so that a
@@ -65,7 +67,7 @@ func WriteTidyCSV(w io.Writer, r *Report) error {
 		m := &r.Metrics[i]
 		head := []string{period, spreadsheetSafe(m.Name), m.Kind, spreadsheetSafe(m.Dimension)}
 		unit, bunit := spreadsheetSafe(valueUnit(m)), spreadsheetSafe(m.BucketUnit)
-		level := formatSig(m.ConfidenceLevel, significantDigits)
+		level := csvNum(m.ConfidenceLevel)
 		for _, p := range m.Partitions {
 			name := spreadsheetSafe(p.Name)
 			buckets := []string{optNum(p.BucketLower), optNum(p.BucketUpper)}
@@ -82,9 +84,9 @@ func WriteTidyCSV(w io.Writer, r *Report) error {
 						note = x.note
 					}
 					row := append(append([]string(nil), head...), name,
-						formatSig(q.Value, significantDigits), ciNum(x, x.lo), ciNum(x, x.hi), "", "", "")
+						csvNum(q.Value), ciNum(x, x.lo), ciNum(x, x.hi), "", "", "")
 					row = append(row, buckets...)
-					row = append(row, unit, formatSig(q.Rank, significantDigits), bunit, level,
+					row = append(row, unit, csvNum(q.Rank), bunit, level,
 						"false", strconv.FormatBool(quantileNoiseReason(m, p, q) != ""), spreadsheetSafe(note))
 					if err := cw.Write(row); err != nil {
 						return fmt.Errorf("WriteTidyCSV: write: %w", err)
@@ -98,7 +100,7 @@ func WriteTidyCSV(w io.Writer, r *Report) error {
 				note = x.note
 			}
 			row := append(append([]string(nil), head...), name,
-				formatSig(p.Value, significantDigits), ciNum(x, x.lo), ciNum(x, x.hi),
+				csvNum(p.Value), ciNum(x, x.lo), ciNum(x, x.hi),
 				optNum(p.Share), optNum(p.ShareLower), optNum(p.ShareUpper))
 			row = append(row, buckets...)
 			row = append(row, unit, "", bunit, level,

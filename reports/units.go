@@ -35,8 +35,10 @@ func fmtDuration(sec float64) string {
 	mins := math.Round(a / 60)
 	var s string
 	switch {
-	case mins == 0 && a > 0:
+	case mins == 0 && sec > 0:
 		s = "<" + thinSpace + "1" + thinSpace + "min"
+	case mins == 0:
+		s = "0" + thinSpace + "min"
 	case mins < 60:
 		s = strconv.FormatFloat(mins, 'f', 0, 64) + thinSpace + "min"
 	default:
