@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,16 @@ func TestJSONMatchesSchema(t *testing.T) {
 	minimal := fixture()
 	minimal.Metrics = minimal.Metrics[5:6]
 	minimal.Collected, minimal.Warnings, minimal.ToolVersion, minimal.Delta = nil, nil, "", 0
+	// Schema 1.1 only adds optional fields: a report written as 1.0.0
+	// (quantiles with the clamping bounds as lower and upper, no notes)
+	// still validates.
+	old, err := os.ReadFile(filepath.Join("testdata", "report-1.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validateJSON(t, s, old); err != nil {
+		t.Errorf("a 1.0.0 report.json does not match the 1.1 schema: %v", err)
+	}
 	for name, r := range map[string]*Report{"fixture": fixture(), "hostile names": evil, "minimal": minimal} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -143,6 +154,17 @@ func TestSchemaRejects(t *testing.T) {
 		{"share above 1", func(m map[string]any) { metric(m)["partitions"].([]any)[0].(map[string]any)["share"] = 1.5 }},
 		{"zero epsilon", func(m map[string]any) { m["epsilon"] = 0 }},
 		{"major version 2", func(m map[string]any) { m["schema_version"] = "2.0.0" }},
+		{"interval and note", func(m map[string]any) { part(m, 0, 0)["interval_note"] = "none" }},
+		{"neither interval nor note", func(m map[string]any) { delete(part(m, 0, 0), "lower"); delete(part(m, 0, 0), "upper") }},
+		{"half an interval", func(m map[string]any) { delete(part(m, 0, 0), "upper") }},
+		{"quantile with half an interval", func(m map[string]any) {
+			delete(part(m, 5, 0)["quantiles"].([]any)[0].(map[string]any), "upper")
+		}},
+		{"quantile with an interval and a note", func(m map[string]any) {
+			part(m, 5, 0)["quantiles"].([]any)[0].(map[string]any)["interval_note"] = "none"
+		}},
+		{"bucket upper without lower", func(m map[string]any) { part(m, 0, 0)["bucket_upper"] = 10 }},
+		{"absolute schema elsewhere", func(m map[string]any) { m["$schema"] = "https://example.com/report.schema.json" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +182,11 @@ func TestSchemaRejects(t *testing.T) {
 }
 
 func metric(m map[string]any) map[string]any { return m["metrics"].([]any)[0].(map[string]any) }
+
+// part returns partition j of metric i of a decoded report.json.
+func part(m map[string]any, i, j int) map[string]any {
+	return m["metrics"].([]any)[i].(map[string]any)["partitions"].([]any)[j].(map[string]any)
+}
 
 func TestJSONPrecision(t *testing.T) {
 	var buf bytes.Buffer
@@ -269,6 +296,10 @@ func TestValidateRejects(t *testing.T) {
 		{"empty period", func(r *Report) { r.PeriodEnd = r.PeriodStart }},
 		{"share above 1", func(r *Report) { r.Metrics[0].Partitions[0].Share = f64(1.2) }},
 		{"zero ledger cap", func(r *Report) { r.Ledger.EpsilonCap = 0 }},
+		{"metric named like report.csv", func(r *Report) { r.Metrics[0].Name = "report" }},
+		{"bucket edges reversed", func(r *Report) { r.Metrics[3].Partitions[0].BucketUpper = f64(-1) }},
+		{"bucket upper without lower", func(r *Report) { r.Metrics[0].Partitions[0].BucketUpper = f64(5) }},
+		{"infinite bucket edge", func(r *Report) { r.Metrics[3].Partitions[0].BucketLower = f64(math.Inf(-1)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
