@@ -289,7 +289,7 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 		rel.Partitions = append(rel.Partitions, rp)
 	}
 	if clamped > 0 {
-		rel.Warnings = append(rel.Warnings, fmt.Sprintf("%d partitions had a negative noisy value, shown as 0", clamped))
+		rel.Warnings = append(rel.Warnings, clampedWarning(clamped))
 	}
 	if o.Kind == KindCount || o.Kind == KindUsers {
 		if err := a.shares(rel); err != nil {
@@ -329,4 +329,12 @@ func (a *Aggregator) shares(rel *Released) error {
 		rel.Warnings = append(rel.Warnings, "the noisy total is small compared with the noise: share intervals are rough")
 	}
 	return nil
+}
+
+// clampedWarning says that n partitions had a negative noisy value.
+func clampedWarning(n int) string {
+	if n == 1 {
+		return "1 partition had a negative noisy value, shown as 0"
+	}
+	return fmt.Sprintf("%d partitions had a negative noisy value, shown as 0", n)
 }

@@ -20,6 +20,7 @@ func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released)
 	eps, delta := spec.Spend()
 	r := &reports.Report{
 		Job:         spec.Name,
+		Title:       spec.TitleOrName(),
 		Period:      cfg.Period,
 		RunID:       cfg.RunID,
 		ToolVersion: cfg.ToolVersion,
@@ -74,8 +75,23 @@ func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released)
 				rm.Unit = m.Generalize.Unit
 			}
 		}
+		var edges map[string]int // bucket label → index in m.Buckets.Edges
+		if m.Buckets != nil {
+			rm.BucketUnit = m.Buckets.Unit
+			edges = map[string]int{}
+			for i, l := range m.Buckets.Labels() {
+				edges[l] = i
+			}
+		}
 		for _, p := range rel.Partitions {
-			rm.Partitions = append(rm.Partitions, partitionFor(m, rel, p))
+			rp := partitionFor(m, rel, p)
+			if i, ok := edges[p.Name]; ok {
+				rp.BucketLower = ptr(m.Buckets.Edges[i])
+				if i+1 < len(m.Buckets.Edges) {
+					rp.BucketUpper = ptr(m.Buckets.Edges[i+1])
+				}
+			}
+			rm.Partitions = append(rm.Partitions, rp)
 		}
 		r.Metrics = append(r.Metrics, rm)
 	}
@@ -91,19 +107,32 @@ func partitionFor(m *Metric, rel *dp.Released, p dp.ReleasedPartition) reports.P
 	case KindCount, KindUsers:
 		rp.Share, rp.ShareLower, rp.ShareUpper = ptr(p.Share), ptr(p.ShareLower), ptr(p.ShareUpper)
 	case KindQuantiles:
-		// The library gives no interval for quantiles: value is the released
-		// quantile nearest the median, and [lower, upper] the clamping range,
-		// which holds every quantile of the clamped values for certain.
-		best := math.Inf(1)
+		// Value is the released quantile nearest the median, with its own
+		// interval; never the clamping range, which is the metric's.
 		for _, q := range p.Quantiles {
-			rp.Quantiles = append(rp.Quantiles, reports.Quantile{Rank: q.Rank, Value: q.Value})
+			rp.Quantiles = append(rp.Quantiles, quantileFor(q))
+		}
+		best := math.Inf(1)
+		for _, q := range rp.Quantiles {
 			if d := math.Abs(q.Rank - 0.5); d < best {
 				best, rp.Value = d, q.Value
+				rp.Lower, rp.Upper, rp.IntervalNote = 0, 0, noQuantileInterval
+				if q.Lower != nil && q.Upper != nil {
+					rp.Lower, rp.Upper, rp.IntervalNote = *q.Lower, *q.Upper, ""
+				}
 			}
 		}
-		rp.Lower, rp.Upper = rel.Lower, rel.Upper
 	}
 	return rp
+}
+
+// noQuantileInterval says why a released quantile has no interval.
+const noQuantileInterval = "the DP library releases quantiles without a confidence interval"
+
+// quantileFor maps one released quantile, with its interval when the
+// release has one.
+func quantileFor(q dp.QuantileValue) reports.Quantile {
+	return reports.Quantile{Rank: q.Rank, Value: q.Value}
 }
 
 // displayFor picks how the report draws a metric: bars with error bars for

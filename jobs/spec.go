@@ -105,6 +105,9 @@ type Spec struct {
 	// Name names the job in paths, the ledger and reports: [a-z0-9-],
 	// starting with a letter, at most 63 characters. Required.
 	Name string
+	// Title is the job's human title, the heading of its reports. Default:
+	// Name.
+	Title string
 	// Description says in plain words what the job is for.
 	Description string
 	// Period is the time window one run covers; only "daily" (default).
@@ -238,6 +241,14 @@ type Buckets struct {
 type Generalize struct {
 	Step float64 // a whole number ≥ 1; lower and upper must then be whole too
 	Unit string
+}
+
+// TitleOrName returns the job's human title, or its name when it has none.
+func (s *Spec) TitleOrName() string {
+	if t := strings.TrimSpace(s.Title); t != "" {
+		return t
+	}
+	return s.Name
 }
 
 // NeedsDelta reports whether metric m consumes some of the run's δ under
@@ -634,6 +645,7 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 	seen := p.fields(root, "", map[string]func(*yaml.Node, string){
 		"version":     func(v *yaml.Node, f string) { s.Version = p.int(v, f) },
 		"name":        func(v *yaml.Node, f string) { s.Name = p.str(v, f) },
+		"title":       func(v *yaml.Node, f string) { s.Title = p.str(v, f) },
 		"description": func(v *yaml.Node, f string) { s.Description = p.str(v, f) },
 		"period":      func(v *yaml.Node, f string) { s.Period = p.str(v, f) },
 		"input": func(v *yaml.Node, f string) {
@@ -674,6 +686,9 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 		if !seen[key] {
 			p.fail(root, key, "required")
 		}
+	}
+	if !seen["title"] {
+		s.Title = s.Name
 	}
 	if s.Period == "" && !seen["period"] {
 		s.Period = PeriodDaily
@@ -958,6 +973,9 @@ func (v *validator) metric(f string, m *Metric, forbidden map[string]bool) {
 	s := v.s
 	if !metricNamePattern.MatchString(m.Name) {
 		v.fail(f+".name", "must be 1–64 of [a-z0-9_] starting with a letter (it names the CSV file), got %q", m.Name)
+	}
+	if m.Name == "report" {
+		v.fail(f+".name", "%q is reserved: report.csv is the report's long-format CSV of every metric", m.Name)
 	}
 	if strings.TrimSpace(m.Description) == "" {
 		v.fail(f+".description", "required: say in plain words what is measured (it is shown in the privacy tab)")

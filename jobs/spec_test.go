@@ -83,6 +83,12 @@ func TestParseSpecBaseIsValid(t *testing.T) {
 	if got, want := s.Privacy.Delta, 1e-6; got != want {
 		t.Errorf("Delta = %g, want %g", got, want)
 	}
+	if got, want := mustParse(t, edit(baseSpec(t), map[int]string{4: "title: Test job, daily"})).TitleOrName(), "Test job, daily"; got != want {
+		t.Errorf("title: TitleOrName() = %q, want %q", got, want)
+	}
+	if got, want := (&Spec{Name: "built-in-code"}).TitleOrName(), "built-in-code"; got != want {
+		t.Errorf("TitleOrName() without a title = %q, want %q", got, want)
+	}
 	if got, want := s.File(), "job.yaml"; got != want {
 		t.Errorf("File() = %q, want %q", got, want)
 	}
@@ -110,6 +116,8 @@ metrics:
 		{"privacy.max_delta", s.Privacy.MaxDelta, 0.0},
 		{"ledger.cap_delta", s.Ledger.CapDelta, 0.0},
 		{"ledger.window_days", s.Ledger.WindowDays, 30},
+		{"title", s.Title, "minimal"},
+		{"TitleOrName", s.TitleOrName(), "minimal"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -203,6 +211,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{name: "metric name capitals", repl: map[int]string{20: "  - name: Device"}, want: `job.yaml:20: metrics[0].name: must be 1–64 of [a-z0-9_] starting with a letter (it names the CSV file), got "Device"`},
 		{name: "metric name with dash", repl: map[int]string{20: "  - name: device-share"}, want: `job.yaml:20: metrics[0].name: must be 1–64 of [a-z0-9_]`},
 		{name: "metric name missing", repl: map[int]string{20: "  -", 21: "    description: Events by device."}, want: `job.yaml:21: metrics[0].name: must be 1–64 of [a-z0-9_] starting with a letter (it names the CSV file), got ""`},
+		{name: "metric name reserved", repl: map[int]string{20: "  - name: report"}, want: `job.yaml:20: metrics[0].name: "report" is reserved: report.csv is the report's long-format CSV`},
 		{name: "duplicate metric name", repl: map[int]string{29: "  - name: device_share"}, want: `job.yaml:29: metrics[1].name: duplicate metric name "device_share" (also metrics[0])`},
 		{name: "description missing", repl: map[int]string{21: ""}, want: "job.yaml:20: metrics[0].description: required: say in plain words what is measured"},
 		{name: "description blank", repl: map[int]string{21: `    description: "  "`}, want: "job.yaml:21: metrics[0].description: required"},

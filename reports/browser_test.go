@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +153,83 @@ func TestBrowserRendersReport(t *testing.T) {
 			}
 		})
 	}
+	// The issue-12 promises, as the browser lays them out.
+	noInterval, withOther := 0, 0
+	for _, m := range r.Metrics {
+		hasOther := false
+		for _, p := range m.Partitions {
+			hasOther = hasOther || p.Name == OtherPartition
+			if m.Kind != KindQuantiles && p.IntervalNote != "" {
+				noInterval++
+			}
+			for _, q := range p.Quantiles {
+				if q.Lower == nil || q.Upper == nil {
+					noInterval++
+				}
+			}
+		}
+		if hasOther {
+			withOther++
+		}
+	}
+	promises := []struct {
+		name string
+		js   string
+		want int
+	}{
+		{"human title", `document.querySelector('h1').textContent === ` + jsString(r.Title) + ` ? 1 : 0`, 1},
+		{"title element", `document.title.startsWith(` + jsString(r.Title) + `) ? 1 : 0`, 1},
+		// Bucket labels are whole and inside their chart.
+		{"cut bucket labels", `[...document.querySelectorAll('svg.histogram text.label')].filter(t => t.textContent.includes('…')).length`, 0},
+		{"bucket labels outside their chart", `[...document.querySelectorAll('svg.histogram')].map(svg => { const b = svg.getBoundingClientRect(); return [...svg.querySelectorAll('text')].filter(t => { const r = t.getBoundingClientRect(); return r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5 || r.bottom > b.bottom + 0.5; }).length; }).reduce((a, b) => a + b, 0)`, 0},
+		{"unequal buckets said so in the chart", `[...document.querySelectorAll('svg.histogram')].filter(svg => [...svg.querySelectorAll('text.caption')].some(t => t.textContent.includes('drawn equally wide'))).length`, 2},
+		// Categorical shares in value order, "other" last.
+		{"share bars out of value order", `[...document.querySelectorAll('svg.share')].filter(svg => { const bars = [...svg.querySelectorAll('g.bar')].filter(g => g.querySelector('text.label').textContent !== 'other'); const w = bars.map(g => g.querySelector('rect').getBBox().width); return w.some((x, i) => i > 0 && x > w[i-1] + 0.05); }).length`, 0},
+		{"other not last", `[...document.querySelectorAll('svg.share')].filter(svg => { const l = [...svg.querySelectorAll('g.bar text.label')].map(t => t.textContent); const i = l.indexOf('other'); return i >= 0 && i !== l.length - 1; }).length`, 0},
+		// Durations in minutes or hours, never seconds with decimals.
+		{"durations not in minutes", `[...document.querySelectorAll('#m-mean_duration td.num, #m-median_duration td.num')].filter(td => !/^(< )?[0-9 ]+ (min|h)( [0-9]+ min)?( \*)?$/.test(td.firstChild.textContent.trim()) && !td.classList.contains('ci')).length`, 0},
+		{"duration intervals not in minutes", `[...document.querySelectorAll('#m-mean_duration td.ci')].filter(td => !/(min|h)$/.test(td.textContent)).length`, 0},
+		// Every number has an interval or says it has none.
+		{"numbers marked no interval", `[...document.querySelectorAll('section.metric td.no-ci')].filter(td => td.innerText.includes('no interval')).length`, noInterval},
+		{"reasons for no interval", `[...document.querySelectorAll('section.metric p.note')].filter(p => p.textContent.startsWith('No interval: ')).length`, 2},
+		{"mean at its clamp bound greyed and says so", `[...document.querySelectorAll('#m-mean_duration tr')].filter(tr => tr.querySelector('th.noisy') && tr.querySelector('th').textContent === 'other' && tr.querySelector('td.note').textContent.includes('clamp bound')).length`, 1},
+		{"what other means, per metric", `document.querySelectorAll('p.other-note').length`, withOther},
+		{"singular and plural", `/\b1 partitions\b/.test(document.body.innerText) ? 1 : 0`, 0},
+		{"claims the true value", `/true value/.test(document.body.innerText) ? 1 : 0`, 0},
+		{"says what an interval covers", `/bounded statistic/.test(document.body.innerText) && /does not cover what the caps/.test(document.body.innerText) ? 1 : 0`, 1},
+		{"download links per metric", `document.querySelectorAll('section.metric a.csv[href$=".csv"]').length`, len(r.Metrics)},
+	}
+	for _, c := range promises {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := chromedp.Run(bctx, chromedp.Evaluate[int](c.js))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("%s = %d, want %d", c.name, got, c.want)
+			}
+		})
+	}
+	// Every download link points at a file published beside the page.
+	hrefs, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')).filter(h => !h.startsWith('#'))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"report.json", SchemaFile, TidyCSVName} {
+		if !slices.Contains(hrefs, want) {
+			t.Errorf("no link to %s (links: %q)", want, hrefs)
+		}
+	}
+	for _, h := range hrefs {
+		if strings.Contains(h, "/") || strings.Contains(h, ":") {
+			t.Errorf("link %q leaves the report directory", h)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, h)); err != nil {
+			t.Errorf("link %q: %v", h, err)
+		}
+	}
+
 	for _, sec := range []string{"How private is this", "What we collect"} {
 		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.body.innerText.includes(`+"`"+sec+"`"+`)`))
 		if err != nil || !ok {
@@ -174,3 +253,6 @@ func TestBrowserRendersReport(t *testing.T) {
 		}
 	}
 }
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string { return strconv.Quote(s) }

@@ -11,7 +11,8 @@ import (
 
 // point is one charted partition, already post-processed for display.
 type point struct {
-	label     string
+	label     string  // as drawn
+	full      string  // the partition name, for the tooltip
 	v, lo, hi float64 // display value and interval, clamped at 0 where negative is impossible
 	text      string  // formatted display value
 	wide      bool    // interval wider than the estimate itself
@@ -24,6 +25,14 @@ type chartView struct {
 	Label   string // aria-label
 	Bars    []barView
 	Ticks   []tickView
+	// Caption lines drawn inside the chart, under the axis (histograms: the
+	// unit of the buckets and how unequal buckets are drawn).
+	Caption []captionView
+}
+
+type captionView struct {
+	X, Y float64
+	Text string
 }
 
 type barView struct {
@@ -90,7 +99,7 @@ func shareChart(label string, pts []point, tickText func(float64) string) *chart
 		b := barView{
 			X: x0, Y: r1(yc - barH/2), W: x(p.v) - x0, H: barH,
 			EX1: x(p.lo), EX2: x(p.hi), EY1: r1(yc), EY2: r1(yc), C1: r1(yc - 6), C2: r1(yc + 6),
-			Label: truncate(p.label, 26), FullLabel: p.label, Text: p.text,
+			Label: truncate(p.label, 26), FullLabel: p.full, Text: p.text,
 			LX: labelX, LY: r1(yc + 4.5), TX: valueX, TY: r1(yc + 4.5),
 			Wide: p.wide, Clamped: p.clamped,
 		}
@@ -99,19 +108,37 @@ func shareChart(label string, pts []point, tickText func(float64) string) *chart
 	return c
 }
 
-// histogram draws vertical bars in the given (bucket) order.
-func histogram(label string, pts []point, tickText func(float64) string) *chartView {
+// histogram draws vertical bars in the given (bucket) order, one equal slot
+// per bucket. Labels are never cut: they are rotated when one does not fit
+// its slot, and the chart grows to hold them. caption lines go under the
+// labels, inside the chart.
+func histogram(label string, pts []point, tickText func(float64) string, caption []string) *chartView {
 	const (
 		width, x0, x1, top, plotH = 720.0, 64.0, 712.0, 22.0, 220.0
+		charW, lineH              = 7.0, 16.0 // label character width and caption line height, in chart units
 	)
-	rotate := len(pts) > 8
+	n := float64(len(pts))
+	slot := x1 - x0
+	if n > 0 {
+		slot = (x1 - x0) / n
+	}
+	longest := 0
+	for _, p := range pts {
+		longest = max(longest, utf8.RuneCountInString(p.label))
+	}
+	rotate := float64(longest)*charW > slot*0.92
 	bottom := 30.0
 	if rotate {
-		bottom = 78
+		// a label rotated by 40° drops sin(40°) of its length
+		bottom = 22 + float64(longest)*charW*0.643
 	}
 	y1 := top + plotH
-	height := y1 + bottom
-	c := &chartView{Kind: DisplayHistogram, Label: label, ViewBox: "0 0 720 " + formatSig(height, 6)}
+	capTop := y1 + bottom
+	height := capTop + lineH*float64(len(caption)) + 4
+	c := &chartView{Kind: DisplayHistogram, Label: label, ViewBox: "0 0 720 " + formatSig(r1(height), 6)}
+	for i, t := range caption {
+		c.Caption = append(c.Caption, captionView{X: x0, Y: r1(capTop + lineH*float64(i) + 10), Text: t})
+	}
 	var max float64
 	for _, p := range pts {
 		max = math.Max(max, math.Max(p.v, p.hi))
@@ -121,30 +148,21 @@ func histogram(label string, pts []point, tickText func(float64) string) *chartV
 	for t := 0.0; t <= scaleTop+step/2; t += step {
 		c.Ticks = append(c.Ticks, tickView{X1: x0, Y1: y(t), X2: x1, Y2: y(t), TX: x0 - 8, TY: r1(y(t) + 4), Text: tickText(t)})
 	}
-	n := float64(len(pts))
 	if n == 0 {
 		return c
 	}
-	slot := (x1 - x0) / n
 	barW := math.Min(slot*0.72, 90)
-	maxChars := int(slot / 7.2)
-	if rotate {
-		maxChars = 14
-	}
-	if maxChars < 3 {
-		maxChars = 3
-	}
 	for i, p := range pts {
 		xc := x0 + slot*(float64(i)+0.5)
 		b := barView{
 			X: r1(xc - barW/2), Y: y(p.v), W: r1(barW), H: r1(y1 - y(p.v)),
 			EX1: r1(xc), EX2: r1(xc), EY1: y(p.hi), EY2: y(p.lo), C1: r1(xc - 5), C2: r1(xc + 5),
-			Label: truncate(p.label, maxChars), FullLabel: p.label, Text: p.text,
+			Label: p.label, FullLabel: p.full, Text: p.text,
 			LX: r1(xc), LY: y1 + 18, TX: r1(xc), TY: r1(y(math.Max(p.v, p.hi)) - 6),
 			Rotate: rotate, Wide: p.wide, Clamped: p.clamped,
 		}
 		if rotate {
-			b.LY = y1 + 14
+			b.LX, b.LY = r1(xc+4), y1+14
 		}
 		c.Bars = append(c.Bars, b)
 	}

@@ -26,11 +26,28 @@ func countPartitions(names []string, values []float64, halfWidth float64) []Part
 	return ps
 }
 
+// withBuckets sets the partitions' bucket edges: partition i is
+// [edges[i], edges[i+1]), the last edge opens the last bucket, and
+// partitions after it (such as "other") have none.
+func withBuckets(ps []Partition, edges ...float64) []Partition {
+	for i := range ps {
+		if i < len(edges) {
+			ps[i].BucketLower = f64(edges[i])
+		}
+		if i+1 < len(edges) {
+			ps[i].BucketUpper = f64(edges[i+1])
+		}
+	}
+	return ps
+}
+
 // fixture is a fixed report with every kind and display, a negative noisy
-// count, a wide interval, and numbers with far too many digits.
+// count, a wide interval, numbers with far too many digits, unequal
+// buckets, quantiles without an interval, and a mean at its clamp bound.
 func fixture() *Report {
 	return &Report{
 		Job:         "media-usage",
+		Title:       "Media usage, daily",
 		Period:      "2026-01-05",
 		RunID:       "run-20260106T020000Z-7f3a",
 		ToolVersion: "v0.3.0",
@@ -72,19 +89,21 @@ func fixture() *Report {
 				Name: "bitrate_dist", Title: "Bitrate distribution", Kind: KindCount, Display: DisplayHistogram,
 				Description: "Playback sessions by stream bitrate, in generalized buckets.",
 				Dimension:   "bitrate_kbps", ConsentCategory: "playback_stats", Generalization: "bucketed: 0, 2, 5, 10, 20, 40, 80 Mbps",
-				MaxPartitions: 2, MaxPerPartition: 10, Epsilon: 0.2, ConfidenceLevel: 0.95,
-				Partitions: countPartitions(
-					[]string{"< 2 Mbps", "2–5 Mbps", "5–10 Mbps", "10–20 Mbps", "20–40 Mbps", "40–80 Mbps", "≥ 80 Mbps"},
-					[]float64{20311.5, 61922.8, 98411.2, 87301.6, 40220.9, 9012.3, 310.4}, 599.1),
+				MaxPartitions: 2, MaxPerPartition: 10, Epsilon: 0.2, ConfidenceLevel: 0.95, BucketUnit: "kbps",
+				Partitions: withBuckets(countPartitions(
+					[]string{"0–1999 kbps", "2000–4999 kbps", "5000–9999 kbps", "10000–19999 kbps", "20000–39999 kbps", "40000–79999 kbps", "≥ 80000 kbps", "other"},
+					[]float64{20311.5, 61922.8, 98411.2, 87301.6, 40220.9, 9012.3, 310.4, 52.2}, 599.1),
+					0, 2000, 5000, 10000, 20000, 40000, 80000),
 			},
 			{
 				Name: "duration_dist", Title: "Playback duration", Kind: KindUsers, Display: DisplayHistogram,
 				Description: "Users by their typical session length, rounded to generalized buckets.",
 				Dimension:   "duration_s", ConsentCategory: "playback_stats", Generalization: "bucketed: 5, 15, 30, 45, 60, 90, 120, 180 min",
-				MaxPartitions: 3, MaxPerPartition: 1, Epsilon: 0.15, ConfidenceLevel: 0.95,
-				Partitions: countPartitions(
-					[]string{"< 5 min", "5–15 min", "15–30 min", "30–45 min", "45–60 min", "60–90 min", "90–120 min", "120–180 min", "≥ 180 min", "unknown"},
+				MaxPartitions: 3, MaxPerPartition: 1, Epsilon: 0.15, ConfidenceLevel: 0.95, BucketUnit: "s",
+				Partitions: withBuckets(countPartitions(
+					[]string{"0–299 s", "300–899 s", "900–1799 s", "1800–2699 s", "2700–3599 s", "3600–5399 s", "5400–7199 s", "7200–10799 s", "≥ 10800 s", "other"},
 					[]float64{8120.4, 15220.7, 21002.3, 18450.1, 14210.6, 12011.9, 7020.2, 2210.5, 402.8, 31.5}, 59.9),
+					0, 300, 900, 1800, 2700, 3600, 5400, 7200, 10800),
 			},
 			{
 				Name: "median_duration", Title: "Session length by media type", Kind: KindQuantiles, Display: DisplayTable,
@@ -95,6 +114,19 @@ func fixture() *Report {
 					{Name: "movie", Value: 94.2, Lower: 90, Upper: 98.7, Quantiles: []Quantile{{0.25, 62.5, f64(58), f64(66)}, {0.5, 94.2, f64(90), f64(98.7)}, {0.75, 118.3, f64(113.1), f64(123.9)}}},
 					{Name: "episode", Value: 41.8, Lower: 40.1, Upper: 43.5, Quantiles: []Quantile{{0.25, 22.1, f64(20), f64(24.3)}, {0.5, 41.8, f64(40.1), f64(43.5)}, {0.75, 47.9, f64(46), f64(50.2)}}},
 					{Name: "clip", Value: 4.13, Lower: 2.9, Upper: 5.5, Quantiles: []Quantile{{0.25, 1.92, nil, nil}, {0.5, 4.13, f64(2.9), f64(5.5)}, {0.75, 8.7, f64(6.1), f64(11.2)}}},
+					{Name: "other", Value: 131.2, IntervalNote: "the release has no interval for this partition's quantiles", Quantiles: []Quantile{{0.25, 58.5, nil, nil}, {0.5, 131.2, nil, nil}, {0.75, 240, nil, nil}}},
+				},
+			},
+			{
+				Name: "mean_duration", Title: "Mean session length by media type", Kind: KindMean, Display: DisplayTable,
+				Description: "Average length of one session, per media type.",
+				Dimension:   "media_type", ConsentCategory: "playback_stats", Unit: "s", Generalization: "rounded to the nearest 60 s",
+				MaxPartitions: 2, MaxPerPartition: 5, Lower: 0, Upper: 14400, Epsilon: 0.05, ConfidenceLevel: 0.95,
+				Partitions: []Partition{
+					{Name: "movie", Value: 4161.64, Lower: 3811.2, Upper: 4512.08},
+					{Name: "episode", Value: 2504.2, Lower: 2301.7, Upper: 2706.7},
+					{Name: "clip", Value: 95.3, Lower: 0, Upper: 402.4},
+					{Name: "other", Value: 14400, Lower: 0, Upper: 14400},
 				},
 			},
 			{
@@ -117,6 +149,7 @@ func fixture() *Report {
 			{Name: "bitrate_dist", Kind: KindCount, Description: "Sessions by bitrate bucket.", Columns: []string{"user_id", "bitrate_kbps"}, ConsentCategory: "playback_stats", Generalization: "bucketed: 0, 2, 5, 10, 20, 40, 80 Mbps", Bounds: Bounds{MaxPartitions: 2, MaxPerPartition: 10}, EpsilonShare: 0.2},
 			{Name: "duration_dist", Kind: KindUsers, Description: "Users by session length bucket.", Columns: []string{"user_id", "duration_s"}, ConsentCategory: "playback_stats", Generalization: "bucketed: 5, 15, 30, 45, 60, 90, 120, 180 min", Bounds: Bounds{MaxPartitions: 3, MaxPerPartition: 1}, EpsilonShare: 0.15},
 			{Name: "median_duration", Kind: KindQuantiles, Description: "Session length quartiles by media type.", Columns: []string{"user_id", "media_type", "duration_s"}, ConsentCategory: "playback_stats", Generalization: "rounded to 5 min", Bounds: Bounds{MaxPartitions: 2, MaxPerPartition: 1, Lower: 0, Upper: 240}, EpsilonShare: 0.1},
+			{Name: "mean_duration", Kind: KindMean, Description: "Mean session length by media type.", Columns: []string{"user_id", "media_type", "duration_s"}, ConsentCategory: "playback_stats", Generalization: "rounded to the nearest 60 s", Bounds: Bounds{MaxPartitions: 2, MaxPerPartition: 5, Lower: 0, Upper: 14400}, EpsilonShare: 0.05},
 			{Name: "mean_bitrate", Kind: KindMean, Description: "Mean bitrate by resolution.", Columns: []string{"user_id", "resolution", "bitrate_kbps"}, ConsentCategory: "playback_stats", Bounds: Bounds{MaxPartitions: 4, MaxPerPartition: 3, Lower: 0, Upper: 120000}, EpsilonShare: 0.05},
 		},
 		Warnings: []string{"Partition “other” of Video codec share had a negative noisy count; see the note there."},

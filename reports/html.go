@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"sort"
 	"strings"
 )
 
@@ -29,26 +30,34 @@ type pageView struct {
 	AllTimeUnknown        int // torn ledger records of unknown size, not in AllTimeEps
 	Metrics               []metricView
 	Collected             []statView
-	AnyClamped, AnyWide   bool
+	AnyClamped, AnyNoisy  bool
+	AnyNoInterval         bool
+	Title                 string // the human title: the spec's, else the job name
+	TidyCSV, SchemaFile   string
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
 }
 
 type metricView struct {
-	M                   *Metric
-	Anchor              string
-	KindLabel           string
-	Eps, Delta, Level   string
-	Influence           string
-	Chart               *chartView
-	Head                []string
-	Rows                [][]cellView
-	Notes               []string
-	HasClamped, HasWide bool
+	M                    *Metric
+	Anchor               string
+	KindLabel            string
+	Eps, Delta, Level    string
+	Influence            string
+	Chart                *chartView
+	Head                 []cellView
+	Rows                 [][]cellView
+	Notes                []string
+	HasClamped, HasNoisy bool
+	NoInterval           bool   // some number of the metric has no interval
+	CSV                  string // the metric's CSV file, relative to index.html
+	OtherNote            string // what "other" means here; "" without an "other" partition
+	CapsCut              string // what the per-user caps cut, when the report estimates it
 }
 
 type cellView struct {
 	Text  string
+	Sub   string // a second, smaller line: an interval, "no interval", a readable bucket label
 	Class string
 }
 
@@ -118,6 +127,12 @@ func buildPage(r *Report) *pageView {
 		AllTimeEps:     fmtEps(r.Ledger.EpsilonAllTime),
 		AllTimeDelta:   fmtDelta(r.Ledger.DeltaAllTime),
 		AllTimeUnknown: r.Ledger.UnknownAllTime,
+		Title:          r.Title,
+		TidyCSV:        TidyCSVName,
+		SchemaFile:     SchemaFile,
+	}
+	if v.Title == "" {
+		v.Title = r.Job
 	}
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])
@@ -127,7 +142,8 @@ func buildPage(r *Report) *pageView {
 			v.Level = ""
 		}
 		v.AnyClamped = v.AnyClamped || mv.HasClamped
-		v.AnyWide = v.AnyWide || mv.HasWide
+		v.AnyNoisy = v.AnyNoisy || mv.HasNoisy
+		v.AnyNoInterval = v.AnyNoInterval || mv.NoInterval
 		if mv.Chart != nil {
 			v.ChartCount++
 		}
@@ -165,47 +181,66 @@ func buildMetric(m *Metric) metricView {
 		Delta:     fmtDelta(m.Delta),
 		Level:     formatSig(m.ConfidenceLevel*100, 3),
 		Influence: influence(m.Kind, m.Unit, Bounds{m.MaxPartitions, m.MaxPerPartition, m.Lower, m.Upper}, false),
+		CSV:       m.Name + ".csv",
+		OtherNote: otherNote(m),
+		CapsCut:   capsCutText(m),
 	}
-	unit := ""
-	if m.Unit != "" {
-		unit = thinSpace + m.Unit
-	}
-	isCount := m.Kind == KindCount || m.Kind == KindUsers
-	value := func(f float64) string {
-		if isCount {
-			return fmtInt(f)
+	value := valueFormatter(m)
+	span := func(lo, hi float64, f func(float64) string) string { return f(lo) + " – " + f(hi) }
+	noteSet := map[string]bool{}
+	var noIntervalNotes []string
+	noInterval := func(note string) {
+		mv.NoInterval = true
+		if !noteSet[note] {
+			noteSet[note] = true
+			noIntervalNotes = append(noIntervalNotes, note)
 		}
-		return fmtNum(f) + unit
-	}
-	floor := math.Inf(-1)
-	if nonNegative(m) {
-		floor = 0
 	}
 
-	// Table.
 	hasShare := false
 	for _, p := range m.Partitions {
 		hasShare = hasShare || p.Share != nil
 	}
+	parts := m.Partitions
+	if displayOf(m) == DisplayShare {
+		parts = valueOrder(parts)
+	}
+
+	// Table: one row per partition; a last "reading" column says why a row
+	// is grey or why a number has no interval.
 	ranks := quantileRanks(m)
-	mv.Head = []string{m.Dimension}
+	head := func(t string) cellView { return cellView{Text: t, Class: "num"} }
+	mv.Head = []cellView{{Text: m.Dimension}}
 	if m.Kind == KindQuantiles {
 		for _, rk := range ranks {
-			mv.Head = append(mv.Head, rankLabel(rk))
+			mv.Head = append(mv.Head, head(rankTitle(rk)))
 		}
 	} else {
-		mv.Head = append(mv.Head, "estimate", mv.Level+thinSpace+"% interval")
+		mv.Head = append(mv.Head, head("estimate"), head(mv.Level+thinSpace+"% interval"))
 		if hasShare {
-			mv.Head = append(mv.Head, "share", "share interval")
+			mv.Head = append(mv.Head, head("share"), head("share interval"))
 		}
 	}
 	var pts []point
-	for _, p := range m.Partitions {
-		clamped := p.Clamped || p.Value < floor
-		shown := math.Max(p.Value, floor)
-		lo, hi := math.Max(p.Lower, floor), math.Max(p.Upper, floor)
-		wide := (hi-lo)/2 > math.Abs(shown)/2 || shown == 0
-		row := []cellView{{Text: p.Name, Class: "name"}}
+	anyReading := false
+	for _, p := range parts {
+		reason := noiseReason(m, p)
+		noisy := reason != ""
+		name := cellView{Text: p.Name, Class: "name"}
+		if bl, ok := bucketLabel(p, m.BucketUnit); ok {
+			if _, dur := secondsPer(m.BucketUnit); dur {
+				name.Sub = bl
+			}
+		}
+		if noisy {
+			name.Class += " noisy"
+			mv.HasNoisy = true
+		}
+		row := []cellView{name}
+		var reading []string
+		if noisy {
+			reading = append(reading, "mostly noise: "+reason)
+		}
 		if m.Kind == KindQuantiles {
 			for _, rk := range ranks {
 				q, ok := quantileAt(p, rk)
@@ -213,48 +248,66 @@ func buildMetric(m *Metric) metricView {
 					row = append(row, cellView{Text: "–", Class: "num"})
 					continue
 				}
-				t := value(q.Value)
-				if q.Lower != nil && q.Upper != nil {
-					t += " (" + value(*q.Lower) + " – " + value(*q.Upper) + ")"
+				x := quantileInterval(p, q)
+				c := cellView{Text: value(q.Value), Class: "num"}
+				if x.ok {
+					c.Sub = span(x.lo, x.hi, value)
+				} else {
+					c.Sub = "no interval"
+					c.Class += " no-ci"
+					noInterval(x.note)
 				}
-				row = append(row, cellView{Text: t, Class: "num"})
+				if quantileNoiseReason(m, p, q) != "" {
+					c.Class += " noisy"
+				}
+				row = append(row, c)
 			}
-			mv.Rows = append(mv.Rows, row)
-			continue
-		}
-		est := cellView{Text: value(shown), Class: "num"}
-		if clamped {
-			est.Text += " *"
-			est.Class += " clamped"
-			mv.HasClamped = true
-		}
-		iv := cellView{Text: value(lo) + " – " + value(hi), Class: "num ci"}
-		row = append(row, est, iv)
-		pt := point{label: p.Name, v: math.Max(shown, 0), lo: math.Max(lo, 0), hi: math.Max(hi, 0), text: value(shown), clamped: clamped}
-		if hasShare {
-			if p.Share != nil {
-				s := *p.Share
-				sl, su := s, s
-				if p.ShareLower != nil {
-					sl = *p.ShareLower
-				}
-				if p.ShareUpper != nil {
-					su = *p.ShareUpper
-				}
-				row = append(row, cellView{Text: fmtPct(s), Class: "num share"}, cellView{Text: fmtPct(sl) + " – " + fmtPct(su), Class: "num ci"})
-				pt = point{label: p.Name, v: s, lo: sl, hi: su, text: fmtPct(s), clamped: clamped}
-				wide = (su-sl)/2 > s/2 || s == 0
-			} else {
-				row = append(row, cellView{Text: "–", Class: "num"}, cellView{Text: "–", Class: "num"})
+		} else {
+			x := shownInterval(m, p)
+			clamped := p.Clamped || x.v != p.Value
+			est := cellView{Text: value(x.v), Class: "num"}
+			if clamped {
+				est.Text += " *"
+				est.Class += " clamped"
+				mv.HasClamped = true
 			}
+			iv := cellView{Text: span(x.lo, x.hi, value), Class: "num ci"}
+			if !x.ok {
+				iv = cellView{Text: "no interval", Class: "num ci no-ci"}
+				noInterval(x.note)
+				reading = append(reading, "no interval: "+x.note)
+			}
+			row = append(row, est, iv)
+			pt := point{label: p.Name, full: p.Name, v: math.Max(x.v, 0), lo: math.Max(x.lo, 0), hi: math.Max(x.hi, 0), text: value(x.v), clamped: clamped}
+			if !x.ok {
+				pt.lo, pt.hi = pt.v, pt.v
+			}
+			if hasShare {
+				if s, ok := shareInterval(p); ok {
+					row = append(row, cellView{Text: fmtPct(s.v), Class: "num share"}, cellView{Text: span(s.lo, s.hi, fmtPct), Class: "num ci"})
+					pt.v, pt.lo, pt.hi, pt.text = s.v, s.lo, s.hi, fmtPct(s.v)
+				} else {
+					row = append(row, cellView{Text: "–", Class: "num"}, cellView{Text: "–", Class: "num"})
+				}
+			}
+			if bl, ok := bucketLabel(p, m.BucketUnit); ok {
+				pt.label = bl
+			}
+			pt.wide = noisy
+			pts = append(pts, pt)
 		}
-		if wide {
-			row[0].Class += " wide"
-			mv.HasWide = true
+		if len(reading) > 0 {
+			anyReading = true
 		}
-		pt.wide = wide
+		row = append(row, cellView{Text: strings.Join(reading, "; "), Class: "note"})
 		mv.Rows = append(mv.Rows, row)
-		pts = append(pts, pt)
+	}
+	if anyReading {
+		mv.Head = append(mv.Head, cellView{Text: "note"})
+	} else {
+		for i := range mv.Rows {
+			mv.Rows[i] = mv.Rows[i][:len(mv.Rows[i])-1]
+		}
 	}
 
 	// Chart.
@@ -270,18 +323,108 @@ func buildMetric(m *Metric) metricView {
 		case DisplayShare:
 			mv.Chart = shareChart(label, pts, tick)
 		case DisplayHistogram:
-			mv.Chart = histogram(label, pts, tick)
+			mv.Chart = histogram(label, pts, tick, histogramCaption(m, hasShare))
 		}
 	}
 
 	if mv.HasClamped {
 		mv.Notes = append(mv.Notes, "* Noise pushed this estimate below zero, which a true "+
-			map[bool]string{true: "count", false: "value"}[isCount]+" cannot be; it is shown as 0 (report.json keeps the released value).")
+			map[bool]string{true: "count", false: "value"}[m.Kind == KindCount || m.Kind == KindUsers]+" cannot be; it is shown as 0 (report.json keeps the released value).")
 	}
-	if mv.HasWide {
-		mv.Notes = append(mv.Notes, "Lighter bars and grey names: the interval is wider than the estimate itself. Read these as “small”, not as precise figures.")
+	if mv.HasNoisy {
+		mv.Notes = append(mv.Notes, "Grey names and lighter bars: mostly noise, by the rule under “Reading the numbers”; the note says why. Read these as “small” or “unknown”, not as precise figures.")
+	}
+	for _, n := range noIntervalNotes {
+		mv.Notes = append(mv.Notes, "No interval: "+n+".")
 	}
 	return mv
+}
+
+// valueOrder returns the partitions by decreasing share (or value), with
+// "other" last: the order a bar chart of categories is read in.
+func valueOrder(ps []Partition) []Partition {
+	out := append([]Partition(nil), ps...)
+	key := func(p Partition) float64 {
+		if p.Share != nil {
+			return *p.Share
+		}
+		return p.Value
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		oi, oj := out[i].Name == OtherPartition, out[j].Name == OtherPartition
+		if oi != oj {
+			return oj
+		}
+		return key(out[i]) > key(out[j])
+	})
+	return out
+}
+
+// OtherPartition is the partition of values outside a metric's public list.
+const OtherPartition = "other"
+
+// otherNote says what "other" means in m, when m has such a partition.
+func otherNote(m *Metric) string {
+	has, buckets := false, false
+	for _, p := range m.Partitions {
+		has = has || p.Name == OtherPartition
+		buckets = buckets || p.BucketLower != nil
+	}
+	if !has {
+		return ""
+	}
+	absent := " Events without a " + m.Dimension + " value are not part of this statistic at all: they are neither in “other” nor in any share."
+	if buckets {
+		return "“other” holds " + m.Dimension + " values that fall in no bucket: every number falls in one (values below the first edge count in the first), so only values that are not numbers are left." + absent
+	}
+	return "“other” means a " + m.Dimension + " value that is not in the public list of partitions." + absent
+}
+
+// histogramCaption is the text under a histogram: the unit of its buckets
+// and, when the buckets differ in width, how they are drawn.
+func histogramCaption(m *Metric, share bool) []string {
+	var widths []float64
+	open := false
+	for _, p := range m.Partitions {
+		switch {
+		case p.BucketLower == nil:
+		case p.BucketUpper == nil:
+			open = true
+		default:
+			widths = append(widths, *p.BucketUpper-*p.BucketLower)
+		}
+	}
+	if len(widths) == 0 && !open {
+		return nil
+	}
+	var lines []string
+	unit := m.BucketUnit
+	if _, dur := secondsPer(unit); !dur && unit != "" {
+		lines = append(lines, m.Dimension+" in "+unit+".")
+	}
+	unequal := open
+	for _, w := range widths {
+		unequal = unequal || w != widths[0]
+	}
+	if unequal {
+		what := "number of events"
+		if share {
+			what = "share"
+		}
+		if m.Kind == KindUsers {
+			what = strings.Replace(what, "events", "users", 1)
+		}
+		lines = append(lines, "Buckets differ in width but are drawn equally wide: a bar’s height is the "+what+" in its bucket, not a density.")
+	}
+	return lines
+}
+
+// rankTitle names a quantile rank for a table header.
+func rankTitle(rank float64) string {
+	if rank == 0.5 {
+		return "median (p50)"
+	}
+	return rankLabel(rank)
 }
 
 // fmtPctTick formats an axis tick share without needless decimals.
@@ -296,10 +439,7 @@ func influence(kind, unit string, b Bounds, short bool) string {
 	if b.MaxPerPartition == 1 {
 		values, events = "value", "event"
 	}
-	u := ""
-	if unit != "" {
-		u = " " + unit
-	}
+	bound := func(v float64) string { return fmtBound(v, unit) }
 	switch kind {
 	case KindCount:
 		if short {
@@ -314,10 +454,10 @@ func influence(kind, unit string, b Bounds, short bool) string {
 		return fmt.Sprintf("One user is counted at most once in each of at most %d %s.", b.MaxPartitions, per)
 	case KindSum, KindMean, KindQuantiles:
 		if short {
-			return fmt.Sprintf("≤ %d %s per user, ≤ %d %s each, values in [%s, %s]%s", b.MaxPartitions, per, b.MaxPerPartition, values, fmtNum(b.Lower), fmtNum(b.Upper), u)
+			return fmt.Sprintf("≤ %d %s per user, ≤ %d %s each, values in [%s, %s]", b.MaxPartitions, per, b.MaxPerPartition, values, bound(b.Lower), bound(b.Upper))
 		}
-		return fmt.Sprintf("One user contributes to at most %d %s, at most %d %s to each, every value clamped to [%s, %s]%s.",
-			b.MaxPartitions, per, b.MaxPerPartition, values, fmtNum(b.Lower), fmtNum(b.Upper), u)
+		return fmt.Sprintf("One user contributes to at most %d %s, at most %d %s to each, every value clamped to [%s, %s].",
+			b.MaxPartitions, per, b.MaxPerPartition, values, bound(b.Lower), bound(b.Upper))
 	}
 	return fmt.Sprintf("≤ %d %s per user, ≤ %d each", b.MaxPartitions, per, b.MaxPerPartition)
 }

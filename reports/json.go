@@ -50,6 +50,7 @@ type (
 		Schema        string          `json:"$schema"`
 		SchemaVersion string          `json:"schema_version"`
 		Job           string          `json:"job"`
+		Title         string          `json:"title"`
 		Period        string          `json:"period"`
 		RunID         string          `json:"run_id"`
 		ToolVersion   string          `json:"tool_version"`
@@ -91,6 +92,7 @@ type (
 		Generalization  string          `json:"generalization"`
 		Unit            string          `json:"unit"`
 		Display         string          `json:"display"`
+		BucketUnit      string          `json:"bucket_unit,omitempty"`
 		Bounds          jsonBounds      `json:"bounds"`
 		Epsilon         num             `json:"epsilon"`
 		Delta           num             `json:"delta"`
@@ -99,21 +101,27 @@ type (
 		Warnings        []string        `json:"warnings"`
 	}
 	jsonPartition struct {
-		Name       string         `json:"name"`
-		Value      num            `json:"value"`
-		Lower      num            `json:"lower"`
-		Upper      num            `json:"upper"`
-		Clamped    bool           `json:"clamped"`
-		Share      *num           `json:"share,omitempty"`
-		ShareLower *num           `json:"share_lower,omitempty"`
-		ShareUpper *num           `json:"share_upper,omitempty"`
-		Quantiles  []jsonQuantile `json:"quantiles,omitempty"`
+		Name           string         `json:"name"`
+		Value          num            `json:"value"`
+		Lower          *num           `json:"lower,omitempty"`
+		Upper          *num           `json:"upper,omitempty"`
+		IntervalNote   string         `json:"interval_note,omitempty"`
+		Clamped        bool           `json:"clamped"`
+		NoiseDominated bool           `json:"noise_dominated"`
+		Share          *num           `json:"share,omitempty"`
+		ShareLower     *num           `json:"share_lower,omitempty"`
+		ShareUpper     *num           `json:"share_upper,omitempty"`
+		BucketLower    *num           `json:"bucket_lower,omitempty"`
+		BucketUpper    *num           `json:"bucket_upper,omitempty"`
+		Quantiles      []jsonQuantile `json:"quantiles,omitempty"`
 	}
 	jsonQuantile struct {
-		Rank  num  `json:"rank"`
-		Value num  `json:"value"`
-		Lower *num `json:"lower,omitempty"`
-		Upper *num `json:"upper,omitempty"`
+		Rank           num    `json:"rank"`
+		Value          num    `json:"value"`
+		Lower          *num   `json:"lower,omitempty"`
+		Upper          *num   `json:"upper,omitempty"`
+		IntervalNote   string `json:"interval_note,omitempty"`
+		NoiseDominated bool   `json:"noise_dominated"`
 	}
 	jsonStatistic struct {
 		Name            string     `json:"name"`
@@ -127,8 +135,9 @@ type (
 	}
 )
 
-// SchemaID is the $id of the embedded JSON Schema; report.json names it in
-// its "$schema" field.
+// SchemaID is the $id of the embedded JSON Schema. report.json names the
+// copy published beside it, SchemaFile, in its "$schema" field (reports of
+// schema version 1.0 named SchemaID there).
 const SchemaID = "https://dpstats.github.io/schema/report/v1/report.schema.json"
 
 func emptyIfNil(ss []string) []string {
@@ -142,9 +151,10 @@ func utc(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func toJSON(r *Report) jsonReport {
 	out := jsonReport{
-		Schema:        SchemaID,
+		Schema:        SchemaFile,
 		SchemaVersion: SchemaVersion,
 		Job:           r.Job,
+		Title:         r.Title,
 		Period:        r.Period,
 		RunID:         r.RunID,
 		ToolVersion:   r.ToolVersion,
@@ -168,11 +178,14 @@ func toJSON(r *Report) jsonReport {
 		Collected: make([]jsonStatistic, 0, len(r.Collected)),
 		Warnings:  emptyIfNil(r.Warnings),
 	}
+	if out.Title == "" {
+		out.Title = r.Job
+	}
 	for _, m := range r.Metrics {
 		jm := jsonMetric{
 			Name: m.Name, Title: m.Title, Description: m.Description, Kind: m.Kind,
 			Dimension: m.Dimension, ConsentCategory: m.ConsentCategory, Generalization: m.Generalization,
-			Unit: m.Unit, Display: displayOf(&m),
+			Unit: m.Unit, Display: displayOf(&m), BucketUnit: m.BucketUnit,
 			Bounds:          jsonBounds{m.MaxPartitions, m.MaxPerPartition, num(m.Lower), num(m.Upper)},
 			Epsilon:         num(m.Epsilon),
 			Delta:           num(m.Delta),
@@ -182,11 +195,23 @@ func toJSON(r *Report) jsonReport {
 		}
 		for _, p := range m.Partitions {
 			jp := jsonPartition{
-				Name: p.Name, Value: num(p.Value), Lower: num(p.Lower), Upper: num(p.Upper), Clamped: p.Clamped,
+				Name: p.Name, Value: num(p.Value), Clamped: p.Clamped, NoiseDominated: noiseReason(&m, p) != "",
 				Share: numPtr(p.Share), ShareLower: numPtr(p.ShareLower), ShareUpper: numPtr(p.ShareUpper),
+				BucketLower: numPtr(p.BucketLower), BucketUpper: numPtr(p.BucketUpper),
+			}
+			if x := partitionInterval(p); x.ok {
+				jp.Lower, jp.Upper = numPtr(&x.lo), numPtr(&x.hi)
+			} else {
+				jp.IntervalNote = x.note
 			}
 			for _, q := range p.Quantiles {
-				jp.Quantiles = append(jp.Quantiles, jsonQuantile{num(q.Rank), num(q.Value), numPtr(q.Lower), numPtr(q.Upper)})
+				jq := jsonQuantile{Rank: num(q.Rank), Value: num(q.Value), NoiseDominated: quantileNoiseReason(&m, p, q) != ""}
+				if x := quantileInterval(p, q); x.ok {
+					jq.Lower, jq.Upper = numPtr(&x.lo), numPtr(&x.hi)
+				} else {
+					jq.IntervalNote = x.note
+				}
+				jp.Quantiles = append(jp.Quantiles, jq)
 			}
 			jm.Partitions = append(jm.Partitions, jp)
 		}

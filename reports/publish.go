@@ -54,8 +54,9 @@ func Publish(outDir string, r *Report) (dir string, err error) {
 	return PublishWithOptions(outDir, r, PublishOptions{})
 }
 
-// PublishWithOptions writes the report to OUT/<job>/<period>/: report.json,
-// <metric>.csv for every metric and index.html. Nothing half-written is ever
+// PublishWithOptions writes the report to OUT/<job>/<period>/: report.json
+// with its JSON Schema (report.schema.json), report.csv (every number in
+// long format), <metric>.csv for every metric and index.html. Nothing half-written is ever
 // visible: the report is staged (Stage: written into a temporary directory
 // inside OUT/<job>/, every file and the directory fsynced, renamed to
 // OUT/<job>/.staged-<run_id>), then renamed into place (PublishStaged); then
@@ -134,6 +135,8 @@ func writeReportFiles(dir string, r *Report, opts PublishOptions, mtime time.Tim
 		write func(io.Writer) error
 	}{
 		{"report.json", func(w io.Writer) error { return WriteJSON(w, r) }},
+		{SchemaFile, func(w io.Writer) error { _, err := w.Write(schemaJSON); return err }},
+		{TidyCSVName, func(w io.Writer) error { return WriteTidyCSV(w, r) }},
 	}
 	for i := range r.Metrics {
 		m := &r.Metrics[i]

@@ -49,7 +49,7 @@ func TestPublishWritesWholeReport(t *testing.T) {
 	if got, want := dir, filepath.Join(out, "media-usage", "2026-01-05"); got != want {
 		t.Errorf("dir = %s, want %s", got, want)
 	}
-	want := []string{"index.html", "report.json"}
+	want := []string{"index.html", "report.json", SchemaFile, TidyCSVName}
 	for _, m := range r.Metrics {
 		want = append(want, m.Name+".csv")
 	}
@@ -58,12 +58,27 @@ func TestPublishWritesWholeReport(t *testing.T) {
 		t.Errorf("files = %v, want %v", got, want)
 	}
 	// The published files are exactly what the writers produce.
-	for name, golden := range map[string]string{"report.json": "report.json", "index.html": "index.html", "codec_share.csv": "codec_share.csv"} {
+	for name, golden := range map[string]string{"report.json": "report.json", "index.html": "index.html", "codec_share.csv": "codec_share.csv", TidyCSVName: "report.csv"} {
 		got, _ := os.ReadFile(filepath.Join(dir, name))
 		wantB, _ := os.ReadFile(filepath.Join("testdata", golden))
 		if string(got) != string(wantB) {
 			t.Errorf("published %s differs from testdata/%s", name, golden)
 		}
+	}
+	// The schema beside report.json is the embedded one, and report.json
+	// names it by a reference relative to itself.
+	if got, _ := os.ReadFile(filepath.Join(dir, SchemaFile)); string(got) != string(Schema()) {
+		t.Errorf("published %s is not the embedded schema", SchemaFile)
+	}
+	var head struct {
+		Schema string `json:"$schema"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err := json.Unmarshal(b, &head); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(head.Schema))); err != nil || filepath.IsAbs(head.Schema) {
+		t.Errorf("report.json's $schema %q does not resolve beside it: %v", head.Schema, err)
 	}
 	if got, want := strings.Join(listDir(t, filepath.Join(out, "media-usage")), " "), "2026-01-05 latest.json"; got != want {
 		t.Errorf("job dir holds %q, want %q (no temp files left)", got, want)

@@ -36,6 +36,7 @@ const (
 // release. There is deliberately no field for exact row, user or skip counts.
 type Report struct {
 	Job         string    // required; a path-safe name ([A-Za-z0-9._-], no "..")
+	Title       string    // optional; human title of the job (default: Job)
 	Period      string    // required; path-safe, e.g. "2026-01-05" or "2026-W02"
 	RunID       string    // required
 	ToolVersion string    // optional; the dpstats version that produced the report
@@ -91,7 +92,10 @@ type Metric struct {
 	Delta           float64 // δ spent on this metric, in [0, 1)
 	ConfidenceLevel float64 // level of every interval, in (0, 1), e.g. 0.95
 
-	Display    string // one of the Display* constants; empty means "table"
+	Display string // one of the Display* constants; empty means "table"
+	// BucketUnit is the unit of the partitions' bucket edges (e.g. "kbps",
+	// "s") when the dimension is a bucketed number; optional.
+	BucketUnit string
 	Partitions []Partition
 	Warnings   []string
 }
@@ -101,8 +105,14 @@ type Partition struct {
 	Name string // partition name as configured or selected; may be any text
 
 	// Value is the released noisy estimate, as released: a noisy count may be
-	// negative. Lower and Upper bound its confidence interval.
+	// negative. Lower and Upper bound its confidence interval, unless
+	// IntervalNote is set. For quantiles metrics Value is the quantile whose
+	// rank is nearest 0.5, and Lower, Upper and IntervalNote are its own.
 	Value, Lower, Upper float64
+	// IntervalNote, when set, says that Value has no confidence interval and
+	// why; Lower and Upper are then meaningless and are not published. It
+	// is also the reason given for any of Quantiles without an interval.
+	IntervalNote string
 	// Clamped reports that post-processing clamped Value into the metric's
 	// valid range (e.g. a negative count raised to 0) before it was stored.
 	Clamped bool
@@ -114,14 +124,19 @@ type Partition struct {
 
 	// Quantiles, for quantiles metrics only, in increasing rank.
 	Quantiles []Quantile
+
+	// BucketLower and BucketUpper are the numeric edges of the partition's
+	// bucket, [lower, upper), when the dimension is a bucketed number; nil
+	// otherwise. A nil BucketUpper with a BucketLower is an open last bucket.
+	BucketLower, BucketUpper *float64
 }
 
 // Quantile is one released quantile.
 type Quantile struct {
 	Rank  float64  // in [0, 1], e.g. 0.5 for the median
 	Value float64  // released noisy quantile
-	Lower *float64 // optional interval
-	Upper *float64
+	Lower *float64 // optional interval, at the metric's confidence level;
+	Upper *float64 // without one, the partition's IntervalNote says why
 }
 
 // Bounds are a statistic's contribution bounds.
@@ -250,6 +265,9 @@ func (m *Metric) validate() error {
 	if err := checkName("metric", m.Name); err != nil {
 		return err
 	}
+	if strings.EqualFold(m.Name, TidyCSVName[:len(TidyCSVName)-len(".csv")]) {
+		return fmt.Errorf("%w: metric name %q is reserved: its CSV would overwrite %s", ErrInvalidReport, m.Name, TidyCSVName)
+	}
 	where := "metric " + m.Name
 	switch m.Kind {
 	case KindCount, KindUsers, KindSum, KindMean, KindQuantiles:
@@ -279,6 +297,10 @@ func (m *Metric) validate() error {
 	for _, p := range m.Partitions {
 		if !finite(p.Value) || !finite(p.Lower) || !finite(p.Upper) {
 			return fmt.Errorf("%w: %s: partition %q has a non-finite value or interval", ErrInvalidReport, where, p.Name)
+		}
+		if (p.BucketLower != nil && !finite(*p.BucketLower)) || (p.BucketUpper != nil && !finite(*p.BucketUpper)) ||
+			(p.BucketUpper != nil && (p.BucketLower == nil || !(*p.BucketLower < *p.BucketUpper))) {
+			return fmt.Errorf("%w: %s: partition %q has invalid bucket edges (want finite lower < upper, or an open last bucket with a lower edge only)", ErrInvalidReport, where, p.Name)
 		}
 		for _, f := range []*float64{p.Share, p.ShareLower, p.ShareUpper} {
 			if f != nil && !(*f >= 0 && *f <= 1) {

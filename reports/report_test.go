@@ -58,6 +58,8 @@ func TestGolden(t *testing.T) {
 		{"report.json", func(b *bytes.Buffer) error { return WriteJSON(b, r) }},
 		{"codec_share.csv", func(b *bytes.Buffer) error { return WriteCSV(b, &r.Metrics[1]) }},
 		{"median_duration.csv", func(b *bytes.Buffer) error { return WriteCSV(b, &r.Metrics[5]) }},
+		{"mean_duration.csv", func(b *bytes.Buffer) error { return WriteCSV(b, &r.Metrics[6]) }},
+		{"report.csv", func(b *bytes.Buffer) error { return WriteTidyCSV(b, r) }},
 		{"index.html", func(b *bytes.Buffer) error { return WriteHTML(b, r) }},
 	}
 	for _, tt := range tests {
@@ -107,6 +109,16 @@ func TestJSONMatchesSchema(t *testing.T) {
 	minimal := fixture()
 	minimal.Metrics = minimal.Metrics[5:6]
 	minimal.Collected, minimal.Warnings, minimal.ToolVersion, minimal.Delta = nil, nil, "", 0
+	// Schema 1.1 only adds optional fields: a report written as 1.0.0
+	// (quantiles with the clamping bounds as lower and upper, no notes)
+	// still validates.
+	old, err := os.ReadFile(filepath.Join("testdata", "report-1.0.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validateJSON(t, s, old); err != nil {
+		t.Errorf("a 1.0.0 report.json does not match the 1.1 schema: %v", err)
+	}
 	for name, r := range map[string]*Report{"fixture": fixture(), "hostile names": evil, "minimal": minimal} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -142,6 +154,17 @@ func TestSchemaRejects(t *testing.T) {
 		{"share above 1", func(m map[string]any) { metric(m)["partitions"].([]any)[0].(map[string]any)["share"] = 1.5 }},
 		{"zero epsilon", func(m map[string]any) { m["epsilon"] = 0 }},
 		{"major version 2", func(m map[string]any) { m["schema_version"] = "2.0.0" }},
+		{"interval and note", func(m map[string]any) { part(m, 0, 0)["interval_note"] = "none" }},
+		{"neither interval nor note", func(m map[string]any) { delete(part(m, 0, 0), "lower"); delete(part(m, 0, 0), "upper") }},
+		{"half an interval", func(m map[string]any) { delete(part(m, 0, 0), "upper") }},
+		{"quantile with half an interval", func(m map[string]any) {
+			delete(part(m, 5, 0)["quantiles"].([]any)[0].(map[string]any), "upper")
+		}},
+		{"quantile with an interval and a note", func(m map[string]any) {
+			part(m, 5, 0)["quantiles"].([]any)[0].(map[string]any)["interval_note"] = "none"
+		}},
+		{"bucket upper without lower", func(m map[string]any) { part(m, 0, 0)["bucket_upper"] = 10 }},
+		{"absolute schema elsewhere", func(m map[string]any) { m["$schema"] = "https://example.com/report.schema.json" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,6 +182,11 @@ func TestSchemaRejects(t *testing.T) {
 }
 
 func metric(m map[string]any) map[string]any { return m["metrics"].([]any)[0].(map[string]any) }
+
+// part returns partition j of metric i of a decoded report.json.
+func part(m map[string]any, i, j int) map[string]any {
+	return m["metrics"].([]any)[i].(map[string]any)["partitions"].([]any)[j].(map[string]any)
+}
 
 func TestJSONPrecision(t *testing.T) {
 	var buf bytes.Buffer
@@ -233,7 +261,7 @@ func TestCSV(t *testing.T) {
 	if got, want := len(rows), 1+len(m.Partitions); got != want {
 		t.Fatalf("got %d rows, want %d", got, want)
 	}
-	if got, want := strings.Join(rows[0], ","), "partition,value,lower,upper,clamped,share,share_lower,share_upper"; got != want {
+	if got, want := strings.Join(rows[0], ","), "partition,value,lower,upper,clamped,share,share_lower,share_upper,bucket_lower,bucket_upper,unit,noise_dominated,interval_note,clamp_lower,clamp_upper"; got != want {
 		t.Errorf("header = %s, want %s", got, want)
 	}
 	if got, want := rows[1][0], "'=HYPERLINK(\"http://x\")"; got != want {
@@ -270,6 +298,10 @@ func TestValidateRejects(t *testing.T) {
 		{"zero ledger cap", func(r *Report) { r.Ledger.EpsilonCap = 0 }},
 		{"infinite all-time ε", func(r *Report) { r.Ledger.EpsilonAllTime = math.Inf(1) }},
 		{"negative all-time δ", func(r *Report) { r.Ledger.DeltaAllTime = -1e-9 }},
+		{"metric named like report.csv", func(r *Report) { r.Metrics[0].Name = "report" }},
+		{"bucket edges reversed", func(r *Report) { r.Metrics[3].Partitions[0].BucketUpper = f64(-1) }},
+		{"bucket upper without lower", func(r *Report) { r.Metrics[0].Partitions[0].BucketUpper = f64(5) }},
+		{"infinite bucket edge", func(r *Report) { r.Metrics[3].Partitions[0].BucketLower = f64(math.Inf(-1)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

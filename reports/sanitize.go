@@ -21,6 +21,7 @@ func cleanAll(ss []string) []string {
 func sanitized(r *Report) *Report {
 	c := *r
 	c.Job, c.Period, c.RunID, c.ToolVersion, c.Noise = clean(r.Job), clean(r.Period), clean(r.RunID), clean(r.ToolVersion), clean(r.Noise)
+	c.Title = clean(r.Title)
 	c.Warnings = cleanAll(r.Warnings)
 	c.Metrics = make([]Metric, len(r.Metrics))
 	for i := range r.Metrics {
@@ -40,10 +41,11 @@ func sanitizedMetric(m *Metric) *Metric {
 	c := *m
 	c.Name, c.Title, c.Description, c.Kind, c.Dimension = clean(m.Name), clean(m.Title), clean(m.Description), clean(m.Kind), clean(m.Dimension)
 	c.ConsentCategory, c.Generalization, c.Unit, c.Display = clean(m.ConsentCategory), clean(m.Generalization), clean(m.Unit), clean(m.Display)
+	c.BucketUnit = clean(m.BucketUnit)
 	c.Warnings = cleanAll(m.Warnings)
 	c.Partitions = make([]Partition, len(m.Partitions))
 	for i, p := range m.Partitions {
-		p.Name = clean(p.Name)
+		p.Name, p.IntervalNote = clean(p.Name), clean(p.IntervalNote)
 		p.Quantiles = append([]Quantile(nil), p.Quantiles...)
 		c.Partitions[i] = p
 	}
