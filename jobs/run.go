@@ -96,6 +96,10 @@ const (
 	// StatusAlreadyReleased: the job and period were released before;
 	// nothing was read, drawn, charged or written.
 	StatusAlreadyReleased Status = "already_released"
+	// StatusWithheld: the quality gate withheld the period (the run also
+	// returns a *WithheldError): nothing was published; the gate's spend
+	// was recorded, or, on a retry without Rerun, nothing was charged.
+	StatusWithheld Status = "withheld"
 )
 
 // Result is what a run did.
@@ -222,6 +226,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil
 	}
 	if prev, ok := tx.Released(spec.Name, cfg.Period); ok && !cfg.Rerun {
+		if prev.Withheld {
+			res.Status = StatusWithheld
+			if err := summarize(); err != nil {
+				return nil, err
+			}
+			return res, withheldEarlier(cfg, start, end, prev)
+		}
 		log.Info("already released: nothing to do", "released_at", prev.Time.Format(time.RFC3339), "previous_run_id", prev.RunID)
 		res.Status = StatusAlreadyReleased
 		return res, summarize()
@@ -240,7 +251,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The quality gate decides on the released (noisy) user counts only.
+	released, population := released[:len(spec.Metrics)], released[len(spec.Metrics):]
+	if w := checkGate(cfg, start, end, population); w != nil {
+		return withhold(tx, cfg, res, now, w)
+	}
 	report, err := buildReport(cfg, start, end, now, released)
+	if err == nil {
+		err = addPopulation(report, spec, released, population)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build report: %w", err)
 	}
@@ -309,7 +328,9 @@ func prepareOutput(outDir, job, period string, rerun bool) error {
 	return nil
 }
 
-// aggregate reads consent and events, feeds every metric and releases them.
+// aggregate reads consent and events, feeds every metric and the quality
+// gate's counts, and releases them: the metrics in spec order, then the
+// gate's counts (Spec.GateOptions).
 func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*dp.Released, error) {
 	spec := cfg.Spec
 	plan, err := spec.compile()
@@ -329,6 +350,9 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+	}
+	if err := plan.addGate(spec, cfg.Seed); err != nil {
+		return nil, err
 	}
 
 	// Consent: a user counts for a category if they had granted it as of
@@ -385,7 +409,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 			names = r.DimValues(f.dim)
 		}
 		if out[i], err = f.agg.Release(names); err != nil {
-			return nil, fmt.Errorf("release metric %s: %w", spec.Metrics[i].Name, err)
+			return nil, fmt.Errorf("release metric %s: %w", f.agg.Options().Name, err)
 		}
 	}
 	return out, nil

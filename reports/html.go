@@ -29,6 +29,9 @@ type pageView struct {
 	AnyClamped, AnyWide   bool
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
+	Population            []populationView
+	MinUsers              string // the quality gate's threshold, "" if none
+	AnyUserShares         bool   // a users metric shows shares of its category's users
 }
 
 type metricView struct {
@@ -42,6 +45,7 @@ type metricView struct {
 	Rows                [][]cellView
 	Notes               []string
 	HasClamped, HasWide bool
+	HasShare            bool
 }
 
 type cellView struct {
@@ -112,6 +116,7 @@ func buildPage(r *Report) *pageView {
 		LedgerPct:   math.Min(r.Ledger.EpsilonSpent/r.Ledger.EpsilonCap, 1),
 		LedgerOver:  r.Ledger.EpsilonSpent > r.Ledger.EpsilonCap,
 	}
+	buildPopulation(v, r)
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])
 		if i == 0 {
@@ -120,6 +125,7 @@ func buildPage(r *Report) *pageView {
 			v.Level = ""
 		}
 		v.AnyClamped = v.AnyClamped || mv.HasClamped
+		v.AnyUserShares = v.AnyUserShares || (mv.M.Kind == KindUsers && mv.HasShare)
 		v.AnyWide = v.AnyWide || mv.HasWide
 		if mv.Chart != nil {
 			v.ChartCount++
@@ -188,7 +194,11 @@ func buildMetric(m *Metric) metricView {
 		}
 	} else {
 		mv.Head = append(mv.Head, "estimate", mv.Level+thinSpace+"% interval")
-		if hasShare {
+		switch {
+		case hasShare && m.Kind == KindUsers:
+			mv.Head[1] = "users"
+			mv.Head = append(mv.Head, "share of users", "share interval")
+		case hasShare:
 			mv.Head = append(mv.Head, "share", "share interval")
 		}
 	}
@@ -235,8 +245,12 @@ func buildMetric(m *Metric) metricView {
 					su = *p.ShareUpper
 				}
 				row = append(row, cellView{Text: fmtPct(s), Class: "num share"}, cellView{Text: fmtPct(sl) + " – " + fmtPct(su), Class: "num ci"})
-				pt = point{label: p.Name, v: s, lo: sl, hi: su, text: fmtPct(s), clamped: clamped}
-				wide = (su-sl)/2 > s/2 || s == 0
+				if m.Kind != KindUsers {
+					// A users metric charts its counts (users per partition):
+					// its shares are of its category's users and overlap.
+					pt = point{label: p.Name, v: s, lo: sl, hi: su, text: fmtPct(s), clamped: clamped}
+					wide = (su-sl)/2 > s/2 || s == 0
+				}
 			} else {
 				row = append(row, cellView{Text: "–", Class: "num"}, cellView{Text: "–", Class: "num"})
 			}
@@ -253,7 +267,7 @@ func buildMetric(m *Metric) metricView {
 	// Chart.
 	if m.Kind != KindQuantiles && len(pts) > 0 {
 		tick := func(f float64) string { return fmtNum(f) }
-		if hasShare {
+		if hasShare && m.Kind != KindUsers {
 			tick = func(f float64) string {
 				return strings.TrimSuffix(strings.TrimSuffix(fmtPctTick(f), "%"), thinSpace) + thinSpace + "%"
 			}
@@ -267,6 +281,12 @@ func buildMetric(m *Metric) metricView {
 		}
 	}
 
+	mv.HasShare = hasShare
+	if hasShare && m.Kind == KindUsers {
+		mv.Notes = append(mv.Notes, fmt.Sprintf("Users per %s: one user counts once in each of up to %d %s, so the counts add up to more than the users, "+
+			"and the shares do not add up to 100"+thinSpace+"%%. Each share is of the users counted for consent category %s (see “Users counted”).",
+			m.Dimension, m.MaxPartitions, map[bool]string{true: "partition", false: "partitions"}[m.MaxPartitions == 1], m.ConsentCategory))
+	}
 	if mv.HasClamped {
 		mv.Notes = append(mv.Notes, "* Noise pushed this estimate below zero, which a true "+
 			map[bool]string{true: "count", false: "value"}[isCount]+" cannot be; it is shown as 0 (report.json keeps the released value).")

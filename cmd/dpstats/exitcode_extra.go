@@ -15,10 +15,13 @@ import (
 // to their exit codes.
 func extraExitCode(err error) (int, bool) {
 	var (
-		budget *ledger.BudgetError
-		spec   jobs.SpecErrors
+		budget   *ledger.BudgetError
+		spec     jobs.SpecErrors
+		withheld *jobs.WithheldError
 	)
 	switch {
+	case errors.As(err, &withheld):
+		return exitWithheld, true
 	case errors.Is(err, ledger.ErrLocked):
 		return exitLocked, true
 	case errors.As(err, &budget):
@@ -40,6 +43,8 @@ func statusOf(err error, status string) string {
 	switch exitCode(err) {
 	case exitBudget:
 		return "budget_refused"
+	case exitWithheld:
+		return statusWithheld
 	case exitLocked:
 		return "locked"
 	case exitDataErr, exitNoInput:

@@ -54,7 +54,7 @@ type runOutcome struct {
 	ExitCode int
 	Duration time.Duration
 	// Epsilon and Delta were spent by this run: 0 unless Status is
-	// "released".
+	// "released" or "withheld" (the quality gate's share).
 	Epsilon, Delta float64
 	// WindowEpsilonSpent and WindowEpsilonCap describe the ledger's rolling
 	// window after the run; both 0 if unknown (the ledger was not read).
@@ -88,6 +88,7 @@ const (
 	statusOutputError     = "output_error"
 	statusInternalError   = "internal_error"
 	statusInterrupted     = "interrupted"
+	statusWithheld        = "withheld" // the quality gate withheld the period (exit 69)
 )
 
 // runStatuses are all statuses, in a stable order. Every one is exported
@@ -96,7 +97,7 @@ const (
 var runStatuses = []string{
 	statusReleased, statusAlreadyReleased, statusBudgetRefused, statusLocked,
 	statusInputError, statusUsageError, statusOutputError, statusInternalError,
-	statusInterrupted,
+	statusInterrupted, statusWithheld,
 }
 
 // Metric names. The "sticky" ones are only set by some runs (a success, a
@@ -357,6 +358,8 @@ func statusOfOutcome(o runOutcome) string {
 		return statusLocked
 	case exitBudget:
 		return statusBudgetRefused
+	case exitWithheld:
+		return statusWithheld
 	case exitInterrupted:
 		return statusInterrupted
 	default:

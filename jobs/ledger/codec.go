@@ -55,6 +55,9 @@ func appendRecord(buf []byte, e Entry) []byte {
 	buf = appendString(buf, e.RunID)
 	buf = append(buf, `,"rerun":`...)
 	buf = strconv.AppendBool(buf, e.Rerun)
+	if e.Withheld {
+		buf = append(buf, `,"withheld":true`...)
+	}
 	buf = append(buf, `,"metrics":[`...)
 	for i, m := range e.Metrics {
 		if i > 0 {
@@ -85,6 +88,8 @@ type record struct {
 	RunID   *string      `json:"run_id"`
 	Rerun   *bool        `json:"rerun"`
 	Metrics []string     `json:"metrics"`
+	// Withheld is written only when true (older ledgers have no such key).
+	Withheld *bool `json:"withheld"`
 }
 
 // decodeRecord parses one complete ledger line strictly: known keys only,
@@ -129,6 +134,9 @@ func decodeRecord(line []byte) (Entry, error) {
 	}
 	if r.Rerun != nil {
 		e.Rerun = *r.Rerun
+	}
+	if r.Withheld != nil {
+		e.Withheld = *r.Withheld
 	}
 	return e, nil
 }
@@ -230,8 +238,11 @@ func salvage(line []byte) Entry {
 				}
 			}
 		case bool:
-			if key == "rerun" {
+			switch key {
+			case "rerun":
 				e.Rerun = v
+			case "withheld":
+				e.Withheld = v
 			}
 		}
 	}

@@ -25,6 +25,10 @@ type Entry struct {
 	Time time.Time
 	// Rerun marks a deliberate re-release of an already released period.
 	Rerun bool
+	// Withheld marks a run the quality gate withheld: it published nothing,
+	// and Epsilon and Delta are what its noisy user counts spent. A retry
+	// of the period without --rerun is withheld again, charged nothing.
+	Withheld bool `json:"withheld,omitempty"`
 
 	// Line is the entry's 1-based line number in the ledger (set when read).
 	Line int
