@@ -41,7 +41,7 @@ var requiredEnv = []string{
 }
 
 // Exit codes retrying cannot fix: the Job must fail at once on them.
-var noRetryExitCodes = []int32{64, 65, 66, 77}
+var noRetryExitCodes = []int32{64, 65, 66, 69, 77}
 
 // Exit codes worth retrying: a failure policy must not fail the Job on them.
 var retryExitCodes = []int32{70, 73, 75, 130}

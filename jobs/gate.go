@@ -236,9 +236,10 @@ func (p *readPlan) addGate(s *Spec, seed *int64) error {
 // GateCount is one released count of the gate.
 type GateCount struct {
 	Category string
-	// Value is the noisy count (negative values shown as 0) and [Lower,
-	// Upper] its confidence interval, from the library.
+	// Value is the noisy count (negative values shown as 0, Clamped) and
+	// [Lower, Upper] its confidence interval, from the library.
 	Value, Lower, Upper float64
+	Clamped             bool
 }
 
 func gateCounts(population []*dp.Released) []GateCount {
@@ -248,7 +249,7 @@ func gateCounts(population []*dp.Released) []GateCount {
 			continue
 		}
 		p := r.Partitions[0]
-		out = append(out, GateCount{Category: strings.TrimPrefix(r.Name, PopulationPrefix), Value: p.Value, Lower: p.Lower, Upper: p.Upper})
+		out = append(out, GateCount{Category: strings.TrimPrefix(r.Name, PopulationPrefix), Value: p.Value, Lower: p.Lower, Upper: p.Upper, Clamped: p.Clamped})
 	}
 	return out
 }
@@ -345,20 +346,21 @@ func (e *WithheldError) Error() string {
 		fmt.Fprintf(&b, "quality gate: %s %s was withheld at run %s (%s): nothing was published for it. "+
 			"This retry read nothing, drew no noise and charged nothing.", e.Job, e.Period, e.RunID, e.At.UTC().Format(time.RFC3339))
 	} else {
-		spec := "quality_gate.min_users"
-		if e.SpecFile != "" {
-			spec += " in " + e.SpecFile
-		}
-		for i, c := range e.Failed {
-			if i > 0 {
-				b.WriteString(" ")
+		fmt.Fprintf(&b, "quality gate failed for %s %s: nothing was published.", e.Job, e.Period)
+		for _, c := range e.Failed {
+			value := roundWhole(c.Value)
+			if c.Clamped {
+				value += " (the noise drew it below 0)"
 			}
-			fmt.Fprintf(&b, "quality gate failed: the noisy count of users contributing to consent category %s is %s "+
-				"(%s%% interval %s to %s), below min_users = %d (%s).",
-				c.Category, roundWhole(c.Value), formatNumber(100*e.Confidence), roundWhole(c.Lower), roundWhole(c.Upper), e.MinUsers, spec)
+			fmt.Fprintf(&b, "\n  - consent category %s: the noisy count of contributing users is %s (%s%% interval %s to %s), below min_users = %d",
+				c.Category, value, formatNumber(100*e.Confidence), roundWhole(c.Lower), roundWhole(c.Upper), e.MinUsers)
 		}
-		fmt.Fprintf(&b, " Nothing was published for %s %s; the check's ε = %s, δ = %s is recorded in the ledger as withheld (run %s).",
-			e.Job, e.Period, short(e.Epsilon), short(e.Delta), e.RunID)
+		spec := "the job spec"
+		if e.SpecFile != "" {
+			spec = e.SpecFile
+		}
+		fmt.Fprintf(&b, "\nThe check's ε = %s, δ = %s is recorded in the ledger as withheld (run %s); the threshold is quality_gate.min_users in %s.",
+			short(e.Epsilon), short(e.Delta), e.RunID, spec)
 	}
 	fmt.Fprintf(&b, "\nLook at:\n"+
 		"  - the period: %s selects events with %s in [%s, %s); do the event exports hold that day?\n"+

@@ -164,7 +164,7 @@ func TestRunWithheld(t *testing.T) {
 		t.Errorf("%d categories failed, want 2: %v", got, w.Failed)
 	}
 	msg := err.Error()
-	for _, want := range []string{"quality gate failed", "playback_stats", "product_usage", "min_users = 100", "gate-test.yaml",
+	for _, want := range []string{"quality gate failed for run-test 2026-11-01: nothing was published", "playback_stats", "product_usage", "min_users = 100", "gate-test.yaml",
 		"the period: 2026-11-01", "event_time", "consent categories", "user ids", "dpstats inspect", res.RunID} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)

@@ -36,6 +36,7 @@ case $code in
 64) what="usage or job spec error: fix $env_file or the job spec; nothing was released" ;;
 65) what="input data error: the log names the file and column; fix the export, then back-fill this day" ;;
 66) what="input missing: the export has not landed; back-fill this day once it has" ;;
+69) what="withheld by the quality gate: too few users counted (noisy count below min_users); nothing was published, the check's small epsilon was charged. The log says what to look at; once the exports are fixed, run the day with --rerun (charged again)" ;;
 70) what="internal error: a bug in dpstats; report it with the log below. Retrying is safe" ;;
 73) what="cannot write the reports or the ledger: check space and permissions, then back-fill this day" ;;
 75) what="the ledger stayed locked by another run for DPSTATS_LOCK_WAIT; this day was not released: back-fill it" ;;
