@@ -47,7 +47,7 @@ import (
 // any user passes with probability ½·e^(−2000/b) ≈ 3.6·10⁻⁹ per category,
 // while a period with 5000 users is withheld with probability below
 // ½·e^(−3000/b) ≈ 3·10⁻¹³. A lower ε (or more categories) widens the noise:
-// keep min_users at 13·√2/ε_count or more, or raise quality_gate.weight.
+// keep min_users at about 19/ε_count or more, or raise quality_gate.weight.
 const (
 	// DefaultGateWeight is the gate's weight, like a metric's weight.
 	DefaultGateWeight = 1.0
