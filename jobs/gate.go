@@ -217,6 +217,23 @@ func (s *Spec) gateStatistics() []Statistic {
 	return out
 }
 
+// writeGatePlan adds the quality gate to `dpstats plan`: the error of its
+// counts, and how likely a period of the assumed users is withheld.
+func (s *Spec) writeGatePlan(b *strings.Builder, users int) error {
+	opts := s.GateOptions(nil)
+	if len(opts) == 0 {
+		return nil
+	}
+	e, err := dp.PlanError(opts[0], users)
+	if err != nil {
+		return fmt.Errorf("quality gate: %w", err)
+	}
+	fmt.Fprintf(b, "\nQuality gate: the users of each consent category (%s) are counted with ε = %s each, ±%s users at 95%%; "+
+		"a run is withheld (exit 69) if a count is below min_users = %d.\n",
+		strings.Join(s.ConsentCategories(), ", "), short(opts[0].Epsilon), short(e.HalfWidth95), s.Gate.MinUsers)
+	return nil
+}
+
 // addGate appends to p one feed per gate count, each with its aggregator:
 // a single total ("other" index 0 with no partitions) fed by every event
 // of the period whose user passes the category's consent. They are fed

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -349,5 +350,19 @@ func TestPopulationAndUserShares(t *testing.T) {
 	}
 	if shares < 1.5 {
 		t.Errorf("users shares add up to %v, want > 1.5 (two thirds of the users play on both devices)", shares)
+	}
+}
+
+// TestGatePlan: `dpstats plan` states the gate's noise (±b·ln 20 at 95%,
+// b = 1/0.009375) and threshold.
+func TestGatePlan(t *testing.T) {
+	var b bytes.Buffer
+	if err := WritePlan(&b, shippedSpec(t), 40000); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Quality gate", "(playback_stats, product_usage)", "ε = 0.009375 each", "±319.5 users at 95%", "min_users = 2000"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
 	}
 }
