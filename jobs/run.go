@@ -27,7 +27,10 @@ import (
 //     spend would cross the window cap, refuse with a *ledger.BudgetError
 //     before reading anything;
 //  2. read consent and events, bound and aggregate, add noise: all in
-//     memory (an error here spends nothing and writes nothing);
+//     memory (an error here spends nothing and writes nothing). Then the
+//     quality gate (gate.go) decides on the released user counts alone:
+//     below min_users, only its share is recorded (withheld) and nothing
+//     is published;
 //  3. record the spend durably in the ledger (fsync);
 //  4. publish the report atomically (temporary directory, fsync, rename).
 //
@@ -175,8 +178,9 @@ func (s *Spec) LedgerCap() ledger.Cap {
 // Run runs the job for one period under the release protocol. Errors:
 // ErrConfig (usage), ErrPeriodNotOver, ledger.ErrLocked, *ledger.BudgetError
 // (nothing read), ledger.ErrCorrupt, *datasets.InputError and
-// datasets.ErrInputMissing (input), *OutputError (cannot write), or a
-// wrapped internal error.
+// datasets.ErrInputMissing (input), *OutputError (cannot write),
+// *WithheldError (the quality gate withheld the period; the Result, status
+// StatusWithheld, says what was charged), or a wrapped internal error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
