@@ -271,6 +271,7 @@ func TestGateDecidesOnNoisyCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	t.Logf("%d of %d runs withheld at min_users = the exact user count", withheld, runs)
 	if withheld < 20 || withheld == runs {
 		t.Errorf("%d of %d runs at min_users = the exact user count were withheld, want 20–%d", withheld, runs, runs-1)
 	}
