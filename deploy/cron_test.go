@@ -42,6 +42,7 @@ func TestCronWrapper(t *testing.T) {
 		{name: "budget refused", code: 77, wantCode: 77, wantOut: []string{"exit 77", "budget refused", "dpstats budget --ledger /var/lib/dpstats/ledger/ledger.jsonl", "fake log line"}},
 		{name: "locked", code: 75, wantCode: 75, wantOut: []string{"exit 75", "back-fill"}},
 		{name: "input missing", code: 66, wantCode: 66, wantOut: []string{"input missing"}},
+		{name: "withheld", code: 69, wantCode: 69, wantOut: []string{"exit 69", "quality gate", "--rerun"}},
 		{name: "internal", code: 70, wantCode: 70, wantOut: []string{"bug"}},
 		{name: "unreadable settings", envFile: "missing", wantCode: 64, wantOut: []string{"cannot read"}},
 	}

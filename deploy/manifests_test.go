@@ -41,7 +41,7 @@ var requiredEnv = []string{
 }
 
 // Exit codes retrying cannot fix: the Job must fail at once on them.
-var noRetryExitCodes = []int32{64, 65, 66, 74, 77}
+var noRetryExitCodes = []int32{64, 65, 66, 69, 74, 77}
 
 // Exit codes of the ledger init step that retrying cannot fix: a ledger
 // that does not parse (65), or one that is lost while the reports survive,

@@ -6,9 +6,12 @@ import (
 	"github.com/dpstats/dpstats/dp"
 )
 
-// A device-type share over public partitions. Every user is counted at most
-// once (users metric, one partition each); the values printed are noisy, so
-// the example prints only what does not depend on the noise.
+// Users per device type over public partitions, and their share of all
+// users: every user is counted at most once per partition (users metric,
+// one partition each here), and the total of users is released with the
+// other half of the budget, so the shares are post-processing. The values
+// printed are noisy, so the example prints only what does not depend on
+// the noise.
 func Example() {
 	budgets, err := dp.SplitBudget(dp.Budget{Epsilon: 1}, []float64{1, 1})
 	if err != nil {
@@ -16,7 +19,7 @@ func Example() {
 		return
 	}
 	agg, err := dp.NewAggregator(dp.MetricOptions{
-		Name:          "device_share",
+		Name:          "device_users",
 		Kind:          dp.KindUsers,
 		Epsilon:       budgets[0].Epsilon,
 		MaxPartitions: 1,
@@ -26,23 +29,39 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
+	all, err := dp.NewAggregator(dp.MetricOptions{Name: "users", Kind: dp.KindUsers, Epsilon: budgets[1].Epsilon, MaxPartitions: 1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	for user := uint32(0); user < 30000; user++ {
 		agg.Add(user, int32(user%3), 0) // 0 = android_tv, 1 = roku, 2 = web
+		all.Add(user, 0, 0)
 	}
 	rel, err := agg.Release(nil)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for _, p := range rel.Partitions {
-		fmt.Printf("%-10s share ≈ %.1f\n", p.Name, p.Share)
+	total, err := all.Release(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, p := range rel.Partitions {
+		s, err := dp.ShareOfUsers(rel, i, total)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%-10s share of users ≈ %.1f\n", p.Name, s.Share)
 	}
 	pe, _ := dp.PlanError(agg.Options(), 30000)
 	fmt.Printf("noise sd %.2f users\n", pe.StdDev)
 	// Output:
-	// android_tv share ≈ 0.3
-	// roku       share ≈ 0.3
-	// web        share ≈ 0.3
-	// other      share ≈ 0.0
+	// android_tv share of users ≈ 0.3
+	// roku       share of users ≈ 0.3
+	// web        share of users ≈ 0.3
+	// other      share of users ≈ 0.0
 	// noise sd 2.83 users
 }

@@ -42,7 +42,9 @@ func TestPlanErrorMean(t *testing.T) {
 // leaves room for the first-order model.
 func TestPlanErrorShares(t *testing.T) {
 	const users = 2000
-	opt := MetricOptions{Name: "device", Kind: KindUsers, Epsilon: 0.5, MaxPartitions: 1, Partitions: publicNames(4)}
+	// Count shares are normalized (users shares are of a released total of
+	// users instead: ShareOfUsers).
+	opt := MetricOptions{Name: "device", Kind: KindCount, Epsilon: 0.5, MaxPartitions: 1, MaxPerPartition: 1, Partitions: publicNames(4)}
 	a := feed(t, opt, rawEvents([]int{400, 400, 400, 400, 400}, 1, 0))
 	n := trials(4000, 1500)
 	var errs []float64

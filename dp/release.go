@@ -26,6 +26,8 @@ type Released struct {
 	Partitions []ReleasedPartition
 	// Warnings about the release; they only depend on the noisy output.
 	Warnings []string
+
+	opt MetricOptions // the options released with, for post-processing (ShareOfUsers)
 }
 
 // ReleasedPartition is one partition of a release.
@@ -38,9 +40,10 @@ type ReleasedPartition struct {
 	// Quantiles holds the noisy quantiles (quantiles kind), in Ranks order.
 	// The library offers no confidence interval for quantiles.
 	Quantiles []QuantileValue
-	// Share of the partition in the total (count and users only), derived by
+	// Share of the partition in the total (count only), derived by
 	// post-processing: noisy values clamped at 0 and normalized by their sum
-	// T. [ShareLower, ShareUpper] is a first-order (delta-method) interval:
+	// T. (A users metric counts one user in up to MaxPartitions partitions,
+	// so its partitions do not add up to its users: see ShareOfUsers.) [ShareLower, ShareUpper] is a first-order (delta-method) interval:
 	// with h the half-width of one value's noise interval at the confidence
 	// level and k partitions, share ± h·√((1−s)² + s²(k−1)) / T, clipped to
 	// [0, 1]. It is approximate when T is not large compared with h.
@@ -228,6 +231,7 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 	rel := &Released{
 		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Noise: o.noiseKind(),
 		ConfidenceLevel: o.confidence(), MaxPartitions: o.MaxPartitions, MaxPerPartition: o.linf(),
+		opt: o,
 	}
 	if o.numeric() {
 		rel.Lower, rel.Upper = o.Lower, o.Upper
@@ -291,7 +295,7 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 	if clamped > 0 {
 		rel.Warnings = append(rel.Warnings, clampedWarning(clamped))
 	}
-	if o.Kind == KindCount || o.Kind == KindUsers {
+	if o.Kind == KindCount {
 		if err := a.shares(rel); err != nil {
 			return nil, err
 		}

@@ -271,7 +271,7 @@ func TestTotalPartition(t *testing.T) {
 }
 
 func TestSharesArePostProcessed(t *testing.T) {
-	opt := MetricOptions{Name: "device", Kind: KindUsers, Epsilon: 1, MaxPartitions: 1, Partitions: []string{"a", "b", "c"}}
+	opt := MetricOptions{Name: "device", Kind: KindCount, Epsilon: 1, MaxPartitions: 1, MaxPerPartition: 1, Partitions: []string{"a", "b", "c"}}
 	r, err := feed(t, opt, rawEvents([]int{6000, 3000, 1000, 0}, 1, 0)).Release(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,12 @@
 //	                   delta > 0), confidence (default 0.95)
 //	ledger             cap_epsilon (required, ≥ max_epsilon), cap_delta
 //	                   (default max_delta, ≥ max_delta), window_days (default 30)
+//	quality_gate       {weight, min_users}: the quality gate (see
+//	                   QualityGate): weight > 0 is its share of ε beside
+//	                   the metrics' weights (default 1); a run whose noisy
+//	                   count of contributing users of any consent category
+//	                   is below min_users ≥ 0 publishes nothing (default
+//	                   2000; 0 never withholds)
 //	metrics            the statistics, in report order (at least one):
 //	  name               [a-z0-9_], unique; names the CSV file (required)
 //	  title              default: name
@@ -54,7 +60,8 @@
 //	  max_partitions     partitions per user, ≥ 1 (default 1; 1 without a dimension)
 //	  max_per_partition  contributions per user and partition, ≥ 1 (default
 //	                     1; must be 1 for users)
-//	  weight             relative share of epsilon, > 0 (default 1)
+//	  weight             relative share of epsilon, > 0 (default 1); the
+//	                     quality gate's weight is counted beside them
 //
 // Exactly one of partitions, select_partitions and buckets goes with a
 // dimension. The numeric dimension of a bucketed metric is replaced by its

@@ -52,7 +52,8 @@ type Statistic struct {
 	EpsilonShare float64 `json:"epsilon_share"`
 }
 
-// Statistics describes every metric of s, in report order.
+// Statistics describes every metric of s, in report order, then the
+// quality gate's counts of users (one per consent category).
 func (s *Spec) Statistics() []Statistic {
 	shares := s.Shares()
 	out := make([]Statistic, len(s.Metrics))
@@ -88,7 +89,7 @@ func (s *Spec) Statistics() []Statistic {
 		}
 		out[i] = st
 	}
-	return out
+	return append(out, s.gateStatistics()...)
 }
 
 func measures(m *Metric) string {

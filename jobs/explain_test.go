@@ -94,8 +94,8 @@ func TestExplainJSONIsComplete(t *testing.T) {
 	if got, want := got.Schema, ExplainSchema; got != want {
 		t.Errorf("schema = %q, want %q", got, want)
 	}
-	if got, want := len(got.Statistics), len(s.Metrics); got != want {
-		t.Fatalf("%d statistics, want %d (every metric is listed)", got, want)
+	if got, want := len(got.Statistics), len(s.Metrics)+len(s.ConsentCategories()); got != want {
+		t.Fatalf("%d statistics, want %d (every metric is listed, then the quality gate's count per consent category)", got, want)
 	}
 	if !slices.Equal(got.ColumnsRead, s.AllColumns()) {
 		t.Errorf("columns_read = %q, want %q", got.ColumnsRead, s.AllColumns())
@@ -107,6 +107,13 @@ func TestExplainJSONIsComplete(t *testing.T) {
 	}
 	sum := 0.0
 	for i, st := range got.Statistics {
+		if i >= len(s.Metrics) {
+			if want := PopulationPrefix + s.ConsentCategories()[i-len(s.Metrics)]; st.Name != want || st.Kind != KindUsers || len(st.Columns) != 2 || st.Epsilon <= 0 {
+				t.Errorf("statistic %d = %+v, want the quality gate's count %s", i, st, want)
+			}
+			sum += st.Epsilon
+			continue
+		}
 		if st.Name != s.Metrics[i].Name || st.Description == "" || st.Consent == "" || len(st.Columns) < 3 || st.Generalization == "" || st.Bounds == "" {
 			t.Errorf("statistic %d incomplete: %+v", i, st)
 		}
@@ -136,8 +143,12 @@ func TestStatistics(t *testing.T) {
 		{"quantile generalization", st[2].Generalization, "media_type limited to the 2 listed values; any other value counts as \"other\"; duration_s rounded to the nearest 60 s; duration_s clamped to [0, 14400 s]"},
 		{"quantile clamp", *st[2].Lower == 0 && *st[2].Upper == 14400, true},
 		{"quantile columns", strings.Join(st[2].Columns, ","), "user_id,event_time,media_type,duration_s"},
-		{"quantile share", st[2].EpsilonShare, 0.5},
-		{"quantile delta", st[2].Delta, 0.5e-6},
+		// Weights 1, 1, 2 and the quality gate's 1: the quantiles get 2/5.
+		{"quantile share", st[2].EpsilonShare, 0.4},
+		{"quantile delta", st[2].Delta, 0.4e-6},
+		{"gate count", st[3].Name + " " + st[3].Measures + ", " + st[3].Bounds, "population:playback_stats number of distinct users in total, each user counted once"},
+		{"gate share", st[3].EpsilonShare + st[4].EpsilonShare, 0.2},
+		{"gate delta (gaussian)", st[3].Delta + st[4].Delta, 0.2e-6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,5 +255,19 @@ metrics:
 	//                     value counts as "other"
 	//    Bounds:          each user adds at most 10 events to each of at most 2
 	//                     partitions
-	//    Budget:          ε = 1 (100.0% of the run's ε, weight 1), δ = 0
+	//    Budget:          ε = 0.5 (50.0% of the run's ε, weight 1), δ = 0
+	//
+	// 2. population:playback_stats — Users counted for playback_stats
+	//    What:            Number of distinct users with at least one event in the
+	//                     period that counts for consent category playback_stats.
+	//                     It is the quality gate: if it is below 2000, nothing is
+	//                     published. Users metrics of this category show their
+	//                     shares of it.
+	//    Computed:        number of distinct users in total
+	//    Columns read:    user_id, event_time
+	//    Consent:         playback_stats
+	//    Partitions:      total
+	//    Generalization:  none: a single total
+	//    Bounds:          each user counted once
+	//    Budget:          ε = 0.5 (50.0% of the run's ε, weight 1), δ = 0
 }

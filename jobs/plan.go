@@ -92,6 +92,9 @@ func WritePlan(w io.Writer, s *Spec, users int) error {
 	if len(notes) > 0 {
 		fmt.Fprintf(&b, "\nNotes:\n%s\n", strings.Join(notes, "\n"))
 	}
+	if err := s.writeGatePlan(&b, users); err != nil {
+		return err
+	}
 	fmt.Fprintf(&b, "\nShares assume each user contributes one unit, spread evenly over the published partitions.\n"+
 		"Raise ε (--epsilon, up to %s) or lower max_partitions / max_per_partition in the spec for less noise.\n", short(s.Privacy.MaxEpsilon))
 	_, err = io.WriteString(w, b.String())

@@ -189,11 +189,6 @@ func publishedRun(dir string) (runID string, exists bool) {
 func publishRecorded(cfg Config, res *Result, prev ledger.Entry, log *slog.Logger) error {
 	spec := cfg.Spec
 	res.Status = StatusAlreadyReleased
-	if prev.Withheld {
-		log.Info("already decided: the quality gate withheld this period's report; nothing to do",
-			"recorded_at", prev.Time.Format(time.RFC3339), "previous_run_id", prev.RunID)
-		return nil
-	}
 	published, exists := publishedRun(res.Dir)
 	if exists && published != "" && published == prev.RunID {
 		log.Info("already released: nothing to do", "released_at", prev.Time.Format(time.RFC3339), "previous_run_id", prev.RunID)

@@ -283,8 +283,9 @@ func TestRunStagedSurvivesOtherReleases(t *testing.T) {
 }
 
 // TestRunWithheldIsNothingToPublish: a period the quality gate withheld is
-// recorded without a report by design: a retry has nothing to publish and
-// is not a missing report.
+// recorded without a report by design: a retry has nothing to publish, is
+// not a missing report (74), and says again that it was withheld, reading
+// and charging nothing.
 func TestRunWithheldIsNothingToPublish(t *testing.T) {
 	h := newHarness(t)
 	tx, err := h.ledger.Lock(context.Background())
@@ -297,8 +298,9 @@ func TestRunWithheldIsNothingToPublish(t *testing.T) {
 	}
 	tx.Unlock()
 	res, err := Run(context.Background(), h.config(specWith(t, 1, 10), unreadable(), unreadable()))
-	if err != nil || res.Status != StatusAlreadyReleased || res.Epsilon != 0 {
-		t.Errorf("retry of a withheld period = %+v, %v; want nothing to do", res, err)
+	var withheld *WithheldError
+	if !errors.As(err, &withheld) || res == nil || res.Status != StatusWithheld || res.Epsilon != 0 {
+		t.Errorf("retry of a withheld period = %+v, %v; want withheld again, nothing charged", res, err)
 	}
 	if v := visible(t, h); len(v) != 0 {
 		t.Errorf("a withheld period got %v", v)

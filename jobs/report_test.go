@@ -40,19 +40,6 @@ func fakeRelease(spec *Spec) []*dp.Released {
 	return out
 }
 
-func shippedSpec(t *testing.T) *Spec {
-	t.Helper()
-	text, ok := BuiltinSpec("playback-daily")
-	if !ok {
-		t.Fatal("no built-in playback-daily")
-	}
-	spec, err := ParseSpec("playback-daily.yaml", bytes.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec
-}
-
 // TestBuildReportMapping checks what the report is told about each release:
 // the job's human title, numeric bucket edges, and quantiles whose lower and
 // upper are never the clamping bounds.

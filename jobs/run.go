@@ -27,7 +27,10 @@ import (
 //     spend would cross the window cap, refuse with a *ledger.BudgetError
 //     before reading anything;
 //  2. read consent and events, bound and aggregate, add noise: all in
-//     memory (an error here spends nothing and writes nothing);
+//     memory (an error here spends nothing and writes nothing). Then the
+//     quality gate (gate.go) decides on the released user counts alone:
+//     below min_users, only its share is recorded (withheld) and nothing
+//     is published;
 //  3. stage the whole report durably, invisible (OUT/<job>/.staged-<run_id>,
 //     every file fsynced), then record the spend durably in the ledger
 //     (fsync), naming the run id;
@@ -111,6 +114,10 @@ const (
 	// StatusAlreadyReleased: the job and period were released before;
 	// nothing was read, drawn, charged or written.
 	StatusAlreadyReleased Status = "already_released"
+	// StatusWithheld: the quality gate withheld the period (the run also
+	// returns a *WithheldError): nothing was published; the gate's spend
+	// was recorded, or, on a retry without Rerun, nothing was charged.
+	StatusWithheld Status = "withheld"
 )
 
 // Result is what a run did.
@@ -191,7 +198,9 @@ func (s *Spec) LedgerCap() ledger.Cap {
 // *ledger.BudgetError (nothing read), ledger.ErrCorrupt, *datasets.InputError
 // and datasets.ErrInputMissing (input), *OutputError (cannot write, or an
 // *UnrecordedReportError), *MissingReportError (a recorded period without
-// a report), or a wrapped internal error.
+// a report), *WithheldError (the quality gate withheld the period; the
+// Result, status StatusWithheld, says what was charged), or a wrapped
+// internal error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -248,6 +257,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if prev, ok := tx.Released(spec.Name, cfg.Period); ok && !cfg.Rerun {
+		if prev.Withheld {
+			res.Status = StatusWithheld
+			if err := summarize(); err != nil {
+				return nil, err
+			}
+			return res, withheldEarlier(cfg, start, end, prev)
+		}
 		if err := publishRecorded(cfg, res, prev, log); err != nil {
 			return nil, err
 		}
@@ -270,7 +286,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The quality gate decides on the released (noisy) user counts only.
+	released, population := released[:len(spec.Metrics)], released[len(spec.Metrics):]
+	if w := checkGate(cfg, start, end, population); w != nil {
+		return withhold(tx, cfg, res, now, w)
+	}
 	report, err := buildReport(cfg, start, end, now, released)
+	if err == nil {
+		err = addPopulation(report, spec, released, population)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build report: %w", err)
 	}
@@ -357,7 +381,9 @@ func prepareOutput(outDir, job, period string, rerun bool) error {
 	return nil
 }
 
-// aggregate reads consent and events, feeds every metric and releases them.
+// aggregate reads consent and events, feeds every metric and the quality
+// gate's counts, and releases them: the metrics in spec order, then the
+// gate's counts (Spec.GateOptions).
 func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*dp.Released, error) {
 	spec := cfg.Spec
 	plan, err := spec.compile()
@@ -377,6 +403,9 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+	}
+	if err := plan.addGate(spec, cfg.Seed); err != nil {
+		return nil, err
 	}
 
 	// Consent: a user counts for a category if they had granted it as of
@@ -433,7 +462,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 			names = r.DimValues(f.dim)
 		}
 		if out[i], err = f.agg.Release(names); err != nil {
-			return nil, fmt.Errorf("release metric %s: %w", spec.Metrics[i].Name, err)
+			return nil, fmt.Errorf("release metric %s: %w", f.agg.Options().Name, err)
 		}
 	}
 	return out, nil

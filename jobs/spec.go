@@ -124,6 +124,9 @@ type Spec struct {
 	Ledger LedgerCap
 	// Metrics are the statistics the job releases, in report order.
 	Metrics []Metric
+	// Gate is the quality gate (quality_gate): noisy user counts that a run
+	// must reach to publish. See QualityGate.
+	Gate QualityGate
 
 	file      string            // name given to ParseSpec, for error messages
 	lines     map[string]int    // field path → line in file
@@ -640,7 +643,7 @@ func (p *parser) floats(n *yaml.Node, field string) []float64 {
 }
 
 func (p *parser) spec(root *yaml.Node) *Spec {
-	s := &Spec{}
+	s := &Spec{Gate: DefaultQualityGate()}
 	capDeltaSet := false
 	seen := p.fields(root, "", map[string]func(*yaml.Node, string){
 		"version":     func(v *yaml.Node, f string) { s.Version = p.int(v, f) },
@@ -680,6 +683,12 @@ func (p *parser) spec(root *yaml.Node) *Spec {
 		},
 		"metrics": func(v *yaml.Node, f string) {
 			p.list(v, f, func(v *yaml.Node, f string) { s.Metrics = append(s.Metrics, p.metric(v, f)) })
+		},
+		"quality_gate": func(v *yaml.Node, f string) {
+			p.fields(v, f, map[string]func(*yaml.Node, string){
+				"weight":    func(v *yaml.Node, f string) { s.Gate.Weight = p.float(v, f) },
+				"min_users": func(v *yaml.Node, f string) { s.Gate.MinUsers = p.int(v, f) },
+			})
 		},
 	})
 	for _, key := range []string{"version", "name", "privacy", "ledger", "metrics"} {
@@ -892,6 +901,7 @@ func (s *Spec) Validate() error {
 	v.column("consent.granted", s.Consent.Granted, nil)
 	v.column("consent.updated_at", s.Consent.UpdatedAt, nil)
 	v.privacy()
+	v.gate()
 	if len(s.Metrics) == 0 {
 		v.fail("metrics", "must list at least one metric")
 	}
@@ -1280,30 +1290,16 @@ type Share struct {
 
 // Shares splits the run's budget across the metrics, in metric order.
 //
-// ε is split by weight: ε_i = ε·w_i/Σw. δ is split by weight too, but only
-// among the metrics that need δ (Metric.NeedsDelta: all of them with
-// Gaussian noise, those that select partitions otherwise); the others get
-// δ_i = 0. The shares never add up to more than the run's ε and δ (they are
-// rounded down where floating point would overshoot), so composing them is
-// within the run's budget.
+// ε is split by weight over the metrics and the quality gate
+// (quality_gate.weight): ε_i = ε·w_i/(Σw + w_gate). δ is split by weight too,
+// but only among the metrics that need δ (Metric.NeedsDelta: all of them
+// with Gaussian noise, those that select partitions otherwise) and, with
+// Gaussian noise, the gate; the others get δ_i = 0. The shares and
+// GateShare never add up to more than the run's ε and δ (they are rounded
+// down where floating point would overshoot), so composing them is within
+// the run's budget.
 func (s *Spec) Shares() []Share {
-	shares := make([]Share, len(s.Metrics))
-	var wEps, wDelta float64
-	for _, m := range s.Metrics {
-		wEps += m.Weight
-		if m.NeedsDelta(s.Privacy.Noise) {
-			wDelta += m.Weight
-		}
-	}
-	for i, m := range s.Metrics {
-		shares[i].Epsilon = s.Privacy.Epsilon * m.Weight / wEps
-		if m.NeedsDelta(s.Privacy.Noise) {
-			shares[i].Delta = s.Privacy.Delta * m.Weight / wDelta
-		}
-	}
-	fitSum(shares, s.Privacy.Epsilon, func(sh *Share) *float64 { return &sh.Epsilon })
-	fitSum(shares, s.Privacy.Delta, func(sh *Share) *float64 { return &sh.Delta })
-	return shares
+	return s.budgetShares()[:len(s.Metrics)]
 }
 
 // fitSum shrinks the fields until their left-to-right sum is ≤ total.

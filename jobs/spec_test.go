@@ -414,6 +414,7 @@ func TestValidateSpecBuiltInCode(t *testing.T) {
 		Privacy: Privacy{Epsilon: 1, MaxEpsilon: 1, Noise: NoiseLaplace, Confidence: 0.9},
 		Ledger:  LedgerCap{CapEpsilon: 3, WindowDays: 7},
 		Metrics: []Metric{{Name: "n", Description: "d", Kind: KindCount, Consent: "usage", MaxPartitions: 1, MaxPerPartition: 1, Weight: 0}},
+		Gate:    DefaultQualityGate(),
 	}
 	err := s.Validate()
 	if err == nil {
@@ -593,14 +594,16 @@ func TestShares(t *testing.T) {
 		name  string
 		repl  map[int]string
 		want  []Share
+		gate  Share
 		spend Share
 	}{
-		// Weights 1, 1, 2 of ε = 1; laplace and public partitions: no δ.
-		{"laplace", nil, []Share{{0.25, 0}, {0.25, 0}, {0.5, 0}}, Share{1, 1e-6}},
-		// Gaussian: every metric needs δ, split like ε.
-		{"gaussian", map[int]string{13: "  noise: gaussian"}, []Share{{0.25, 0.25e-6}, {0.25, 0.25e-6}, {0.5, 0.5e-6}}, Share{1, 1e-6}},
+		// Weights 1, 1, 2 and the quality gate's default 1 of ε = 1;
+		// laplace and public partitions: no δ.
+		{"laplace", nil, []Share{{0.2, 0}, {0.2, 0}, {0.4, 0}}, Share{0.2, 0}, Share{1, 1e-6}},
+		// Gaussian: every metric and the gate need δ, split like ε.
+		{"gaussian", map[int]string{13: "  noise: gaussian"}, []Share{{0.2, 0.2e-6}, {0.2, 0.2e-6}, {0.4, 0.4e-6}}, Share{0.2, 0.2e-6}, Share{1, 1e-6}},
 		// Laplace with one selecting metric: it gets all of δ.
-		{"selection", map[int]string{25: "    select_partitions: true"}, []Share{{0.25, 1e-6}, {0.25, 0}, {0.5, 0}}, Share{1, 1e-6}},
+		{"selection", map[int]string{25: "    select_partitions: true"}, []Share{{0.2, 1e-6}, {0.2, 0}, {0.4, 0}}, Share{0.2, 0}, Share{1, 1e-6}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -613,6 +616,9 @@ func TestShares(t *testing.T) {
 				if math.Abs(got[i].Epsilon-tt.want[i].Epsilon) > 1e-12 || math.Abs(got[i].Delta-tt.want[i].Delta) > 1e-18 {
 					t.Errorf("Shares()[%d] = %+v, want %+v", i, got[i], tt.want[i])
 				}
+			}
+			if g := s.GateShare(); math.Abs(g.Epsilon-tt.gate.Epsilon) > 1e-12 || math.Abs(g.Delta-tt.gate.Delta) > 1e-18 {
+				t.Errorf("GateShare() = %+v, want %+v", g, tt.gate)
 			}
 			eps, delta := s.Spend()
 			if got, want := (Share{eps, delta}), tt.spend; got != want {

@@ -41,6 +41,22 @@ func withBuckets(ps []Partition, edges ...float64) []Partition {
 	return ps
 }
 
+// userPartitions builds users partitions with shares of the category's
+// users, the way the runner derives them (dp.ShareOfUsers): count over the
+// population count, the interval from both counts' intervals (here the same
+// half-widths stand in for the wider ones at the higher level).
+func userPartitions(names []string, values []float64, halfWidth, total, totalHalfWidth float64) []Partition {
+	ps := make([]Partition, len(names))
+	for i, n := range names {
+		v := values[i]
+		ps[i] = Partition{Name: n, Value: v, Lower: v - halfWidth, Upper: v + halfWidth,
+			Share:      f64(math.Max(v, 0) / total),
+			ShareLower: f64(math.Max(v-halfWidth, 0) / (total + totalHalfWidth)),
+			ShareUpper: f64(math.Min((v+halfWidth)/(total-totalHalfWidth), 1))}
+	}
+	return ps
+}
+
 // fixture is a fixed report with every kind and display, a negative noisy
 // count, a wide interval, numbers with far too many digits, unequal
 // buckets, quantiles without an interval, and a mean at its clamp bound.
@@ -54,7 +70,7 @@ func fixture() *Report {
 		PeriodStart: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
 		PeriodEnd:   time.Date(2026, 1, 6, 0, 0, 0, 0, time.UTC),
 		GeneratedAt: time.Date(2026, 1, 6, 2, 0, 13, 0, time.UTC),
-		Epsilon:     1,
+		Epsilon:     1.05,
 		Delta:       1e-6,
 		Noise:       "laplace",
 		Ledger: LedgerSummary{WindowDays: 30, EpsilonSpent: 7, EpsilonCap: 10, DeltaSpent: 7e-6, DeltaCap: 1e-5,
@@ -65,9 +81,9 @@ func fixture() *Report {
 				Description: "Share of active users by the kind of device they played on.",
 				Dimension:   "device_type", ConsentCategory: "product_usage",
 				MaxPartitions: 3, MaxPerPartition: 1, Epsilon: 0.2, ConfidenceLevel: 0.95,
-				Partitions: countPartitions(
+				Partitions: userPartitions(
 					[]string{"android_tv", "roku", "apple_tv", "web", "fire_tv", "other"},
-					[]float64{41237.61803398875, 28711.2, 15002.9, 9120.4, 1543.7, 12.3}, 29.96),
+					[]float64{41237.61803398875, 28711.2, 15002.9, 9120.4, 1543.7, 12.3}, 29.96, 81355.4, 119.8),
 			},
 			{
 				Name: "codec_share", Title: "Video codec share", Kind: KindCount, Display: DisplayShare,
@@ -82,8 +98,8 @@ func fixture() *Report {
 				Name: "resolution_mix", Title: "Resolution mix", Kind: KindUsers, Display: DisplayShare,
 				Dimension: "resolution", ConsentCategory: "playback_stats",
 				MaxPartitions: 4, MaxPerPartition: 1, Epsilon: 0.1, ConfidenceLevel: 0.95,
-				Partitions: countPartitions([]string{"sd", "720p", "1080p", "4k"},
-					[]float64{5210.2, 17320.5, 52110.7, 21844.1}, 119.8),
+				Partitions: userPartitions([]string{"sd", "720p", "1080p", "4k"},
+					[]float64{5210.2, 17320.5, 52110.7, 21844.1}, 119.8, 90118.6, 119.8),
 			},
 			{
 				Name: "bitrate_dist", Title: "Bitrate distribution", Kind: KindCount, Display: DisplayHistogram,
@@ -100,9 +116,9 @@ func fixture() *Report {
 				Description: "Users by their typical session length, rounded to generalized buckets.",
 				Dimension:   "duration_s", ConsentCategory: "playback_stats", Generalization: "bucketed: 5, 15, 30, 45, 60, 90, 120, 180 min",
 				MaxPartitions: 3, MaxPerPartition: 1, Epsilon: 0.15, ConfidenceLevel: 0.95, BucketUnit: "s",
-				Partitions: withBuckets(countPartitions(
+				Partitions: withBuckets(userPartitions(
 					[]string{"0–299 s", "300–899 s", "900–1799 s", "1800–2699 s", "2700–3599 s", "3600–5399 s", "5400–7199 s", "7200–10799 s", "≥ 10800 s", "other"},
-					[]float64{8120.4, 15220.7, 21002.3, 18450.1, 14210.6, 12011.9, 7020.2, 2210.5, 402.8, 31.5}, 59.9),
+					[]float64{8120.4, 15220.7, 21002.3, 18450.1, 14210.6, 12011.9, 7020.2, 2210.5, 402.8, 31.5}, 59.9, 90118.6, 119.8),
 					0, 300, 900, 1800, 2700, 3600, 5400, 7200, 10800),
 			},
 			{
@@ -151,7 +167,14 @@ func fixture() *Report {
 			{Name: "median_duration", Kind: KindQuantiles, Description: "Session length quartiles by media type.", Columns: []string{"user_id", "media_type", "duration_s"}, ConsentCategory: "playback_stats", Generalization: "rounded to 5 min", Bounds: Bounds{MaxPartitions: 2, MaxPerPartition: 1, Lower: 0, Upper: 240}, EpsilonShare: 0.1},
 			{Name: "mean_duration", Kind: KindMean, Description: "Mean session length by media type.", Columns: []string{"user_id", "media_type", "duration_s"}, ConsentCategory: "playback_stats", Generalization: "rounded to the nearest 60 s", Bounds: Bounds{MaxPartitions: 2, MaxPerPartition: 5, Lower: 0, Upper: 14400}, EpsilonShare: 0.05},
 			{Name: "mean_bitrate", Kind: KindMean, Description: "Mean bitrate by resolution.", Columns: []string{"user_id", "resolution", "bitrate_kbps"}, ConsentCategory: "playback_stats", Bounds: Bounds{MaxPartitions: 4, MaxPerPartition: 3, Lower: 0, Upper: 120000}, EpsilonShare: 0.05},
+			{Name: "population:playback_stats", Kind: KindUsers, Description: "Users with an event that counts for playback_stats; the quality gate.", Columns: []string{"user_id", "event_time"}, ConsentCategory: "playback_stats", Bounds: Bounds{MaxPartitions: 1, MaxPerPartition: 1}, EpsilonShare: 0.025},
+			{Name: "population:product_usage", Kind: KindUsers, Description: "Users with an event that counts for product_usage; the quality gate.", Columns: []string{"user_id", "event_time"}, ConsentCategory: "product_usage", Bounds: Bounds{MaxPartitions: 1, MaxPerPartition: 1}, EpsilonShare: 0.025},
 		},
+		Population: []PopulationCount{
+			{Category: "playback_stats", Value: 90118.6, Lower: 89998.8, Upper: 90238.4, Epsilon: 0.025, Delta: 5e-7, ConfidenceLevel: 0.95},
+			{Category: "product_usage", Value: 81355.4, Lower: 81235.6, Upper: 81475.2, Epsilon: 0.025, Delta: 5e-7, ConfidenceLevel: 0.95},
+		},
+		MinUsers: 2000,
 		Warnings: []string{"Partition “other” of Video codec share had a negative noisy count; see the note there."},
 	}
 }

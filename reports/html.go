@@ -36,6 +36,9 @@ type pageView struct {
 	TidyCSV, SchemaFile   string
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
+	Population            []populationView
+	MinUsers              string // the quality gate's threshold, "" if none
+	AnyUserShares         bool   // a users metric shows shares of its category's users
 }
 
 type metricView struct {
@@ -53,6 +56,7 @@ type metricView struct {
 	CSV                  string // the metric's CSV file, relative to index.html
 	OtherNote            string // what "other" means here; "" without an "other" partition
 	CapsCut              string // what the per-user caps cut, when the report estimates it
+	HasShare             bool
 }
 
 type cellView struct {
@@ -134,6 +138,7 @@ func buildPage(r *Report) *pageView {
 	if v.Title == "" {
 		v.Title = r.Job
 	}
+	buildPopulation(v, r)
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])
 		if i == 0 {
@@ -144,6 +149,7 @@ func buildPage(r *Report) *pageView {
 		v.AnyClamped = v.AnyClamped || mv.HasClamped
 		v.AnyNoisy = v.AnyNoisy || mv.HasNoisy
 		v.AnyNoInterval = v.AnyNoInterval || mv.NoInterval
+		v.AnyUserShares = v.AnyUserShares || (mv.M.Kind == KindUsers && mv.HasShare)
 		if mv.Chart != nil {
 			v.ChartCount++
 		}
@@ -217,7 +223,11 @@ func buildMetric(m *Metric) metricView {
 		}
 	} else {
 		mv.Head = append(mv.Head, head("estimate"), head(mv.Level+thinSpace+"% interval"))
-		if hasShare {
+		switch {
+		case hasShare && m.Kind == KindUsers:
+			mv.Head[1] = head("users")
+			mv.Head = append(mv.Head, head("share of users"), head("share interval"))
+		case hasShare:
 			mv.Head = append(mv.Head, head("share"), head("share interval"))
 		}
 	}
@@ -285,7 +295,11 @@ func buildMetric(m *Metric) metricView {
 			if hasShare {
 				if s, ok := shareInterval(p); ok {
 					row = append(row, cellView{Text: fmtPct(s.v), Class: "num share"}, cellView{Text: span(s.lo, s.hi, fmtPct), Class: "num ci"})
-					pt.v, pt.lo, pt.hi, pt.text = s.v, s.lo, s.hi, fmtPct(s.v)
+					if m.Kind != KindUsers {
+						// A users metric charts its counts (users per partition):
+						// its shares are of its category's users and overlap.
+						pt.v, pt.lo, pt.hi, pt.text = s.v, s.lo, s.hi, fmtPct(s.v)
+					}
 				} else {
 					row = append(row, cellView{Text: "–", Class: "num"}, cellView{Text: "–", Class: "num"})
 				}
@@ -313,7 +327,7 @@ func buildMetric(m *Metric) metricView {
 	// Chart.
 	if m.Kind != KindQuantiles && len(pts) > 0 {
 		tick := func(f float64) string { return fmtNum(f) }
-		if hasShare {
+		if hasShare && m.Kind != KindUsers {
 			tick = func(f float64) string {
 				return strings.TrimSuffix(strings.TrimSuffix(fmtPctTick(f), "%"), thinSpace) + thinSpace + "%"
 			}
@@ -327,6 +341,12 @@ func buildMetric(m *Metric) metricView {
 		}
 	}
 
+	mv.HasShare = hasShare
+	if hasShare && m.Kind == KindUsers {
+		mv.Notes = append(mv.Notes, fmt.Sprintf("Users per %s: one user counts once in each of up to %d %s, so the counts add up to more than the users, "+
+			"and the shares do not add up to 100"+thinSpace+"%%. Each share is of the users counted for consent category %s (see “Users counted”).",
+			m.Dimension, m.MaxPartitions, map[bool]string{true: "partition", false: "partitions"}[m.MaxPartitions == 1], m.ConsentCategory))
+	}
 	if mv.HasClamped {
 		mv.Notes = append(mv.Notes, "* Noise pushed this estimate below zero, which a true "+
 			map[bool]string{true: "count", false: "value"}[m.Kind == KindCount || m.Kind == KindUsers]+" cannot be; it is shown as 0 (report.json keeps the released value).")

@@ -64,6 +64,9 @@ type (
 		Metrics       []jsonMetric    `json:"metrics"`
 		Collected     []jsonStatistic `json:"collected"`
 		Warnings      []string        `json:"warnings"`
+		// Since 1.1.0; omitted when the report has no population counts.
+		Population []jsonPopulation `json:"population,omitempty"`
+		MinUsers   *int             `json:"min_users,omitempty"`
 	}
 	jsonLedger struct {
 		WindowDays   int `json:"window_days"`
@@ -181,6 +184,7 @@ func toJSON(r *Report) jsonReport {
 	if out.Title == "" {
 		out.Title = r.Job
 	}
+	out.Population, out.MinUsers = populationJSON(r)
 	for _, m := range r.Metrics {
 		jm := jsonMetric{
 			Name: m.Name, Title: m.Title, Description: m.Description, Kind: m.Kind,

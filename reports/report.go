@@ -53,6 +53,13 @@ type Report struct {
 	Metrics   []Metric    // at least one; names unique and path-safe
 	Collected []Statistic // the full "what we collect" list (as `dpstats explain` prints it)
 	Warnings  []string    // report-level warnings, shown prominently
+
+	// Population are the quality gate's noisy counts of contributing users,
+	// one per consent category (optional; categories unique). MinUsers is
+	// the gate's threshold: the report was published because every count
+	// reached it (0: the gate never withholds).
+	Population []PopulationCount
+	MinUsers   int
 }
 
 // LedgerSummary is the budget ledger's state after this report's spend was
@@ -117,9 +124,13 @@ type Partition struct {
 	// valid range (e.g. a negative count raised to 0) before it was stored.
 	Clamped bool
 
-	// Share of the total and its interval, for count and users metrics only;
-	// derived from the noisy counts by post-processing (clamped at 0,
-	// normalized). Nil when not applicable.
+	// Share and its interval, for count and users metrics only, derived by
+	// post-processing. count: the share of the metric's total (noisy counts
+	// clamped at 0, normalized). users: the share of the users of the
+	// metric's consent category (its count over the Population count of
+	// that category; shares do not add up to 1, since a user can count in
+	// several partitions). Nil when not applicable, or for users metrics
+	// when no Population count was released.
 	Share, ShareLower, ShareUpper *float64
 
 	// Quantiles, for quantiles metrics only, in increasing rank.
@@ -217,6 +228,9 @@ func (r *Report) validate() error {
 	}
 	if len(r.Metrics) == 0 {
 		return fmt.Errorf("%w: no metrics", ErrInvalidReport)
+	}
+	if err := r.validatePopulation(); err != nil {
+		return err
 	}
 	seen := make(map[string]bool, len(r.Metrics))
 	for i := range r.Metrics {

@@ -23,6 +23,7 @@ func sanitized(r *Report) *Report {
 	c.Job, c.Period, c.RunID, c.ToolVersion, c.Noise = clean(r.Job), clean(r.Period), clean(r.RunID), clean(r.ToolVersion), clean(r.Noise)
 	c.Title = clean(r.Title)
 	c.Warnings = cleanAll(r.Warnings)
+	c.Population = sanitizedPopulation(r.Population)
 	c.Metrics = make([]Metric, len(r.Metrics))
 	for i := range r.Metrics {
 		c.Metrics[i] = *sanitizedMetric(&r.Metrics[i])

@@ -94,8 +94,9 @@ func TestExplainCommandJSON(t *testing.T) {
 		t.Fatalf("explain --format json: %v\n%s", err, out)
 	}
 	spec, _ := loadSpec("playback-daily")
-	if got, want := len(e.Statistics), len(spec.Metrics); got != want {
-		t.Errorf("explain lists %d statistics, the job has %d", got, want)
+	// Every metric, then the quality gate's count of each consent category.
+	if got, want := len(e.Statistics), len(spec.Metrics)+len(spec.ConsentCategories()); got != want {
+		t.Errorf("explain lists %d statistics, the job has %d metrics and %d consent categories", got, len(spec.Metrics), len(spec.ConsentCategories()))
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	exitUsage       = 64 // bad flags, bad job spec
 	exitDataErr     = 65 // input data unreadable or of the wrong shape
 	exitNoInput     = 66 // an input file or directory is missing
+	exitWithheld    = 69 // the quality gate withheld the period: nothing was published
 	exitInternal    = 70 // a bug: please report it
 	exitCantCreate  = 73 // cannot write the report or the ledger
 	exitLocked      = 75 // the ledger is locked by another run: retry later
@@ -31,6 +32,9 @@ const exitCodeHelp = `EXIT STATUS:
    65  input data error (unreadable file, wrong column type; the message names the file and column),
        or a corrupt ledger line (a human must repair the ledger)
    66  input missing (no such file, directory or glob match)
+   69  withheld by the quality gate: the noisy (DP) count of contributing users of a consent category
+       is below the spec's quality_gate.min_users; nothing was published, the gate's ε is recorded in
+       the ledger (a retry without --rerun is withheld again, charged nothing)
    70  internal error (a bug in dpstats)
    73  cannot write output (report directory or ledger), or a report exists that the ledger does not record,
        or the ledger does not exist (run never creates one: dpstats ledger init)

@@ -20,11 +20,14 @@ const exitReportMissing = 74
 // to their exit codes.
 func extraExitCode(err error) (int, bool) {
 	var (
-		budget  *ledger.BudgetError
-		spec    jobs.SpecErrors
-		missing *jobs.MissingReportError
+		budget   *ledger.BudgetError
+		spec     jobs.SpecErrors
+		missing  *jobs.MissingReportError
+		withheld *jobs.WithheldError
 	)
 	switch {
+	case errors.As(err, &withheld):
+		return exitWithheld, true
 	case errors.As(err, &missing):
 		return exitReportMissing, true
 	case errors.Is(err, ledger.ErrNoLedger):
@@ -50,6 +53,8 @@ func statusOf(err error, status string) string {
 	switch exitCode(err) {
 	case exitBudget:
 		return "budget_refused"
+	case exitWithheld:
+		return statusWithheld
 	case exitLocked:
 		return "locked"
 	case exitDataErr, exitNoInput:

@@ -54,7 +54,7 @@ type runOutcome struct {
 	ExitCode int
 	Duration time.Duration
 	// Epsilon and Delta were spent by this run: 0 unless Status is
-	// "released".
+	// "released" or "withheld" (the quality gate's share).
 	Epsilon, Delta float64
 	// WindowEpsilonSpent and WindowEpsilonCap describe the ledger's rolling
 	// window after the run; both 0 if unknown (the ledger was not read).
@@ -92,6 +92,7 @@ const (
 	// published now (exit 0), or none survives (exit 74).
 	statusPublishedStaged = "published_staged"
 	statusReportMissing   = "report_missing"
+	statusWithheld        = "withheld" // the quality gate withheld the period (exit 69)
 )
 
 // runStatuses are all statuses, in a stable order. Every one is exported
@@ -100,7 +101,7 @@ const (
 var runStatuses = []string{
 	statusReleased, statusAlreadyReleased, statusBudgetRefused, statusLocked,
 	statusInputError, statusUsageError, statusOutputError, statusInternalError,
-	statusInterrupted, statusPublishedStaged, statusReportMissing,
+	statusInterrupted, statusPublishedStaged, statusReportMissing, statusWithheld,
 }
 
 // Metric names. The "sticky" ones are only set by some runs (a success, a
@@ -361,6 +362,8 @@ func statusOfOutcome(o runOutcome) string {
 		return statusLocked
 	case exitBudget:
 		return statusBudgetRefused
+	case exitWithheld:
+		return statusWithheld
 	case exitInterrupted:
 		return statusInterrupted
 	default:

@@ -541,6 +541,8 @@ func TestMetricsStatusOfOutcome(t *testing.T) {
 		{runOutcome{ExitCode: exitLocked}, statusLocked},
 		{runOutcome{ExitCode: exitBudget}, statusBudgetRefused},
 		{runOutcome{ExitCode: exitInterrupted}, statusInterrupted},
+		{runOutcome{ExitCode: exitWithheld, Epsilon: 0.01875}, statusWithheld},
+		{runOutcome{ExitCode: exitWithheld}, statusWithheld},
 		{runOutcome{ExitCode: 1}, statusInternalError},
 	}
 	for _, tt := range tests {

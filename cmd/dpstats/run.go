@@ -27,7 +27,9 @@ func runCommand() *cli.Command {
 			"released (exit 0, nothing to do) or a spend that would cross the ledger's cap (exit 77, nothing\n" +
 			"read), then reads and aggregates in memory, records the spend durably, and only then publishes\n" +
 			"OUT/<job>/<period>/ atomically. A crash at any point leaves no report, or a whole report whose\n" +
-			"spend is recorded. Every flag can also be set by the environment variable shown.",
+			"spend is recorded. The quality gate withholds a period whose noisy count of contributing users\n" +
+			"is below the spec's quality_gate.min_users (exit 69, nothing published, the gate's small ε\n" +
+			"charged). Every flag can also be set by the environment variable shown.",
 		Flags: append([]cli.Flag{
 			jobFlag(),
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, EnvVars: []string{"DPSTATS_INPUT"}, Usage: "event exports: Parquet or Arrow IPC files, directories or globs (repeat, or comma-separate)"},

@@ -53,6 +53,7 @@ else
 	what="input data error: the log names the file and column; fix the export, then back-fill this day"
 fi ;;
 66) what="input missing: the export has not landed; back-fill this day once it has" ;;
+69) what="withheld by the quality gate: too few users counted (noisy count below min_users); nothing was published, the check's small epsilon was charged. The log says what to look at; once the exports are fixed, run the day with --rerun (charged again)" ;;
 70) what="internal error: a bug in dpstats; report it with the log below. Retrying is safe" ;;
 73) if [ "$step" = "ledger init" ]; then
 	what="the ledger is lost (DPSTATS_OUT holds reports it would not record), or cannot be created: restore it (docs/operations.md, \"Backup and restore\"); never create an empty one"

@@ -25,9 +25,11 @@ type Entry struct {
 	Time time.Time
 	// Rerun marks a deliberate re-release of an already released period.
 	Rerun bool
-	// Withheld marks a run whose DP quality gate withheld the report: the
-	// gate's spend is recorded, and by design there is no report to publish.
-	// Written as "withheld":true before "metrics", and only when true.
+	// Withheld marks a run the quality gate withheld: it published nothing,
+	// by design there is no report to publish, and Epsilon and Delta are
+	// what its noisy user counts spent. A retry of the period without
+	// --rerun is withheld again, charged nothing. Written as
+	// "withheld":true before "metrics", and only when true.
 	Withheld bool `json:"withheld,omitempty"`
 
 	// Line is the entry's 1-based line number in the ledger (set when read).

@@ -150,8 +150,12 @@ func (s Summary) WriteText(w io.Writer, c Cap) error {
 		}
 		ew.printf("Budget comes back:\n")
 		for _, r := range s.Releases {
-			ew.printf("  %s  %s %s (ε = %s, δ = %s) leaves; then spent ε = %s, δ = %s\n",
-				r.LeavesAt.UTC().Format(time.RFC3339), r.Job, r.Period, fmtFloat(r.Epsilon), fmtFloat(r.Delta),
+			withheld := ""
+			if r.Withheld {
+				withheld = ", withheld by the quality gate"
+			}
+			ew.printf("  %s  %s %s (ε = %s, δ = %s%s) leaves; then spent ε = %s, δ = %s\n",
+				r.LeavesAt.UTC().Format(time.RFC3339), r.Job, r.Period, fmtFloat(r.Epsilon), fmtFloat(r.Delta), withheld,
 				fmtFloat(r.EpsilonAfter), fmtFloat(r.DeltaAfter))
 		}
 	}
