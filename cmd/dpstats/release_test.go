@@ -751,7 +751,7 @@ func TestLockedDownPod(t *testing.T) {
 			if !released(r) {
 				t.Errorf("run in a locked-down pod: %s", r)
 			}
-			r = runIn(t, wd, env, bin, "demo", "--out", demoOut, "--log-format", "json")
+			r = runIn(t, wd, env, bin, "demo", "--out", demoOut, "--log-format", "json", "--days", "2")
 			if r.code != 0 {
 				t.Errorf("demo in a locked-down pod: %s", r)
 			}
