@@ -25,6 +25,7 @@ type historyPage struct {
 	Released, Slots int
 	Gaps            int
 	Latest          *HistoryPeriod
+	LatestHref      string // the newest period's index.html, if it has one
 	LatestDate      string
 	LatestEps       string
 	LedgerLine      string
@@ -144,6 +145,11 @@ func buildHistoryPage(h *History) *historyPage {
 		v.Latest = &h.Periods[li]
 		r := v.Latest.Report
 		v.LatestDate = periodDate(v.Latest)
+		for _, f := range v.Latest.Files {
+			if f == "index.html" {
+				v.LatestHref = v.Latest.Name + "/index.html"
+			}
+		}
 		v.LatestEps = fmtEps(r.Epsilon)
 		v.ToolVersion = clean(r.ToolVersion)
 		v.LedgerLine = fmt.Sprintf("As of the newest report: all releases in the last %d days spent ε = %s of a cap of %s.",
@@ -348,7 +354,7 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 			case !ok && h.Periods[idx].Report == nil:
 				return changeView{Text: "–", Verdict: "no report for " + shortDate(&h.Periods[idx]), Class: "na"}
 			case !ok:
-				return changeView{Text: "–", Verdict: "not released for " + shortDate(&h.Periods[idx]), Class: "na"}
+				return changeView{Text: "–", Verdict: "not in the report of " + shortDate(&h.Periods[idx]), Class: "na"}
 			case !ch.CI:
 				return changeView{Text: formatDiff(ch.Diff), Verdict: "no interval: cannot tell whether it is more than noise", Class: "na"}
 			}
