@@ -34,6 +34,7 @@ type historyPage struct {
 	Metrics         []historyMetricView
 	Problems        []string
 	ToolVersion     string
+	ChartNote       string // set when the charts show only the newest periods
 }
 
 type periodRow struct {
@@ -157,6 +158,10 @@ func buildHistoryPage(h *History) *historyPage {
 	}
 	for _, p := range h.Problems {
 		v.Problems = append(v.Problems, clean(p))
+	}
+	if f := chartFirst(h); f > 0 {
+		v.ChartNote = fmt.Sprintf("The charts show the newest %d periods, from %s; the table of periods and history.csv have all %d.",
+			chartPeriods, periodDate(&h.Periods[f]), len(h.Periods))
 	}
 	// Periods, newest first.
 	for i := len(h.Periods) - 1; i >= 0; i-- {
@@ -401,6 +406,14 @@ func countWord(n int) string {
 	return strconv.Itoa(n)
 }
 
+// chartPeriods is how many of the newest periods the charts show; the
+// periods table and history.csv have them all. 8 weeks of days: more would
+// not be readable in a small chart, and the page would grow with every day.
+const chartPeriods = 56
+
+// chartFirst is the index of the first period the charts show.
+func chartFirst(h *History) int { return max(0, len(h.Periods)-chartPeriods) }
+
 // Panel geometry: one small chart per series, on a viewBox of 300 × 150.
 const (
 	panelW, panelH        = 300.0, 150.0
@@ -411,8 +424,10 @@ const (
 // niceRange returns axis limits covering [lo, hi] and a tick step giving
 // 2–6 ticks.
 func niceRange(lo, hi float64) (bottom, top, step float64) {
-	if !(hi > lo) {
-		pad := math.Max(math.Abs(hi)*0.1, 1e-9)
+	// A flat series (equal values, or equal but for rounding, as an
+	// average of equal days is) gets a range around its value.
+	if mag := math.Max(math.Abs(lo), math.Abs(hi)); !(hi-lo > mag*1e-6) {
+		pad := math.Max(mag*0.1, 1e-9)
 		lo, hi = lo-pad, hi+pad
 	}
 	span := hi - lo
@@ -432,7 +447,8 @@ func niceRange(lo, hi float64) (bottom, top, step float64) {
 }
 
 func buildPanel(h *History, hm *historyMetric, s *historySeries, name string, format func(float64) string) panelView {
-	n := len(h.Periods)
+	first := chartFirst(h)
+	n := len(h.Periods) - first
 	pv := panelView{Title: name, ViewBox: "0 0 300 150"}
 	pv.Label = name + ": daily " + map[bool]string{true: "share", false: "value"}[hm.measure == measureShare] +
 		" with intervals, and the 7-day rolling average with its interval"
@@ -444,7 +460,7 @@ func buildPanel(h *History, hm *historyMetric, s *historySeries, name string, fo
 			lo, hi = math.Min(lo, e.Lo), math.Max(hi, e.Hi)
 		}
 	}
-	for i := range s.days {
+	for i := first; i < len(s.days); i++ {
 		if e, ok := hm.measureOf(&s.days[i]); ok {
 			grow(e)
 		}
@@ -462,7 +478,7 @@ func buildPanel(h *History, hm *historyMetric, s *historySeries, name string, fo
 		return r1(panelBottom - (panelBottom-panelTop)*(v-bottom)/(top-bottom))
 	}
 	slot := (panelX1 - panelX0) / float64(n)
-	x := func(i int) float64 { return r1(panelX0 + slot*(float64(i)+0.5)) }
+	x := func(i int) float64 { return r1(panelX0 + slot*(float64(i-first)+0.5)) }
 
 	tick := format
 	if hm.measure == measureShare {
@@ -470,11 +486,12 @@ func buildPanel(h *History, hm *historyMetric, s *historySeries, name string, fo
 	} else if hm.def.Kind != KindCount && hm.def.Kind != KindUsers {
 		tick = fmtNum
 	}
-	for t := bottom; t <= top+step/2; t += step {
+	for k := 0; k <= int(math.Round((top-bottom)/step)) && k <= 10; k++ {
+		t := bottom + float64(k)*step
 		pv.YTicks = append(pv.YTicks, tickView{X1: panelX0, Y1: y(t), X2: panelX1, Y2: y(t), TX: panelX0 - 4, TY: r1(y(t) + 3.5), Text: tick(t)})
 	}
 	every := int(math.Ceil(float64(n) / 5))
-	for i := n - 1; i >= 0; i -= every {
+	for i := len(h.Periods) - 1; i >= first; i -= every {
 		pv.XTicks = append(pv.XTicks, tickView{X1: x(i), Y1: panelTop, X2: x(i), Y2: panelBottom, TX: x(i), TY: panelBottom + 16, Text: shortDate(&h.Periods[i])})
 	}
 
@@ -496,7 +513,7 @@ func buildPanel(h *History, hm *historyMetric, s *historySeries, name string, fo
 		flushBand()
 	}
 	pt := func(xv, yv float64) string { return formatSig(xv, 6) + "," + formatSig(yv, 6) }
-	for i := range s.days {
+	for i := first; i < len(s.days); i++ {
 		d := &s.days[i]
 		e, ok := hm.measureOf(d)
 		if !ok {

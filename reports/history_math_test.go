@@ -190,3 +190,27 @@ func TestChangeFalseAlarms(t *testing.T) {
 		t.Errorf("false alarm rate %.4f above 5 %% + 5σ", rate)
 	}
 }
+
+func TestNiceRange(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		lo, hi float64
+	}{
+		{"shares", 0.295, 0.413},
+		{"counts", 0, 12_345},
+		{"flat", 4475.6, 4475.6},
+		{"flat but for rounding", 4475.6, 4475.600000000001},
+		{"flat zero", 0, 0},
+		{"negative", -37.5, 12},
+		{"tiny", 1e-7, 3e-7},
+		{"huge", 1e12, 1.0000001e12},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bottom, top, step := niceRange(tt.lo, tt.hi)
+			ticks := (top - bottom) / step
+			if !(bottom <= tt.lo && tt.hi <= top) || !(step > 0) || ticks < 1 || ticks > 6 || bottom+step == bottom {
+				t.Errorf("niceRange(%v, %v) = %v, %v, step %v (%v ticks)", tt.lo, tt.hi, bottom, top, step, ticks)
+			}
+		})
+	}
+}

@@ -319,3 +319,53 @@ func TestReadJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryChartWindow: with more periods than the charts show, the
+// charts hold the newest chartPeriods ones, while history.csv and the
+// periods table keep them all.
+func TestHistoryChartWindow(t *testing.T) {
+	const days = chartPeriods + 14
+	m := fstest.MapFS{}
+	for d := 0; d < days; d++ {
+		r := historyFixtureReport(d)
+		r.Metrics = r.Metrics[:1] // device_share only
+		var buf bytes.Buffer
+		if err := WriteJSON(&buf, r); err != nil {
+			t.Fatal(err)
+		}
+		m[r.Period+"/report.json"] = &fstest.MapFile{Data: buf.Bytes()}
+	}
+	h, err := LoadHistory(m, historyJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := buildHistoryPage(h)
+	if len(v.Periods) != days {
+		t.Errorf("periods table has %d rows, want %d", len(v.Periods), days)
+	}
+	var tv panelView
+	for _, p := range v.Metrics[0].Panels {
+		if p.Title == "tv" {
+			tv = p
+		}
+	}
+	if tv.Title != "tv" || len(tv.Points) != chartPeriods {
+		t.Errorf("panel %s has %d points, want %d", tv.Title, len(tv.Points), chartPeriods)
+	}
+	if first := tv.Points[0].X; first < panelX0 || first > panelX0+(panelX1-panelX0)/chartPeriods {
+		t.Errorf("first point at x = %v, want the first slot of the plot", first)
+	}
+	if !strings.Contains(v.ChartNote, "newest 56 periods") {
+		t.Errorf("chart note %q", v.ChartNote)
+	}
+	rows := readHistoryCSV(t, h)
+	n := 0
+	for _, r := range rows {
+		if r["metric"] == "device_share" && r["partition"] == "tv" {
+			n++
+		}
+	}
+	if n != days {
+		t.Errorf("history.csv has %d rows of tv, want %d", n, days)
+	}
+}
