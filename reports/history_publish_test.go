@@ -213,7 +213,21 @@ func TestPublishIndexAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := stat(t, res.HTML)
+	// Hold the first index open: its inode cannot be reused while it is,
+	// so a new file at the path is told apart from the same file rewritten.
+	held, err := os.Open(res.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldContent, err := io.ReadAll(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := held.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stop atomic.Bool
 	var reads, partial atomic.Int64
 	var wg sync.WaitGroup
@@ -253,6 +267,12 @@ func TestPublishIndexAtomic(t *testing.T) {
 	}
 	if os.SameFile(first, stat(t, res.HTML)) {
 		t.Error("index.html kept its inode: it was rewritten in place, not replaced")
+	}
+	if _, err := held.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := io.ReadAll(held); err != nil || !bytes.Equal(again, heldContent) {
+		t.Errorf("the first index.html changed under a reader that had it open (err %v)", err)
 	}
 }
 
