@@ -322,7 +322,8 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 	if weekIdx >= 0 {
 		mv.WeekDate = shortDate(&h.Periods[weekIdx])
 	}
-	nPrev, nWeek, sigPrev, sigWeek := 0, 0, 0, 0
+	// Comparisons made (with and without a verdict) and marked changes.
+	var nPrev, nWeek, sigPrev, sigWeek, rawPrev, rawWeek int
 	for _, s := range hm.series {
 		name := clean(s.partition)
 		if s.quantile {
@@ -352,7 +353,7 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 				row.RollNote = "7 days"
 			}
 		}
-		cv := func(ok bool, idx int, ch change, n, sig *int) changeView {
+		cv := func(ok bool, idx int, ch change, n, sig, raw *int) changeView {
 			switch {
 			case idx < 0:
 				return changeView{Text: "–", Verdict: "no earlier period", Class: "na"}
@@ -361,7 +362,8 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 			case !ok:
 				return changeView{Text: "–", Verdict: "not in the report of " + shortDate(&h.Periods[idx]), Class: "na"}
 			case !ch.CI:
-				return changeView{Text: formatDiff(ch.Diff), Verdict: "no interval: cannot tell whether it is more than noise", Class: "na"}
+				*raw++
+				return changeView{Text: formatDiff(ch.Diff), Verdict: "no interval: no verdict", Class: "na"}
 			}
 			*n++
 			if ch.Exceeds {
@@ -374,8 +376,8 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 			}
 			return changeView{Text: formatDiff(ch.Diff), Verdict: "within the noise (±" + strings.TrimPrefix(formatDiff(ch.Noise), "+") + ")", Class: "flat"}
 		}
-		row.Prev = cv(d.prevOK, d.prev, d.prevCh, &nPrev, &sigPrev)
-		row.Week = cv(d.weekOK, d.week, d.weekCh, &nWeek, &sigWeek)
+		row.Prev = cv(d.prevOK, d.prev, d.prevCh, &nPrev, &sigPrev, &rawPrev)
+		row.Week = cv(d.weekOK, d.week, d.weekCh, &nWeek, &sigWeek, &rawWeek)
 		mv.Rows = append(mv.Rows, row)
 	}
 	if latest >= 0 {
@@ -384,15 +386,21 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 			what = "quantiles"
 		}
 		var parts []string
-		if nPrev > 0 {
+		switch {
+		case nPrev > 0:
 			parts = append(parts, fmt.Sprintf("against the day before (%s), %s of %d %s moved by more than the noise", mv.PrevDate, countWord(sigPrev), nPrev, what))
-		} else {
+		case rawPrev > 0:
+			parts = append(parts, fmt.Sprintf("against the day before (%s), no change can be judged: the %s were released without an interval", mv.PrevDate, what))
+		default:
 			parts = append(parts, "there is no released day before it to compare with")
 		}
-		if nWeek > 0 {
+		switch {
+		case nWeek > 0:
 			parts = append(parts, fmt.Sprintf("against the same weekday a week earlier (%s), %s of %d did", mv.WeekDate, countWord(sigWeek), nWeek))
-		} else {
-			parts = append(parts, "no release from a week earlier to compare with")
+		case rawWeek > 0:
+			parts = append(parts, fmt.Sprintf("against the same weekday a week earlier (%s), no change can be judged either way (no interval)", mv.WeekDate))
+		default:
+			parts = append(parts, "there is no release from a week earlier to compare with")
 		}
 		mv.Summary = "On " + mv.LatestDate + ", " + strings.Join(parts, "; ") + "."
 	}

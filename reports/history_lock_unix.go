@@ -4,15 +4,15 @@ package reports
 
 import (
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
-// lockIndex takes an exclusive lock on jobDir/.index.lock (flock), waiting
-// for another regeneration of the same job to finish. The lock file is
-// empty and stays; the lock goes with the process if it dies.
+// lockIndex takes an exclusive lock (flock) on the job directory itself,
+// waiting for another regeneration of the same job to finish. Locking the
+// directory leaves no lock file behind; the lock goes with the process if
+// it dies.
 func lockIndex(jobDir string) (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(jobDir, ".index.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.Open(jobDir)
 	if err != nil {
 		return nil, err
 	}

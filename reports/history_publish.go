@@ -36,8 +36,9 @@ type indexHooks struct {
 // file or the new one, whole. The two files are replaced one after the
 // other (history.csv first); a crash between the renames leaves a new
 // history.csv beside the previous index.html, each whole, until the next
-// regeneration. Regenerations of one job are serialized by a lock file,
-// OUT/<job>/.index.lock, so that an older view never replaces a newer one.
+// regeneration. Regenerations of one job are serialized by a lock (flock)
+// on the directory OUT/<job>, so that an older view never replaces a newer
+// one.
 //
 // It fails with an error wrapping ErrNoReports when the job has no readable
 // report; a report.json that cannot be read is left out and listed on the

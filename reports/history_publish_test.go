@@ -277,7 +277,8 @@ func TestPublishIndexAtomic(t *testing.T) {
 }
 
 // TestPublishIndexSerialized: a regeneration waits for one under way (the
-// lock file), so an older view cannot replace a newer one.
+// lock on the job directory), so an older view cannot replace a newer one,
+// and leaves no lock file behind.
 func TestPublishIndexSerialized(t *testing.T) {
 	out := t.TempDir()
 	publishDays(t, out, 0)
@@ -307,5 +308,11 @@ func TestPublishIndexSerialized(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("PublishIndex did not finish after the lock was released")
+	}
+	entries, _ := os.ReadDir(jobDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("hidden entry %s left in the job directory", e.Name())
+		}
 	}
 }
