@@ -59,6 +59,7 @@ type historyMetricView struct {
 	Rows                       []compareRow
 	Summary                    string
 	Notes                      []string
+	NoCI                       bool // some point has no interval (drawn hollow)
 }
 
 type compareRow struct {
@@ -331,6 +332,9 @@ func buildHistoryMetric(h *History, hm *historyMetric) historyMetricView {
 		}
 		panel := buildPanel(h, hm, s, name, format)
 		mv.Panels = append(mv.Panels, panel)
+		for _, p := range panel.Points {
+			mv.NoCI = mv.NoCI || !p.CI
+		}
 		if latest < 0 {
 			continue
 		}
