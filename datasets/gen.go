@@ -51,7 +51,18 @@ type GenOptions struct {
 	// BatchRows is the number of rows per record batch / row group.
 	// Default 1<<18 (262,144).
 	BatchRows int
+	// MediaTypeWeights are the relative weights of the media types movie,
+	// episode, track, photo and clip: five non-negative numbers with a
+	// positive sum. Default 0.30, 0.45, 0.13, 0.05, 0.07. Codecs,
+	// resolutions, bitrates and durations follow the media type, so
+	// changing the mix changes them too (the demo uses it for a weekly
+	// pattern: more movies on Friday and Saturday).
+	MediaTypeWeights []float64
 }
+
+// DefaultMediaTypeWeights are the media type weights Generate uses by
+// default: movie, episode, track, photo, clip.
+var DefaultMediaTypeWeights = []float64{0.30, 0.45, 0.13, 0.05, 0.07}
 
 // DefaultGenStart is the first day Generate uses when GenOptions.Start is zero.
 var DefaultGenStart = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -89,6 +100,20 @@ func (opt GenOptions) withDefaults() (GenOptions, error) {
 	}
 	if opt.BatchRows < 1 {
 		return opt, fmt.Errorf("Generate: BatchRows = %d, must be ≥ 1", opt.BatchRows)
+	}
+	if opt.MediaTypeWeights == nil {
+		opt.MediaTypeWeights = DefaultMediaTypeWeights
+	}
+	var sum float64
+	for _, w := range opt.MediaTypeWeights {
+		if !(w >= 0) || math.IsInf(w, 0) {
+			sum = math.NaN()
+			break
+		}
+		sum += w
+	}
+	if len(opt.MediaTypeWeights) != len(mediaTypes) || !(sum > 0) {
+		return opt, fmt.Errorf("Generate: MediaTypeWeights = %v, want %d finite non-negative weights with a positive sum", opt.MediaTypeWeights, len(mediaTypes))
 	}
 	switch opt.Format {
 	case FormatUnknown:
@@ -471,7 +496,7 @@ func generateBatch(opt GenOptions, pop *population, batch, n int, b *eventBatch)
 		b.dims[colDevice][i] = int8(dev)
 		b.dims[colPlatform][i] = pop.plat[u][k]
 
-		mt := pick(r, []float64{0.30, 0.45, 0.13, 0.05, 0.07})
+		mt := pick(r, opt.MediaTypeWeights)
 		b.dims[colMediaType][i] = int8(mt)
 		b.numValid[i] = true
 		switch mt {

@@ -134,6 +134,9 @@ type Result struct {
 	// Window is the ledger's state after the run.
 	Window ledger.Summary
 	Cap    ledger.Cap
+	// Index is the job index OUT/<job>/index.html, regenerated after the
+	// publish; "" if the run published nothing or regenerating it failed.
+	Index string
 }
 
 // ErrConfig marks an invalid Config (a usage error).
@@ -344,6 +347,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res.Dir, res.Status = dir, StatusReleased
+	res.Index = regenerateIndex(cfg.OutDir, spec.Name, log) // a view of the releases: its failure is only logged
 	log.Info("released", "dir", dir, "epsilon", eps, "delta", delta,
 		"window_epsilon", res.Window.Epsilon, "cap_epsilon", res.Cap.Epsilon)
 	return res, nil

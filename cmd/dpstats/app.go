@@ -62,6 +62,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			ledgerCommand(),
 			inspectCommand(),
 			genCommand(),
+			indexCommand(),
 		},
 	}
 }

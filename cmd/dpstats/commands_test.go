@@ -100,19 +100,37 @@ func TestExplainCommandJSON(t *testing.T) {
 	}
 }
 
-// TestDemoTwice runs what `make run` runs, twice: the first releases the
-// sample's day and names its index.html; the second releases nothing.
+// TestDemoTwice runs what `make run` runs, twice: the first releases 14
+// days (the sample's, then generated ones) and names the newest day's
+// index.html and the job's history; the second releases nothing.
 func TestDemoTwice(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	code, stdout, errOut := runCLI(t, "demo", "--out", out)
 	if code != exitOK {
 		t.Fatalf("demo exit %d: %s", code, errOut)
 	}
-	index := filepath.Join(out, "playback-daily", "2026-11-01", "index.html")
-	if !strings.Contains(stdout, index) {
-		t.Errorf("demo does not print the report's path %s:\n%s", index, stdout)
+	if got := strings.Count(stdout, "released playback-daily 2026-11-"); got != demoDays {
+		t.Errorf("demo released %d days, want %d:\n%s", got, demoDays, stdout)
 	}
-	if _, err := os.Stat(index); err != nil {
+	index := filepath.Join(out, "playback-daily", "2026-11-14", "index.html")
+	jobIndex := filepath.Join(out, "playback-daily", "index.html")
+	for _, p := range []string{index, jobIndex} {
+		if !strings.Contains(stdout, p) {
+			t.Errorf("demo does not print the path %s:\n%s", p, stdout)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csv, err := os.ReadFile(filepath.Join(out, "playback-daily", "history.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(csv), "\n2026-11-14,"); got < 100 {
+		t.Errorf("history.csv has %d rows of the newest day, want one per partition of every statistic", got)
+	}
+	indexBefore, err := os.ReadFile(jobIndex)
+	if err != nil {
 		t.Fatal(err)
 	}
 	ledgerBefore, err := os.ReadFile(filepath.Join(out, "ledger.jsonl"))
@@ -127,8 +145,11 @@ func TestDemoTwice(t *testing.T) {
 	if !bytes.Equal(ledgerBefore, ledgerAfter) {
 		t.Error("a second demo changed the ledger")
 	}
+	if indexAfter, _ := os.ReadFile(jobIndex); !bytes.Equal(indexBefore, indexAfter) {
+		t.Error("a second demo, which released nothing, changed the job index")
+	}
 	code, stdout, errOut = runCLI(t, "budget", "--ledger", filepath.Join(out, "ledger.jsonl"))
-	if code != exitOK || !strings.Contains(stdout, "ε = 0.3") {
-		t.Errorf("budget after demo: exit %d, %q %q; want ε = 0.3 spent", code, stdout, errOut)
+	if code != exitOK || !strings.Contains(stdout, "ε = 4.2") {
+		t.Errorf("budget after demo: exit %d, %q %q; want ε = 4.2 spent (14 days of 0.3)", code, stdout, errOut)
 	}
 }

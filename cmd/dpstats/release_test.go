@@ -104,8 +104,8 @@ func (s releaseState) latestPeriod() string {
 // under way, whatever happened before (a SIGKILL included), and returns what
 // it found:
 //   - the ledger parses, and its lock is free;
-//   - every visible (non-dot) entry of OUT/<job>/ is latest.json or a whole
-//     report: a directory with report.json (which parses and names its job
+//   - every visible (non-dot) entry of OUT/<job>/ is latest.json, a whole
+//     job index file (index.html, history.csv) or a whole report: a directory with report.json (which parses and names its job
 //     and period), index.html (complete) and one CSV per metric;
 //   - every visible report's spend is in the ledger: an entry for its (job,
 //     period) with report.json's run_id;
@@ -153,8 +153,20 @@ func checkReleaseState(t *testing.T, when, out, led string, metrics []string) re
 				continue
 			}
 			st.latest = &l
+		case name == reports.IndexHTMLName || name == reports.HistoryCSVName:
+			// The job index: whole, though it may lag a report whose run was
+			// killed before it was rebuilt.
+			b, err := os.ReadFile(filepath.Join(jobDir, name))
+			if err != nil {
+				t.Errorf("%s: %v", when, err)
+			} else if whole := map[string]bool{
+				reports.IndexHTMLName:  bytes.HasPrefix(b, []byte("<!DOCTYPE html>")) && bytes.HasSuffix(b, []byte("</html>\n")),
+				reports.HistoryCSVName: bytes.HasPrefix(b, []byte(strings.Join(reports.HistoryCSVColumns, ",")+"\n")) && bytes.HasSuffix(b, []byte("\n")),
+			}[name]; !whole {
+				t.Errorf("%s: the job index file %s is not whole", when, filepath.Join(jobDir, name))
+			}
 		case !de.IsDir():
-			t.Errorf("%s: unexpected visible file %s in %s: only report directories and latest.json belong there", when, name, jobDir)
+			t.Errorf("%s: unexpected visible file %s in %s: only report directories, latest.json and the job index belong there", when, name, jobDir)
 		default:
 			head, problems := checkReport(filepath.Join(jobDir, name), metrics)
 			for _, p := range problems {
@@ -786,7 +798,7 @@ func TestLockedDownPod(t *testing.T) {
 			if !released(r) {
 				t.Errorf("run in a locked-down pod: %s", r)
 			}
-			r = runIn(t, wd, env, bin, "demo", "--out", demoOut, "--log-format", "json")
+			r = runIn(t, wd, env, bin, "demo", "--out", demoOut, "--log-format", "json", "--days", "2")
 			if r.code != 0 {
 				t.Errorf("demo in a locked-down pod: %s", r)
 			}
