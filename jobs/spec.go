@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // SpecVersion is the only job spec version this package reads.
@@ -427,9 +427,10 @@ func ParseSpec(name string, r io.Reader) (*Spec, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlParserProblems are the messages of yaml.v3's parser (as opposed to
-// its scanner) errors. yaml.v3 v3.0.1 reports their line 0-based (the
-// scanner's are 1-based), so yamlError adds one.
+// yamlParserProblems are the messages of the YAML parser's (as opposed to
+// its scanner's) errors. go.yaml.in/yaml/v3 v3.0.5, like gopkg.in/yaml.v3
+// before it, still reports their line 0-based (the scanner's are 1-based),
+// so yamlError adds one; TestParseSpecErrors fails if a release fixes it.
 var yamlParserProblems = map[string]bool{
 	"did not find expected ',' or ']'":       true,
 	"did not find expected ',' or '}'":       true,
@@ -443,7 +444,7 @@ var yamlParserProblems = map[string]bool{
 	"found incompatible YAML document":       true,
 }
 
-// yamlError turns a yaml.v3 syntax error into a SpecError with its line.
+// yamlError turns a YAML syntax error into a SpecError with its line.
 func yamlError(file string, err error) *SpecError {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
