@@ -11,6 +11,12 @@ import (
 var (
 	// ErrInputMissing: a named input file, directory or glob matched nothing.
 	ErrInputMissing = errors.New("input missing")
+	// ErrInputUnreadable: a named input exists but may not be read (its
+	// permissions, or a directory on its path).
+	ErrInputUnreadable = errors.New("input not readable")
+	// ErrBadPattern: an input argument is a malformed glob pattern (a usage
+	// error, not an input error).
+	ErrBadPattern = errors.New("malformed glob pattern")
 	// ErrFormat: the file is not Parquet, an Arrow IPC file or an Arrow IPC stream.
 	ErrFormat = errors.New("unrecognized file format")
 	// ErrColumnMissing: a requested column is not in the file's schema.
@@ -50,7 +56,11 @@ func (e *InputError) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		msg := e.Err.Error()
+		if errors.Is(e.Err, ErrCorrupt) || errors.Is(e.Err, ErrRowCount) || errors.Is(e.Err, ErrBudget) {
+			msg = redactNumbers(msg)
+		}
+		b.WriteString(msg)
 	} else {
 		b.WriteString("input error")
 	}
@@ -58,6 +68,52 @@ func (e *InputError) Error() string {
 }
 
 func (e *InputError) Unwrap() error { return e.Err }
+
+// redactNumbers replaces every number that stands alone in msg (not part
+// of a word such as int64) by "N". The messages of a malformed file come
+// partly from the Parquet and Arrow libraries, which print row, value and
+// byte counts ("expected 1000 values, got 999"): counts derived from the
+// data, which an error message must not carry (DESIGN.md: nothing private
+// in operator channels). Our own messages carry no numbers at all; this
+// catches the libraries'.
+func redactNumbers(msg string) string {
+	isWord := func(c byte) bool {
+		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		c := msg[i]
+		if c < '0' || c > '9' || (i > 0 && isWord(msg[i-1])) {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		j := i
+		for j < len(msg) && (isWord(msg[j]) || msg[j] == '.' && j+1 < len(msg) && '0' <= msg[j+1] && msg[j+1] <= '9') {
+			j++
+		}
+		if isHexOrUnit(msg[i:j]) {
+			b.WriteString(msg[i:j])
+		} else {
+			b.WriteByte('N')
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// isHexOrUnit reports whether a token that starts with a digit is not a
+// plain number: it holds a letter other than an exponent (int types like
+// "2D", "0x1F", "64bit" are kept; "1e9" is a number).
+func isHexOrUnit(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c == '_' || 'a' <= c && c <= 'z' && c != 'e' || 'A' <= c && c <= 'Z' && c != 'E' {
+			return true
+		}
+	}
+	return false
+}
 
 // inputErr builds an *InputError, or completes err if it already is one
 // (built where the file name or row group was not known).

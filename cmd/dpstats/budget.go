@@ -34,8 +34,10 @@ func budgetCommand() *cli.Command {
 			entries, err := ledger.ReadEntries(c.String("ledger"))
 			if errors.Is(err, fs.ErrNotExist) {
 				fmt.Fprintf(c.App.Writer, "The ledger %s does not exist yet: nothing has been released with it.\n", c.String("ledger"))
-			} else if err != nil {
+			} else if errors.Is(err, ledger.ErrCorrupt) {
 				return fmt.Errorf("read ledger: %w", err)
+			} else if err != nil {
+				return noInputError{fmt.Errorf("cannot read the ledger: %w", err)}
 			}
 			cap := spec.LedgerCap()
 			s := ledger.Summarize(entries, time.Now(), cap.Window, spec.Name)

@@ -30,7 +30,7 @@ const exitCodeHelp = `EXIT STATUS:
    64  usage error, invalid job spec, ε/δ above the spec's ceiling, or a period not over yet
    65  input data error (unreadable file, wrong column type; the message names the file and column),
        or a corrupt ledger line (a human must repair the ledger)
-   66  input missing (no such file, directory or glob match)
+   66  input missing or not readable (no such file, directory or glob match; permission denied)
    70  internal error (a bug in dpstats)
    73  cannot write output (report directory or ledger), or a report exists that the ledger does not record
    75  ledger locked by another run (retry later)
@@ -52,6 +52,13 @@ type outputError struct{ err error }
 func (e outputError) Error() string { return e.err.Error() }
 func (e outputError) Unwrap() error { return e.err }
 
+// noInputError marks an input that exists but cannot be read, outside the
+// datasets package (the ledger that budget reads): exit 66.
+type noInputError struct{ err error }
+
+func (e noInputError) Error() string { return e.err.Error() }
+func (e noInputError) Unwrap() error { return e.err }
+
 // exitCode is the one place where errors become exit codes.
 func exitCode(err error) int {
 	var (
@@ -66,7 +73,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.Is(err, datasets.ErrBadPattern):
 		return exitUsage
 	case errors.As(err, &output), errors.As(err, &jobOutput):
 		// Before ErrNotExist: a missing output directory is not missing input.
@@ -76,7 +83,8 @@ func exitCode(err error) int {
 		return code
 	}
 	switch {
-	case errors.Is(err, datasets.ErrInputMissing), errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, datasets.ErrInputMissing), errors.Is(err, os.ErrNotExist),
+		errors.Is(err, datasets.ErrInputUnreadable), errors.As(err, new(noInputError)):
 		return exitNoInput
 	case errors.As(err, &input):
 		return exitDataErr

@@ -65,8 +65,8 @@ func TestOpenErrors(t *testing.T) {
 		{"a directory", dir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Open(tc.path); err == nil || !strings.HasPrefix(err.Error(), "Open") {
-				t.Errorf("Open(%q) = %v, want an Open error", tc.path, err)
+			if _, err := Open(tc.path); err == nil || !strings.HasPrefix(err.Error(), "ledger ") {
+				t.Errorf("Open(%q) = %v, want an error naming the ledger", tc.path, err)
 			}
 		})
 	}
