@@ -128,7 +128,7 @@ func routeGlogToStderr() {
 // newLogger logs text on a terminal and JSON otherwise (cron, Kubernetes).
 func newLogger(w io.Writer) *slog.Logger {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, logHandlerOptions))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, logHandlerOptions))
 }

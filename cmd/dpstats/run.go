@@ -198,9 +198,9 @@ func newLoggerFormat(w io.Writer, format string) (*slog.Logger, error) {
 	case "auto", "":
 		return newLogger(w), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		return slog.New(slog.NewTextHandler(w, logHandlerOptions)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(slog.NewJSONHandler(w, logHandlerOptions)), nil
 	default:
 		return nil, usagef("--log-format %q: want auto, text or json", format)
 	}
