@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -100,6 +102,14 @@ func runRun(c *cli.Context) (err error) {
 	}
 	if c.String("ledger") == "" {
 		return usagef("run: --ledger is required: the file that records every release's privacy spend")
+	}
+	if c.String("out") == "" {
+		return usagef("run: --out is required: the directory reports are published to")
+	}
+	for _, flag := range []string{"input", "consent"} {
+		if slices.Contains(c.StringSlice(flag), "") {
+			return usagef("run: --%s holds an empty path (a stray comma?): %q", flag, strings.Join(c.StringSlice(flag), ","))
+		}
 	}
 	events, err := datasets.FileInputs(c.StringSlice("input"))
 	if err != nil {

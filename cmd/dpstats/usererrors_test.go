@@ -19,6 +19,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // unprivileged is the user the unreadable-file cases run as when the tests
@@ -209,6 +215,10 @@ func userErrorCases() []userErrorCase {
 		c("run without --input", usage, func(_ *testing.T, f *fixture) []string { return f.runWithout("--input") }, "--input"),
 		c("run without --consent", usage, func(_ *testing.T, f *fixture) []string { return f.runWithout("--consent") }, "--consent"),
 		c("run without --ledger", usage, func(_ *testing.T, f *fixture) []string { return f.runWithout("--ledger") }, "--ledger"),
+		c("empty --out", usage, runWith("--out", ""), "--out"),
+		c("empty --input", usage, runWith("--input", ""), "--input"),
+		c("--input of commas", usage, runWith("--input", ",,"), "--input"),
+		c("stray comma in --consent", usage, func(_ *testing.T, f *fixture) []string { return f.run("--consent", f.consent+",") }, "--consent"),
 		c("bad --log-format", usage, runWith("--log-format", "xml"), "xml"),
 		c("bad --lock-wait", usage, runWith("--lock-wait", "soon"), "lock-wait"),
 		c("negative --lock-wait", usage, runWith("--lock-wait", "-1s"), "lock wait"),
@@ -221,6 +231,7 @@ func userErrorCases() []userErrorCase {
 		c("period: 30 February", usage, runWith("--period", "2026-02-30"), "--period"),
 		c("period: no leading zeros", usage, runWith("--period", "2026-1-1"), "--period"),
 		c("period: with a time", usage, runWith("--period", "2026-01-01T00:00:00Z"), "--period"),
+		c("period: YESTERDAY", usage, runWith("--period", "YESTERDAY"), "--period"),
 		c("period: year 1", usage, runWith("--period", "0001-01-01"), "0001-01-01"),
 		c("period: before 1970", usage, runWith("--period", "1969-12-31"), "1969-12-31"),
 		c("period: year 9999", usage, runWith("--period", "9999-12-31"), "9999-12-31"),
@@ -263,6 +274,7 @@ func userErrorCases() []userErrorCase {
 		withEnv(c("env: missing input", noInput, func(_ *testing.T, f *fixture) []string {
 			return []string{"run", "--consent", f.consent, "--ledger", f.ledger, "--out", f.out, "--period", f.period}
 		}, "no-such.parquet"), "DPSTATS_INPUT=no-such.parquet"),
+		withEnv(c("env: empty out", usage, func(_ *testing.T, f *fixture) []string { return f.runWithout("--out") }, "--out"), "DPSTATS_OUT="),
 		withEnv(c("env: bad plan users", usage, fixed("plan"), "users"), "DPSTATS_PLAN_USERS=many"),
 		withEnv(c("env: unknown job", usage, fixed("explain"), "no-such-job"), "DPSTATS_JOB=no-such-job"),
 
@@ -272,6 +284,7 @@ func userErrorCases() []userErrorCase {
 		c("job: a directory", usage, func(t *testing.T, f *fixture) []string { return f.run("--job", f.mkdir(t, "jobdir", 0o755)) }, "jobdir"),
 		c("job: empty file", usage, func(t *testing.T, f *fixture) []string { return f.run("--job", f.file(t, "empty.yaml", "", 0o644)) }, "empty"),
 		c("job: /dev/null", usage, runWith("--job", os.DevNull), "empty"),
+		c("job: /dev/zero", usage, runWith("--job", "/dev/zero"), "not a job spec"),
 		c("job: a Parquet file", usage, func(_ *testing.T, f *fixture) []string { return f.run("--job", f.events) }, "job spec"),
 		c("job: YAML syntax error", usage, func(t *testing.T, f *fixture) []string {
 			return f.run("--job", f.file(t, "bad.yaml", "version: 1\nname: [x\n", 0o644))
@@ -318,6 +331,9 @@ func userErrorCases() []userErrorCase {
 			}
 			return f.run("--input", f.file(t, "cut.parquet", string(b[:len(b)/2]), 0o644))
 		}, "cut.parquet"),
+		c("input: event_time is a string", dataErr, func(t *testing.T, f *fixture) []string {
+			return f.run("--input", writeStringTimes(t, filepath.Join(f.dir, "strings.parquet")))
+		}, "strings.parquet", "unusable column type"),
 		c("input: the consent export", dataErr, func(_ *testing.T, f *fixture) []string { return f.run("--input", f.consent) }, "consent.parquet"),
 		c("consent: the events export", dataErr, func(_ *testing.T, f *fixture) []string { return f.run("--consent", f.events) }, "events.parquet"),
 		c("consent: no such file", noInput, runWith("--consent", "no-such-consent.parquet"), "no-such-consent.parquet"),
@@ -416,6 +432,7 @@ func userErrorCases() []userErrorCase {
 			return []string{"demo", "--out", filepath.Join(f.file(t, "plain", "x", 0o644), "o")}
 		}, "plain"),
 		c("demo: epsilon tiny", usage, fixed("demo", "--epsilon", "1e-300", "--out", "o"), "too small"),
+		c("demo: empty --out", usage, fixed("demo", "--out", ""), "--out"),
 		c("demo: bad log format", usage, fixed("demo", "--log-format", "xml", "--out", "o"), "xml"),
 	}
 	return cases
@@ -523,4 +540,40 @@ func chownTree(t *testing.T, dir string, uid int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeStringTimes writes a Parquet export whose columns are all strings,
+// event_time too: a type the reader must refuse by name.
+func writeStringTimes(t *testing.T, path string) string {
+	t.Helper()
+	names := []string{"user_id", "event_time", "device_type", "platform", "video_codec", "audio_codec", "container",
+		"media_type", "resolution", "decision", "bitrate_kbps", "duration_s"}
+	fields := make([]arrow.Field, len(names))
+	for i, n := range names {
+		fields[i] = arrow.Field{Name: n, Type: arrow.BinaryTypes.String, Nullable: true}
+	}
+	sc := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), sc)
+	defer b.Release()
+	for i := range names {
+		b.Field(i).(*array.StringBuilder).AppendValues([]string{"u1", "2026-11-01T10:00:00Z"}, nil)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
