@@ -21,7 +21,7 @@ var csvBaseColumns = []string{"partition", "value", "lower", "upper", "clamped",
 // prefixed with a single quote.
 func WriteCSV(w io.Writer, m *Metric) error {
 	if err := m.Validate(); err != nil {
-		return fmt.Errorf("WriteCSV: %w", err)
+		return fmt.Errorf("csv: %w", err)
 	}
 	m = sanitizedMetric(m)
 	ranks := quantileRanks(m)
@@ -32,7 +32,7 @@ func WriteCSV(w io.Writer, m *Metric) error {
 	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(header); err != nil {
-		return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
+		return fmt.Errorf("csv of %s: write: %w", m.Name, err)
 	}
 	for _, p := range m.Partitions {
 		row := []string{
@@ -52,12 +52,12 @@ func WriteCSV(w io.Writer, m *Metric) error {
 			row = append(row, formatSig(q.Value, significantDigits), optNum(q.Lower), optNum(q.Upper))
 		}
 		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
+			return fmt.Errorf("csv of %s: write: %w", m.Name, err)
 		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
-		return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
+		return fmt.Errorf("csv of %s: write: %w", m.Name, err)
 	}
 	return nil
 }

@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		}
 	}()
 	routeGlogToStderr()
-	app := newApp(stdout, stderr)
+	app := newApp(stdoutWriter{stdout}, stderr)
 	// urfave/cli answers an unknown command (`dpstats frobnicate`, `dpstats
 	// help frobnicate`) with "No help topic" and an exit code of its own;
 	// it is a usage error.

@@ -52,6 +52,25 @@ type outputError struct{ err error }
 func (e outputError) Error() string { return e.err.Error() }
 func (e outputError) Unwrap() error { return e.err }
 
+// stdoutError is a failed write to standard output (a full disk behind a
+// redirection, a closed pipe): the output cannot be written, exit 73.
+type stdoutError struct{ err error }
+
+func (e stdoutError) Error() string { return "standard output: " + e.err.Error() }
+func (e stdoutError) Unwrap() error { return e.err }
+
+// stdoutWriter passes writes to w and marks their errors as stdoutError, so
+// that a command that returns one exits 73 whatever wrapped it on the way.
+type stdoutWriter struct{ w io.Writer }
+
+func (s stdoutWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = stdoutError{err}
+	}
+	return n, err
+}
+
 // noInputError marks an input that exists but cannot be read, outside the
 // datasets package (the ledger that budget reads): exit 66.
 type noInputError struct{ err error }
@@ -75,7 +94,7 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.As(err, &usage), errors.Is(err, datasets.ErrBadPattern):
 		return exitUsage
-	case errors.As(err, &output), errors.As(err, &jobOutput):
+	case errors.As(err, &output), errors.As(err, &jobOutput), errors.As(err, new(stdoutError)):
 		// Before ErrNotExist: a missing output directory is not missing input.
 		return exitCantCreate
 	}

@@ -83,6 +83,8 @@ type userErrorCase struct {
 	// asUser: run as an unprivileged user when the test runs as root, so
 	// that file permissions apply.
 	asUser bool
+	// stdout, if set, is the file standard output is redirected to.
+	stdout string
 }
 
 // fixture is what every case may use: a valid export, its consent, an
@@ -202,6 +204,7 @@ func userErrorCases() []userErrorCase {
 	}
 	withEnv := func(tc userErrorCase, env ...string) userErrorCase { tc.env = env; return tc }
 	asUser := func(tc userErrorCase) userErrorCase { tc.asUser = true; return tc }
+	toFull := func(tc userErrorCase) userErrorCase { tc.stdout = "/dev/full"; return tc }
 	today := time.Now().UTC().Format(time.DateOnly)
 
 	cases := []userErrorCase{
@@ -432,6 +435,10 @@ func userErrorCases() []userErrorCase {
 			return []string{"demo", "--out", filepath.Join(f.file(t, "plain", "x", 0o644), "o")}
 		}, "plain"),
 		c("demo: epsilon tiny", usage, fixed("demo", "--epsilon", "1e-300", "--out", "o"), "too small"),
+		// Standard output on a full disk.
+		toFull(c("explain to a full disk", cantCreate, fixed("explain"), "standard output")),
+		toFull(c("plan to a full disk", cantCreate, fixed("plan"), "standard output")),
+		toFull(c("inspect to a full disk", cantCreate, func(_ *testing.T, f *fixture) []string { return []string{"inspect", f.events} }, "standard output")),
 		c("demo: empty --out", usage, fixed("demo", "--out", ""), "--out"),
 		c("demo: bad log format", usage, fixed("demo", "--log-format", "xml", "--out", "o"), "xml"),
 	}
@@ -483,6 +490,14 @@ func TestUserErrorsNeverExit70(t *testing.T) {
 			cmd.Env = testEnv(tc.env...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if tc.stdout != "" {
+				out, err := os.OpenFile(tc.stdout, os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer out.Close()
+				cmd.Stdout = out
+			}
 			if tc.asUser && os.Geteuid() == 0 {
 				chownTree(t, dir, unprivileged)
 				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: unprivileged, Gid: unprivileged}}
