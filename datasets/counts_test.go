@@ -46,7 +46,8 @@ func TestRedactNumbers(t *testing.T) {
 		{"metadata said 3514 bytes, got 3.5e3", "metadata said N bytes, got N"},
 		{"int64 column in V2 page of type decimal(4, 2)", "int64 column in V2 page of type decimal(N, N)"},
 		{"no numbers here", "no numbers here"},
-		{"0x1F and 64bit stay", "0x1F and 64bit stay"},
+		{"at 0x1F, a 64bit value, 1e-5 and 2.5E+3", "at N, a Nbit value, N and N"},
+		{"v1.2.3 and 1.2.3", "v1.N and N.N"},
 	} {
 		if got := redactNumbers(tt.in); got != tt.want {
 			t.Errorf("redactNumbers(%q) = %q, want %q", tt.in, got, tt.want)
@@ -270,4 +271,22 @@ func anyIs(errs []error, targets ...error) bool {
 		}
 	}
 	return false
+}
+
+// FuzzRedactNumbers: whatever the message, redaction does not panic, is
+// idempotent, and leaves no number standing alone.
+func FuzzRedactNumbers(f *testing.F) {
+	for _, s := range []string{"read 7919 rows", "[:-5] 3.5e3 x1 0x1F", "9", "a.1.2.3", "é12ü"} {
+		f.Add(s)
+	}
+	alone := regexp.MustCompile(`(^|[^A-Za-z0-9_])[0-9]+([^A-Za-z0-9_]|$)`)
+	f.Fuzz(func(t *testing.T, s string) {
+		r := redactNumbers(s)
+		if redactNumbers(r) != r {
+			t.Errorf("redactNumbers is not idempotent on %q: %q, then %q", s, r, redactNumbers(r))
+		}
+		if m := alone.FindString(r); m != "" {
+			t.Errorf("redactNumbers(%q) = %q keeps the number %q", s, r, m)
+		}
+	})
 }

@@ -69,50 +69,55 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() error { return e.Err }
 
-// redactNumbers replaces every number that stands alone in msg (not part
-// of a word such as int64) by "N". The messages of a malformed file come
-// partly from the Parquet and Arrow libraries, which print row, value and
-// byte counts ("expected 1000 values, got 999"): counts derived from the
-// data, which an error message must not carry (DESIGN.md: nothing private
-// in operator channels). Our own messages carry no numbers at all; this
-// catches the libraries'.
+// redactNumbers replaces every number that does not stand inside a word
+// (int64 stays) by "N": decimal, fractional, with an exponent, or hex, and
+// also the number in front of a unit ("64bit" becomes "Nbit"). The
+// messages of a malformed file come partly from the Parquet and Arrow
+// libraries, which print row, value and byte counts ("expected 1000
+// values, got 999"): counts derived from the data, which an error message
+// must not carry (docs/privacy-channels.md). Our own messages carry no
+// numbers at all; this catches the libraries'.
 func redactNumbers(msg string) string {
 	isWord := func(c byte) bool {
 		return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 	}
+	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
+	isHex := func(c byte) bool { return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+	digits := func(j int) int {
+		for j < len(msg) && isDigit(msg[j]) {
+			j++
+		}
+		return j
+	}
 	var b strings.Builder
 	for i := 0; i < len(msg); {
-		c := msg[i]
-		if c < '0' || c > '9' || (i > 0 && isWord(msg[i-1])) {
-			b.WriteByte(c)
+		if !isDigit(msg[i]) || (i > 0 && isWord(msg[i-1])) {
+			b.WriteByte(msg[i])
 			i++
 			continue
 		}
-		j := i
-		for j < len(msg) && (isWord(msg[j]) || msg[j] == '.' && j+1 < len(msg) && '0' <= msg[j+1] && msg[j+1] <= '9') {
-			j++
-		}
-		if isHexOrUnit(msg[i:j]) {
-			b.WriteString(msg[i:j])
+		j := i + 1
+		if msg[i] == '0' && j+1 < len(msg) && (msg[j] == 'x' || msg[j] == 'X') && isHex(msg[j+1]) {
+			for j++; j < len(msg) && isHex(msg[j]); j++ {
+			}
 		} else {
-			b.WriteByte('N')
+			j = digits(j)
+			if j+1 < len(msg) && msg[j] == '.' && isDigit(msg[j+1]) {
+				j = digits(j + 1)
+			}
+			if k := j + 1; j < len(msg) && (msg[j] == 'e' || msg[j] == 'E') {
+				if k < len(msg) && (msg[k] == '+' || msg[k] == '-') {
+					k++
+				}
+				if k < len(msg) && isDigit(msg[k]) {
+					j = digits(k)
+				}
+			}
 		}
+		b.WriteByte('N')
 		i = j
 	}
 	return b.String()
-}
-
-// isHexOrUnit reports whether a token that starts with a digit is not a
-// plain number: it holds a letter other than an exponent (int types like
-// "2D", "0x1F", "64bit" are kept; "1e9" is a number).
-func isHexOrUnit(tok string) bool {
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if c == '_' || 'a' <= c && c <= 'z' && c != 'e' || 'A' <= c && c <= 'Z' && c != 'E' {
-			return true
-		}
-	}
-	return false
 }
 
 // inputErr builds an *InputError, or completes err if it already is one
