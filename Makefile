@@ -15,9 +15,13 @@ run: build
 	./$(BIN) demo --out $(OUT)
 
 # test: every test, including the corpus of foreign Parquet/Arrow files
-# (../shared/corpus) and the browser test of the HTML report.
+# (../shared/corpus, or DPSTATS_CORPUS) and the browser test of the HTML
+# report. The output is plain go test's (ok / FAIL per package, failing
+# tests' logs), then the list of tests that skipped and why. Under CI=true
+# the browser and corpus tests fail instead of skipping.
 test: lint
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) build -o bin/testsummary ./scripts/testsummary
+	./bin/testsummary -count=1 -timeout 30m ./...
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m ./dp/... ./jobs/...
@@ -36,7 +40,7 @@ fuzz:
 
 # The slow, memory-hungry files of the corpus, kept out of `make test`.
 corpus-stress:
-	DPSTATS_CORPUS_STRESS=1 $(GO) test -count=1 -run Stress -timeout 30m ./datasets
+	DPSTATS_STRESS=1 $(GO) test -count=1 -run TestCorpusStress -v -timeout 30m ./datasets
 
 clean:
 	rm -rf bin $(OUT) walkthrough

@@ -34,11 +34,11 @@ func newNullBits(arr arrow.Array) (nullBits, error) {
 		if arr.NullN() == arr.Len() { // all-null arrays may omit the bitmap
 			return nullBits{bits: make([]byte, bitutil.BytesForBits(int64(arr.Len()))), offset: 0}, nil
 		}
-		return nullBits{}, fmt.Errorf("%w: %d nulls but no nullBits bitmap", ErrCorrupt, arr.NullN())
+		return nullBits{}, fmt.Errorf("%w: nulls but no validity bitmap", ErrCorrupt)
 	}
 	off := arr.Data().Offset()
 	if int64(len(bits)) < bitutil.BytesForBits(int64(off+arr.Len())) {
-		return nullBits{}, fmt.Errorf("%w: nullBits bitmap too short", ErrCorrupt)
+		return nullBits{}, fmt.Errorf("%w: validity bitmap too short", ErrCorrupt)
 	}
 	return nullBits{bits: bits, offset: off}, nil
 }
@@ -81,12 +81,12 @@ const (
 // ErrColumnType (unsupported type) or ErrCorrupt (inconsistent buffers).
 func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 	if arr == nil {
-		return StringColumn{}, fmt.Errorf("NewStringColumn: %w: nil array", ErrColumnType)
+		return StringColumn{}, fmt.Errorf("%w: nil array", ErrColumnType)
 	}
 	c := StringColumn{n: arr.Len()}
 	var err error
 	if c.valid, err = newNullBits(arr); err != nil {
-		return StringColumn{}, fmt.Errorf("NewStringColumn: %w", err)
+		return StringColumn{}, err
 	}
 	// Offsets are absolute positions in the whole data buffer (arrow's
 	// ValueBytes would slice it, and panic on corrupt offsets).
@@ -101,27 +101,27 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 		c.kind, c.off64, c.data = strOff64, a.ValueOffsets(), dataBuffer(a)
 	case *array.StringView:
 		if err := array.ValidateFull(a); err != nil {
-			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %w", ErrCorrupt, err)
+			return StringColumn{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		c.kind, c.view = strView, a
 		return c, nil
 	case *array.Dictionary:
 		dict, err := NewStringColumn(a.Dictionary())
 		if err != nil {
-			return StringColumn{}, fmt.Errorf("NewStringColumn: dictionary: %w", err)
+			return StringColumn{}, fmt.Errorf("dictionary: %w", err)
 		}
 		if dict.kind == strDict {
-			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: nested dictionary", ErrColumnType)
+			return StringColumn{}, fmt.Errorf("%w: nested dictionary", ErrColumnType)
 		}
 		idx, err := newIntColumn(a.Indices(), false)
 		if err != nil {
-			return StringColumn{}, fmt.Errorf("NewStringColumn: dictionary indices: %w", err)
+			return StringColumn{}, fmt.Errorf("dictionary indices: %w", err)
 		}
-		if v, bad := badIndex(a.Indices(), idx, dict.n); bad {
-			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: dictionary index %d out of range [0, %d)", ErrCorrupt, v, dict.n)
+		if _, bad := badIndex(a.Indices(), idx, dict.n); bad {
+			return StringColumn{}, fmt.Errorf("%w: a dictionary index is out of range", ErrCorrupt)
 		}
 		if idx.n != c.n {
-			return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %d indices for %d rows", ErrCorrupt, idx.n, c.n)
+			return StringColumn{}, fmt.Errorf("%w: fewer dictionary indices than rows", ErrCorrupt)
 		}
 		c.kind, c.idx, c.dict = strDict, idx, &dict
 		if dict.n <= idx.n {
@@ -132,10 +132,10 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 		}
 		return c, nil
 	default:
-		return StringColumn{}, fmt.Errorf("NewStringColumn: %w: %s is not a string type", ErrColumnType, arr.DataType())
+		return StringColumn{}, fmt.Errorf("%w: %s is not a string type", ErrColumnType, arr.DataType())
 	}
 	if err := c.checkOffsets(); err != nil {
-		return StringColumn{}, fmt.Errorf("NewStringColumn: %w", err)
+		return StringColumn{}, err
 	}
 	return c, nil
 }
@@ -154,7 +154,7 @@ func (c *StringColumn) checkOffsets() error {
 	switch c.kind {
 	case strOff32:
 		if len(c.off32) < c.n+1 {
-			return fmt.Errorf("%w: %d offsets for %d values", ErrCorrupt, len(c.off32), c.n)
+			return fmt.Errorf("%w: fewer string offsets than values", ErrCorrupt)
 		}
 		o := c.off32[:c.n+1]
 		if o[0] < 0 || int64(o[c.n]) > int64(len(c.data)) {
@@ -167,7 +167,7 @@ func (c *StringColumn) checkOffsets() error {
 		}
 	case strOff64:
 		if len(c.off64) < c.n+1 {
-			return fmt.Errorf("%w: %d offsets for %d values", ErrCorrupt, len(c.off64), c.n)
+			return fmt.Errorf("%w: fewer string offsets than values", ErrCorrupt)
 		}
 		o := c.off64[:c.n+1]
 		if o[0] < 0 || o[c.n] > int64(len(c.data)) {
@@ -263,7 +263,7 @@ type IntColumn struct {
 func NewIntColumn(arr arrow.Array) (IntColumn, error) {
 	c, err := newIntColumn(arr, false)
 	if err != nil {
-		return IntColumn{}, fmt.Errorf("NewIntColumn: %w", err)
+		return IntColumn{}, err
 	}
 	return c, nil
 }
@@ -304,7 +304,7 @@ func newIntColumn(arr arrow.Array, allowUint64 bool) (IntColumn, error) {
 		return IntColumn{}, fmt.Errorf("%w: %s is not an integer type", ErrColumnType, arr.DataType())
 	}
 	if have < c.n {
-		return IntColumn{}, fmt.Errorf("%w: %d values for %d rows", ErrCorrupt, have, c.n)
+		return IntColumn{}, fmt.Errorf("%w: fewer values than rows", ErrCorrupt)
 	}
 	return c, nil
 }
@@ -364,11 +364,11 @@ type TimeColumn struct {
 // ErrColumnType for other types.
 func NewTimeColumn(arr arrow.Array) (TimeColumn, error) {
 	if arr == nil {
-		return TimeColumn{}, fmt.Errorf("NewTimeColumn: %w: nil array", ErrColumnType)
+		return TimeColumn{}, fmt.Errorf("%w: nil array", ErrColumnType)
 	}
 	valid, err := newNullBits(arr)
 	if err != nil {
-		return TimeColumn{}, fmt.Errorf("NewTimeColumn: %w", err)
+		return TimeColumn{}, err
 	}
 	c := TimeColumn{ints: IntColumn{n: arr.Len(), valid: valid, kind: arrow.INT64}}
 	switch a := arr.(type) {
@@ -395,10 +395,10 @@ func NewTimeColumn(arr arrow.Array) (TimeColumn, error) {
 		c.ints.i64 = unsafe.Slice((*int64)(unsafe.SliceData(vals)), len(vals))
 		c.mul = 1e6
 	default:
-		return TimeColumn{}, fmt.Errorf("NewTimeColumn: %w: %s is not a timestamp or date type", ErrColumnType, arr.DataType())
+		return TimeColumn{}, fmt.Errorf("%w: %s is not a timestamp or date type", ErrColumnType, arr.DataType())
 	}
 	if len(c.ints.i64)+len(c.ints.i32) < c.ints.n {
-		return TimeColumn{}, fmt.Errorf("NewTimeColumn: %w: %d values for %d rows", ErrCorrupt, len(c.ints.i64)+len(c.ints.i32), c.ints.n)
+		return TimeColumn{}, fmt.Errorf("%w: fewer values than rows", ErrCorrupt)
 	}
 	return c, nil
 }

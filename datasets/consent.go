@@ -148,7 +148,7 @@ func (s *consentState) add(u uint32, at int64, haveAt, granted bool) {
 func LoadConsent(paths []string, users *UserIndex, asOf time.Time, cols ConsentColumns) (*Consent, error) {
 	in, err := FileInputs(paths)
 	if err != nil {
-		return nil, fmt.Errorf("LoadConsent: %w", err)
+		return nil, err
 	}
 	return LoadConsentFrom(in, users, asOf, cols)
 }
@@ -166,25 +166,25 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 // pass over the exports: cs[i] is the consent state as of asOf[i].
 func LoadConsentsFrom(inputs []Input, users *UserIndex, cols ConsentColumns, asOf ...time.Time) ([]*Consent, error) {
 	if users == nil {
-		return nil, errors.New("LoadConsent: nil UserIndex")
+		return nil, errors.New("nil UserIndex")
 	}
 	if len(asOf) == 0 {
-		return nil, errors.New("LoadConsent: no instant to evaluate consent as of")
+		return nil, errors.New("no instant to evaluate consent as of")
 	}
 	cs := make([]*Consent, len(asOf))
 	for i, t := range asOf {
 		if t.IsZero() {
-			return nil, errors.New("LoadConsent: asOf is the zero time; consent must be evaluated as of the run")
+			return nil, errors.New("asOf is the zero time; consent must be evaluated as of the run")
 		}
 		cs[i] = &Consent{asOf: t, users: users, cats: make(map[string]*consentState)}
 	}
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("LoadConsent: %w: no consent inputs", ErrInputMissing)
+		return nil, fmt.Errorf("%w: no consent inputs", ErrInputMissing)
 	}
 	cols = cols.withDefaults()
 	for _, in := range inputs {
 		if err := load(cs, in, cols); err != nil {
-			return nil, fmt.Errorf("LoadConsent: %w", err)
+			return nil, err
 		}
 	}
 	return cs, nil

@@ -22,7 +22,8 @@
 // file's content is an [*InputError] naming the file and, where known, the
 // column and Parquet row group; its Err wraps one of the sentinel errors
 // ([ErrFormat], [ErrColumnMissing], [ErrColumnType], [ErrRowCount],
-// [ErrCorrupt], [ErrBudget], [ErrInputMissing]). In particular:
+// [ErrCorrupt], [ErrBudget], [ErrInputMissing], [ErrInputUnreadable]). In
+// particular:
 //
 //   - Panics inside arrow-go are recovered at the file boundary. The
 //     Parquet path runs with Parallel=false and validates each row group's
@@ -36,6 +37,12 @@
 //     error wrapping ErrBudget instead of killing the process.
 //   - Column accessors check buffers once per batch, so their Value methods
 //     cannot panic on malformed data.
+//   - An error about a malformed file carries no counts: our messages say
+//     what is inconsistent in words ("the rows read differ from the
+//     footer's row count"), and the numbers in the Parquet and Arrow
+//     libraries' messages are redacted to "N" (InputError.Error). Counts
+//     derived from the data never reach a log; `dpstats inspect` prints
+//     the exact ones to an operator.
 //
 // What is not promised: string values are passed through as stored (invalid
 // UTF-8 is not repaired; sanitize before rendering), CRCs are not checked,

@@ -66,21 +66,21 @@ type EventSpec struct {
 // Validate checks the rules documented on the fields.
 func (s EventSpec) Validate() error {
 	if s.User == "" {
-		return errors.New("EventSpec.Validate: User column is required")
+		return errors.New("the user column is required")
 	}
 	if s.Time == "" {
-		return errors.New("EventSpec.Validate: Time column is required")
+		return errors.New("the time column is required")
 	}
 	if s.Start.IsZero() || s.End.IsZero() || !s.Start.Before(s.End) {
-		return fmt.Errorf("EventSpec.Validate: period [%s, %s) is empty or unset; need Start < End",
+		return fmt.Errorf("period [%s, %s) is empty or unset; need Start < End",
 			s.Start.UTC().Format(time.RFC3339), s.End.UTC().Format(time.RFC3339))
 	}
 	check := func(col string) error {
 		if col == "" {
-			return errors.New("EventSpec.Validate: empty column name")
+			return errors.New("empty column name")
 		}
 		if IsForbidden(col) {
-			return fmt.Errorf("EventSpec.Validate: column %q is forbidden (see ForbiddenColumns): dpstats never reads it", col)
+			return fmt.Errorf("column %q is forbidden (see ForbiddenColumns): dpstats never reads it", col)
 		}
 		return nil
 	}
@@ -94,7 +94,7 @@ func (s EventSpec) Validate() error {
 			return err
 		}
 		if err := n.Gen.Validate(); err != nil {
-			return fmt.Errorf("EventSpec.Validate: column %q: %w", n.Column, err)
+			return fmt.Errorf("column %q: %w", n.Column, err)
 		}
 	}
 	return nil
@@ -177,7 +177,7 @@ type EventReader struct {
 func NewEventReader(paths []string, spec EventSpec, users *UserIndex) (*EventReader, error) {
 	in, err := FileInputs(paths)
 	if err != nil {
-		return nil, fmt.Errorf("NewEventReader: %w", err)
+		return nil, err
 	}
 	return NewEventReaderFrom(in, spec, users)
 }
@@ -185,13 +185,13 @@ func NewEventReader(paths []string, spec EventSpec, users *UserIndex) (*EventRea
 // NewEventReaderFrom is NewEventReader over Inputs (e.g. an embedded sample).
 func NewEventReaderFrom(inputs []Input, spec EventSpec, users *UserIndex) (*EventReader, error) {
 	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("NewEventReader: %w", err)
+		return nil, err
 	}
 	if users == nil {
-		return nil, errors.New("NewEventReader: nil UserIndex")
+		return nil, errors.New("nil UserIndex")
 	}
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("NewEventReader: %w: no event inputs", ErrInputMissing)
+		return nil, fmt.Errorf("%w: no event inputs", ErrInputMissing)
 	}
 	r := &EventReader{spec: spec, users: users, inputs: inputs}
 	pos := make(map[string]int)

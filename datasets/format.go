@@ -44,16 +44,16 @@ var (
 func DetectFormat(path string) (Format, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return FormatUnknown, fmt.Errorf("DetectFormat: %w", openErr(err))
+		return FormatUnknown, openErr(err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return FormatUnknown, fmt.Errorf("DetectFormat: %w", err)
+		return FormatUnknown, err
 	}
 	format, err := detectFormat(f, st.Size())
 	if err != nil {
-		return FormatUnknown, fmt.Errorf("DetectFormat: %s: %w", path, err)
+		return FormatUnknown, fmt.Errorf("%s: %w", path, err)
 	}
 	return format, nil
 }

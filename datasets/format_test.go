@@ -36,7 +36,7 @@ func TestDetectFormat(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := DetectFormat(path); !errors.Is(err, ErrFormat) {
-				t.Errorf("DetectFormat: %v, want ErrFormat", err)
+				t.Errorf("%v, want ErrFormat", err)
 			}
 			_, err := Open(path, ScanOptions{})
 			var ie *InputError

@@ -18,7 +18,7 @@ import (
 //
 //	go test ./datasets -run '^$' -fuzz FuzzOpen -fuzztime 60s
 func FuzzOpen(f *testing.F) {
-	dir := filepath.Join("..", "..", "shared", "corpus")
+	dir := corpusPath()
 	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil

@@ -77,29 +77,29 @@ const defaultBatchRows = 1 << 18
 
 func (opt GenOptions) withDefaults() (GenOptions, error) {
 	if opt.Rows < 0 {
-		return opt, fmt.Errorf("Generate: Rows = %d, must be ≥ 0", opt.Rows)
+		return opt, fmt.Errorf("Rows = %d, must be ≥ 0", opt.Rows)
 	}
 	if opt.Users < 1 {
-		return opt, fmt.Errorf("Generate: Users = %d, must be ≥ 1", opt.Users)
+		return opt, fmt.Errorf("Users = %d, must be ≥ 1", opt.Users)
 	}
 	if opt.Days == 0 {
 		opt.Days = 1
 	}
 	if opt.Days < 1 || opt.Days > 3660 {
-		return opt, fmt.Errorf("Generate: Days = %d, must be in [1, 3660]", opt.Days)
+		return opt, fmt.Errorf("Days = %d, must be in [1, 3660]", opt.Days)
 	}
 	if opt.Start.IsZero() {
 		opt.Start = DefaultGenStart
 	}
 	opt.Start = opt.Start.UTC().Truncate(24 * time.Hour)
 	if opt.NullUsers < 0 || opt.NullUsers >= 1 || math.IsNaN(opt.NullUsers) {
-		return opt, fmt.Errorf("Generate: NullUsers = %v, must be in [0, 1)", opt.NullUsers)
+		return opt, fmt.Errorf("NullUsers = %v, must be in [0, 1)", opt.NullUsers)
 	}
 	if opt.BatchRows == 0 {
 		opt.BatchRows = defaultBatchRows
 	}
 	if opt.BatchRows < 1 {
-		return opt, fmt.Errorf("Generate: BatchRows = %d, must be ≥ 1", opt.BatchRows)
+		return opt, fmt.Errorf("BatchRows = %d, must be ≥ 1", opt.BatchRows)
 	}
 	if opt.MediaTypeWeights == nil {
 		opt.MediaTypeWeights = DefaultMediaTypeWeights
@@ -120,7 +120,7 @@ func (opt GenOptions) withDefaults() (GenOptions, error) {
 		opt.Format = FormatParquet
 	case FormatParquet, FormatArrowFile, FormatArrowStream:
 	default:
-		return opt, fmt.Errorf("Generate: unknown Format %d", opt.Format)
+		return opt, fmt.Errorf("unknown Format %d", opt.Format)
 	}
 	return opt, nil
 }
@@ -161,12 +161,12 @@ func Generate(opt GenOptions, events io.Writer, consent io.Writer) error {
 	pop := newPopulation(opt)
 	if events != nil {
 		if err := generateEvents(opt, pop, events); err != nil {
-			return fmt.Errorf("Generate: events: %w", err)
+			return fmt.Errorf("events: %w", err)
 		}
 	}
 	if consent != nil {
 		if err := generateConsent(opt, pop, consent); err != nil {
-			return fmt.Errorf("Generate: consent: %w", err)
+			return fmt.Errorf("consent: %w", err)
 		}
 	}
 	return nil

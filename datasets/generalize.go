@@ -28,18 +28,18 @@ type Generalizer struct {
 // Validate checks the rules documented on the fields.
 func (g Generalizer) Validate() error {
 	if g.Step < 0 {
-		return fmt.Errorf("Generalizer.Validate: Step = %d, must be ≥ 0", g.Step)
+		return fmt.Errorf("Step = %d, must be ≥ 0", g.Step)
 	}
 	if g.Min >= g.Max {
-		return fmt.Errorf("Generalizer.Validate: Min = %d, Max = %d, need Min < Max", g.Min, g.Max)
+		return fmt.Errorf("Min = %d, Max = %d, need Min < Max", g.Min, g.Max)
 	}
 	for i := 1; i < len(g.Edges); i++ {
 		if g.Edges[i] <= g.Edges[i-1] {
-			return fmt.Errorf("Generalizer.Validate: Edges must be strictly increasing, got %d after %d", g.Edges[i], g.Edges[i-1])
+			return fmt.Errorf("Edges must be strictly increasing, got %d after %d", g.Edges[i], g.Edges[i-1])
 		}
 	}
 	if len(g.Edges) > 0 && g.Min < g.Edges[0] {
-		return fmt.Errorf("Generalizer.Validate: Min = %d is below the first edge %d; every value must fall in a bucket", g.Min, g.Edges[0])
+		return fmt.Errorf("Min = %d is below the first edge %d; every value must fall in a bucket", g.Min, g.Edges[0])
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // A file listed twice is returned once, at its first position.
 func ExpandInputs(args []string) ([]string, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("ExpandInputs: %w: no inputs given", ErrInputMissing)
+		return nil, fmt.Errorf("%w: no inputs given", ErrInputMissing)
 	}
 	var out []string
 	seen := make(map[string]bool)
@@ -33,10 +33,10 @@ func ExpandInputs(args []string) ([]string, error) {
 		if isGlob {
 			m, err := filepath.Glob(arg)
 			if err != nil {
-				return nil, fmt.Errorf("ExpandInputs: bad pattern %q: %w", arg, err)
+				return nil, fmt.Errorf("%q: %w: %w", arg, ErrBadPattern, err)
 			}
 			if len(m) == 0 {
-				return nil, fmt.Errorf("ExpandInputs: %q: %w: pattern matches no file", arg, ErrInputMissing)
+				return nil, fmt.Errorf("%q: %w: pattern matches no file", arg, ErrInputMissing)
 			}
 			sort.Strings(m)
 			paths = m
@@ -44,11 +44,11 @@ func ExpandInputs(args []string) ([]string, error) {
 		for _, p := range paths {
 			st, err := os.Stat(p)
 			if err != nil {
-				return nil, fmt.Errorf("ExpandInputs: %w", openErr(err))
+				return nil, openErr(err)
 			}
 			if !st.IsDir() {
 				if !st.Mode().IsRegular() && !isGlob {
-					return nil, fmt.Errorf("ExpandInputs: %s: not a regular file or directory", p)
+					return nil, &InputError{File: p, RowGroup: -1, Err: errors.New("not a regular file or directory")}
 				}
 				if st.Mode().IsRegular() {
 					add(p)
@@ -57,7 +57,7 @@ func ExpandInputs(args []string) ([]string, error) {
 			}
 			entries, err := os.ReadDir(p)
 			if err != nil {
-				return nil, fmt.Errorf("ExpandInputs: read directory: %w", err)
+				return nil, fmt.Errorf("read directory: %w", openErr(err))
 			}
 			found := 0
 			for _, e := range entries { // ReadDir sorts by name
@@ -75,18 +75,39 @@ func ExpandInputs(args []string) ([]string, error) {
 			if found == 0 && !isGlob {
 				// A run over an empty export directory is a mistake
 				// (a failed export upstream): say so.
-				return nil, fmt.Errorf("ExpandInputs: %s: %w: directory holds no files", p, ErrInputMissing)
+				return nil, fmt.Errorf("%s: %w: directory holds no files", p, ErrInputMissing)
 			}
 		}
 	}
 	return out, nil
 }
 
-// openErr maps "does not exist" to ErrInputMissing, keeping the path.
+// openErr maps "does not exist" to ErrInputMissing and "permission
+// denied" to ErrInputUnreadable, keeping the path.
 func openErr(err error) error {
 	var pe *fs.PathError
-	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+	switch {
+	case !errors.As(err, &pe):
+		return err
+	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%s: %w", pe.Path, ErrInputMissing)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%s: %w: %w", pe.Path, ErrInputUnreadable, pe.Err)
+	}
+	return err
+}
+
+// fileErr is openErr without the path, for an *InputError that names the
+// file itself.
+func fileErr(err error) error {
+	var pe *fs.PathError
+	switch {
+	case !errors.As(err, &pe):
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		return ErrInputMissing
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: %w", ErrInputUnreadable, pe.Err)
 	}
 	return err
 }

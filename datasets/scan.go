@@ -109,7 +109,7 @@ type batchSource interface {
 func Open(path string, opt ScanOptions) (*Scanner, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &InputError{File: path, RowGroup: -1, Err: openErr(err)}
+		return nil, &InputError{File: path, RowGroup: -1, Err: fileErr(err)}
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -144,7 +144,7 @@ func OpenReaderAt(name string, r io.ReaderAt, size int64, opt ScanOptions) (s *S
 		}
 	}()
 	if size < 0 {
-		return nil, &InputError{File: name, RowGroup: -1, Err: fmt.Errorf("%w: negative size %d", ErrCorrupt, size)}
+		return nil, &InputError{File: name, RowGroup: -1, Err: fmt.Errorf("%w: negative size", ErrCorrupt)}
 	}
 	s.format, err = detectFormat(r, size)
 	if err != nil {
@@ -348,7 +348,7 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 	}
 	if len(fr.Manifest.Fields) != full.NumFields() {
 		pf.Close()
-		return nil, nil, fmt.Errorf("%w: parquet schema has %d fields, manifest %d", ErrCorrupt, full.NumFields(), len(fr.Manifest.Fields))
+		return nil, nil, fmt.Errorf("%w: the parquet schema and its manifest have different numbers of fields", ErrCorrupt)
 	}
 	for _, fi := range fields {
 		n := len(src.leaves)
@@ -381,13 +381,13 @@ func (p *parquetSource) checkFooter() error {
 	}
 	p.footRows = p.pf.NumRows()
 	if p.footRows < 0 {
-		return fmt.Errorf("%w: footer row count %d is negative", ErrCorrupt, p.footRows)
+		return fmt.Errorf("%w: the footer's row count is negative", ErrCorrupt)
 	}
 	var sum int64
 	for i := 0; i < p.pf.NumRowGroups(); i++ {
 		n := md.RowGroups[i].GetNumRows()
 		if n < 0 {
-			return &InputError{RowGroup: i, Err: fmt.Errorf("%w: footer row count %d is negative", ErrCorrupt, n)}
+			return &InputError{RowGroup: i, Err: fmt.Errorf("%w: the footer's row count is negative", ErrCorrupt)}
 		}
 		sum += n
 		if sum < 0 {
@@ -395,7 +395,7 @@ func (p *parquetSource) checkFooter() error {
 		}
 	}
 	if sum != p.footRows {
-		return fmt.Errorf("%w: footer says %d rows but its row groups hold %d", ErrRowCount, p.footRows, sum)
+		return fmt.Errorf("%w: the footer's row count differs from the sum of its row groups' (dpstats inspect shows the counts)", ErrRowCount)
 	}
 	return nil
 }
@@ -408,7 +408,7 @@ func (p *parquetSource) checkRowGroup(rg int) error {
 	rgr := p.pf.RowGroup(rg)
 	md := rgr.MetaData()
 	if md.NumColumns() != p.pf.MetaData().Schema.NumColumns() {
-		return fmt.Errorf("%w: row group has %d column chunks, schema %d columns", ErrCorrupt, md.NumColumns(), p.pf.MetaData().Schema.NumColumns())
+		return fmt.Errorf("%w: the row group and the schema have different numbers of columns", ErrCorrupt)
 	}
 	for _, leaf := range p.leaves {
 		cc, err := md.ColumnChunk(leaf)
@@ -424,7 +424,7 @@ func (p *parquetSource) checkRowGroup(rg int) error {
 		}
 		n := cc.TotalCompressedSize()
 		if start < 0 || n < 0 || start > p.size || n > p.size-start+maxDictHeaderPad {
-			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: column chunk at offset %d length %d lies outside the %d-byte file", ErrCorrupt, start, n, p.size)}
+			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: a column chunk lies outside the file (truncated?)", ErrCorrupt)}
 		}
 		if cc.NumValues() < 0 {
 			return &InputError{Column: p.leafName(leaf), RowGroup: rg, Err: fmt.Errorf("%w: negative value count", ErrCorrupt)}
@@ -460,7 +460,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			if p.rg+1 >= p.pf.NumRowGroups() {
 				p.rg = -1
 				if p.total != p.footRows {
-					return nil, fmt.Errorf("%w: read %d rows, footer says %d", ErrRowCount, p.total, p.footRows)
+					return nil, fmt.Errorf("%w: the rows read differ from the footer's row count", ErrRowCount)
 				}
 				p.rg = p.pf.NumRowGroups() // stay at end
 				p.rgRows, p.rgRead = 0, 0
@@ -492,7 +492,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			rec := p.rr.RecordBatch()
 			n := rec.NumRows()
 			if n > p.rgRows-p.rgRead {
-				return nil, fmt.Errorf("%w: row group holds more rows than its footer's %d", ErrRowCount, p.rgRows)
+				return nil, fmt.Errorf("%w: the row group holds more rows than its footer says", ErrRowCount)
 			}
 			if n == 0 {
 				continue
@@ -510,7 +510,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		if p.rgRead != p.rgRows {
-			return nil, fmt.Errorf("%w: read %d rows, footer says %d", ErrRowCount, p.rgRead, p.rgRows)
+			return nil, fmt.Errorf("%w: the rows read differ from the row group's row count in the footer", ErrRowCount)
 		}
 	}
 }
@@ -562,7 +562,7 @@ func (a *arrowFileSource) next() (arrow.RecordBatch, error) {
 	}
 	rec, err := a.rdr.RecordBatchAt(a.i)
 	if err != nil {
-		return nil, fmt.Errorf("%w: record batch %d: %w", ErrCorrupt, a.i, err)
+		return nil, fmt.Errorf("%w: record batch: %w", ErrCorrupt, err)
 	}
 	a.i++
 	defer rec.Release()
@@ -606,7 +606,7 @@ func (a *arrowStreamSource) rowGroup() int { return -1 }
 func (a *arrowStreamSource) next() (arrow.RecordBatch, error) {
 	if !a.rdr.Next() {
 		if err := a.rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: record batch %d: %w", ErrCorrupt, a.i, err)
+			return nil, fmt.Errorf("%w: record batch: %w", ErrCorrupt, err)
 		}
 		return nil, nil
 	}
@@ -620,13 +620,13 @@ func (a *arrowStreamSource) close() { a.rdr.Release() }
 // that the IPC buffers are large enough for the arrays they claim to hold.
 func projectRecord(rec arrow.RecordBatch, sc *arrow.Schema, idx []int) (arrow.RecordBatch, error) {
 	if int(rec.NumCols()) != rec.Schema().NumFields() {
-		return nil, fmt.Errorf("%w: record has %d columns, schema %d", ErrCorrupt, rec.NumCols(), rec.Schema().NumFields())
+		return nil, fmt.Errorf("%w: a record batch and the schema have different numbers of columns", ErrCorrupt)
 	}
 	cols := make([]arrow.Array, len(idx))
 	for i, j := range idx {
 		col := rec.Column(j)
 		if int64(col.Len()) != rec.NumRows() {
-			return nil, &InputError{Column: sc.Field(i).Name, RowGroup: -1, Err: fmt.Errorf("%w: column has %d rows, record %d", ErrCorrupt, col.Len(), rec.NumRows())}
+			return nil, &InputError{Column: sc.Field(i).Name, RowGroup: -1, Err: fmt.Errorf("%w: the column and its record batch have different numbers of rows", ErrCorrupt)}
 		}
 		if err := array.Validate(col); err != nil {
 			return nil, &InputError{Column: sc.Field(i).Name, RowGroup: -1, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
@@ -656,12 +656,12 @@ func newBudgetAllocator(limit, max int64) *budgetAllocator {
 // are held by the buffer it replaces.
 func (b *budgetAllocator) reserve(size, already int) {
 	if size < 0 || int64(size) > b.max {
-		b.refuse(fmt.Errorf("%w: one allocation of %d bytes (limit %d)", ErrBudget, size, b.max))
+		b.refuse(fmt.Errorf("%w: one allocation above the per-file limit", ErrBudget))
 	}
 	delta := int64(size - already)
 	if h := b.held.Add(delta); h > b.limit {
 		b.held.Add(-delta)
-		b.refuse(fmt.Errorf("%w: %d bytes held (limit %d)", ErrBudget, h, b.limit))
+		b.refuse(fmt.Errorf("%w: more memory held than the per-file limit", ErrBudget))
 	}
 }
 
@@ -793,7 +793,7 @@ func (b fbuf) vector(table, i, elem int) (start, n int, err error) {
 		return 0, 0, err
 	}
 	if int64(n)*int64(elem) > int64(len(b)-v-4) {
-		return 0, 0, fmt.Errorf("%w: vector of %d entries in %d bytes", errFlatbuf, n, len(b))
+		return 0, 0, fmt.Errorf("%w: a vector longer than its buffer", errFlatbuf)
 	}
 	return v + 4, n, nil
 }

@@ -276,10 +276,10 @@ func (s *Spec) explanation() explanation {
 // data. format is "text", "markdown" or "json" (schema ExplainSchema).
 func Explain(w io.Writer, s *Spec, format string) error {
 	if s == nil {
-		return fmt.Errorf("Explain: nil spec")
+		return fmt.Errorf("explain: nil spec")
 	}
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("Explain: invalid spec: %w", err)
+		return fmt.Errorf("invalid job spec: %w", err)
 	}
 	e := s.explanation()
 	var b strings.Builder
@@ -291,15 +291,15 @@ func Explain(w io.Writer, s *Spec, format string) error {
 	case "json":
 		data, err := json.MarshalIndent(e, "", "  ")
 		if err != nil {
-			return fmt.Errorf("Explain: encode json: %w", err)
+			return fmt.Errorf("encode json: %w", err)
 		}
 		b.Write(data)
 		b.WriteByte('\n')
 	default:
-		return fmt.Errorf("Explain: unknown format %q; want text, markdown or json", format)
+		return fmt.Errorf("unknown format %q; want text, markdown or json", format)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("Explain: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }

@@ -204,10 +204,10 @@ func TestExplainErrors(t *testing.T) {
 		format string
 		want   string
 	}{
-		{"unknown format", &bytes.Buffer{}, s, "html", `Explain: unknown format "html"; want text, markdown or json`},
-		{"nil spec", &bytes.Buffer{}, nil, "text", "Explain: nil spec"},
-		{"invalid spec", &bytes.Buffer{}, invalid, "text", "Explain: invalid spec: job.yaml:28: metrics[0].weight: must be > 0, got -1"},
-		{"write error", failingWriter{}, s, "text", "Explain: write: pipe closed"},
+		{"unknown format", &bytes.Buffer{}, s, "html", `unknown format "html"; want text, markdown or json`},
+		{"nil spec", &bytes.Buffer{}, nil, "text", "explain: nil spec"},
+		{"invalid spec", &bytes.Buffer{}, invalid, "text", "invalid job spec: job.yaml:28: metrics[0].weight: must be > 0, got -1"},
+		{"write error", failingWriter{}, s, "text", "write: pipe closed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

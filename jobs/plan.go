@@ -28,7 +28,7 @@ type PlanRow struct {
 // to choose ε with flags before a run.
 func Plan(s *Spec, users int) ([]PlanRow, error) {
 	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("Plan: %w", err)
+		return nil, err
 	}
 	stats := s.Statistics()
 	var rows []PlanRow
@@ -36,7 +36,7 @@ func Plan(s *Spec, users int) ([]PlanRow, error) {
 		m := &s.Metrics[i]
 		e, err := dp.PlanError(opt, users)
 		if err != nil {
-			return nil, fmt.Errorf("Plan: %w", err)
+			return nil, fmt.Errorf("expected error of metric %s: %w", m.Name, err)
 		}
 		row := PlanRow{Metric: m.Name, Kind: m.Kind, Epsilon: opt.Epsilon, Delta: opt.Delta,
 			Bounds: stats[i].Bounds, Error: e, Published: len(m.PublishedPartitions())}

@@ -240,7 +240,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	tx, err := cfg.Ledger.Lock(lockCtx)
 	if err != nil {
-		return nil, fmt.Errorf("lock ledger: %w", err)
+		return nil, lockError(err)
 	}
 	defer tx.Unlock()
 

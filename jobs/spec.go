@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // SpecVersion is the only job spec version this package reads.
@@ -389,9 +389,12 @@ func (es SpecErrors) Unwrap() []error {
 func LoadSpec(path string) (*Spec, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("LoadSpec: %w", err)
+		return nil, fmt.Errorf("read job spec: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, SpecErrors{{File: path, Msg: "is a directory, not a job spec file"}}
+	}
 	return ParseSpec(path, f)
 }
 
@@ -403,7 +406,7 @@ func LoadSpec(path string) (*Spec, error) {
 func ParseSpec(name string, r io.Reader) (*Spec, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxSpecBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("ParseSpec: read %s: %w", name, err)
+		return nil, fmt.Errorf("read job spec %s: %w", name, err)
 	}
 	if len(data) > maxSpecBytes {
 		return nil, SpecErrors{{File: name, Msg: fmt.Sprintf("larger than %d bytes: not a job spec", maxSpecBytes)}}
@@ -441,9 +444,10 @@ func ParseSpec(name string, r io.Reader) (*Spec, error) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlParserProblems are the messages of yaml.v3's parser (as opposed to
-// its scanner) errors. yaml.v3 v3.0.1 reports their line 0-based (the
-// scanner's are 1-based), so yamlError adds one.
+// yamlParserProblems are the messages of the YAML parser's (as opposed to
+// its scanner's) errors. go.yaml.in/yaml/v3 v3.0.5, like gopkg.in/yaml.v3
+// before it, still reports their line 0-based (the scanner's are 1-based),
+// so yamlError adds one; TestParseSpecErrors fails if a release fixes it.
 var yamlParserProblems = map[string]bool{
 	"did not find expected ',' or ']'":       true,
 	"did not find expected ',' or '}'":       true,
@@ -457,7 +461,7 @@ var yamlParserProblems = map[string]bool{
 	"found incompatible YAML document":       true,
 }
 
-// yamlError turns a yaml.v3 syntax error into a SpecError with its line.
+// yamlError turns a YAML syntax error into a SpecError with its line.
 func yamlError(file string, err error) *SpecError {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
@@ -919,10 +923,66 @@ func (s *Spec) Validate() error {
 		v.metric(f, m, forbidden)
 	}
 	if len(v.errs) == 0 {
+		v.shares()
+	}
+	if len(v.errs) == 0 {
 		return nil
 	}
 	sortErrors(v.errs)
 	return v.errs
+}
+
+// The smallest budget share a metric can be given. The DP library
+// calibrates no noise for ε below 2^-50 and δ of 0; a metric's share is
+// halved once more when it selects partitions and again inside a mean, so
+// every share must be at least four times that. Below these the noise is
+// unbounded in practice anyway: nothing useful could be released.
+const (
+	minShareEpsilon = 0x1p-48
+	minShareDelta   = 0x1p-1020 // four times the smallest normal float64
+)
+
+// shares checks that the run's ε and δ, split by weight, give every metric
+// a share the noise can be calibrated for. It runs once every field is
+// valid. When even privacy.max_epsilon would be too small, the weights are
+// at fault (one is tiny next to the others); otherwise the run's ε is.
+func (v *validator) shares() {
+	s := v.s
+	shares := s.Shares()
+	var wSum float64
+	for _, m := range s.Metrics {
+		wSum += m.Weight
+	}
+	worst := 0
+	for i := range shares {
+		if shares[i].Epsilon < shares[worst].Epsilon {
+			worst = i
+		}
+	}
+	if shares[worst].Epsilon < minShareEpsilon {
+		m := &s.Metrics[worst]
+		need := minShareEpsilon * wSum / m.Weight
+		if need > s.Privacy.MaxEpsilon || math.IsInf(need, 0) {
+			e := v.fail(fmt.Sprintf("metrics[%d].weight", worst),
+				"%s is too small: next to the other metrics' weights it gives metric %s a share of ε below %.3g even at privacy.max_epsilon = %s, "+
+					"and the noise cannot be calibrated for less",
+				formatNumber(m.Weight), m.Name, minShareEpsilon, formatNumber(s.Privacy.MaxEpsilon))
+			e.Hint = "give the metrics weights of comparable size"
+			return
+		}
+		e := v.fail("privacy.epsilon",
+			"%s is too small: split across the job's %d metrics by weight, metric %s would get ε = %.3g, and the noise cannot be calibrated below ε = %.3g per metric",
+			formatNumber(s.Privacy.Epsilon), len(s.Metrics), m.Name, shares[worst].Epsilon, minShareEpsilon)
+		e.Hint = fmt.Sprintf("this job needs ε ≥ %.3g; an ε anywhere near that releases nothing but noise (dpstats plan shows the expected error)", need)
+	}
+	for i := range shares {
+		if m := &s.Metrics[i]; m.NeedsDelta(s.Privacy.Noise) && shares[i].Delta < minShareDelta {
+			v.fail("privacy.delta",
+				"%s is too small: metric %s's share of it would underflow (the smallest usable δ is about %.3g per metric)",
+				formatNumber(s.Privacy.Delta), m.Name, minShareDelta)
+			return
+		}
+	}
 }
 
 func (v *validator) privacy() {
@@ -1326,15 +1386,24 @@ func (s *Spec) Spend() (epsilon, delta float64) {
 	return s.Privacy.Epsilon, s.Privacy.Delta
 }
 
+// FirstPeriod is the earliest period a run may release: 1970-01-01, the
+// Unix epoch. An earlier date is a typo (0001-01-01 is also Go's zero
+// time, which readers take for "unset").
+var FirstPeriod = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // PeriodOf returns the period a run for date covers, [start, end) in UTC.
 // date is "YYYY-MM-DD".
 func (s *Spec) PeriodOf(date string) (start, end time.Time, err error) {
 	if s.Period != PeriodDaily {
-		return time.Time{}, time.Time{}, fmt.Errorf("PeriodOf: unsupported period %q", s.Period)
+		return time.Time{}, time.Time{}, fmt.Errorf("unsupported period %q", s.Period)
 	}
 	start, err = time.ParseInLocation(time.DateOnly, date, time.UTC)
 	if err != nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("PeriodOf: period must be a date YYYY-MM-DD, got %q", date)
+		return time.Time{}, time.Time{}, fmt.Errorf("period must be a date YYYY-MM-DD, got %q", date)
+	}
+	if start.Before(FirstPeriod) {
+		return time.Time{}, time.Time{}, fmt.Errorf("period %s is before %s: telemetry exports hold no events that old (a typo?)",
+			date, FirstPeriod.Format(time.DateOnly))
 	}
 	return start, start.AddDate(0, 0, 1), nil
 }
@@ -1363,9 +1432,9 @@ func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, err
 		e := *epsilon
 		switch {
 		case !(e > 0) || math.IsInf(e, 0):
-			return nil, fmt.Errorf("WithOverrides: epsilon must be > 0 and finite, got %s", formatNumber(e))
+			return nil, fmt.Errorf("epsilon must be > 0 and finite, got %s", formatNumber(e))
 		case e > s.Privacy.MaxEpsilon:
-			return nil, fmt.Errorf("WithOverrides: %w: epsilon %s is above privacy.max_epsilon = %s%s. "+
+			return nil, fmt.Errorf("%w: epsilon %s is above privacy.max_epsilon = %s%s. "+
 				"Try: pass an epsilon ≤ %s, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = %s must stay ≥ it)",
 				ErrCeiling, formatNumber(e), formatNumber(s.Privacy.MaxEpsilon), where("privacy.max_epsilon"),
 				formatNumber(s.Privacy.MaxEpsilon), formatNumber(s.Ledger.CapEpsilon))
@@ -1377,9 +1446,9 @@ func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, err
 		d := *delta
 		switch {
 		case !(d >= 0 && d < 1):
-			return nil, fmt.Errorf("WithOverrides: delta must be in [0, 1), got %s", formatNumber(d))
+			return nil, fmt.Errorf("delta must be in [0, 1), got %s", formatNumber(d))
 		case d > s.Privacy.MaxDelta:
-			return nil, fmt.Errorf("WithOverrides: %w: delta %s is above privacy.max_delta = %s%s. "+
+			return nil, fmt.Errorf("%w: delta %s is above privacy.max_delta = %s%s. "+
 				"Try: pass a delta ≤ %s, or raise privacy.max_delta in the job spec (ledger.cap_delta = %s must stay ≥ it)",
 				ErrCeiling, formatNumber(d), formatNumber(s.Privacy.MaxDelta), where("privacy.max_delta"),
 				formatNumber(s.Privacy.MaxDelta), formatNumber(s.Ledger.CapDelta))
@@ -1392,7 +1461,7 @@ func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, err
 		c.overrides["privacy.noise"] = "noise override"
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("WithOverrides: %w", err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -171,6 +171,8 @@ func TestParseSpecErrors(t *testing.T) {
 		{name: "missing required top-level key", text: "version: 1\nname: x\n", want: "job.yaml:1: privacy: required"},
 
 		// Job.
+		{name: "weight too small next to the others", repl: map[int]string{28: "    weight: 1e-300"}, want: "job.yaml:28: metrics[0].weight: 1e-300 is too small: next to the other metrics' weights"},
+		{name: "epsilon too small", repl: map[int]string{9: "  epsilon: 1e-300"}, want: "job.yaml:9: privacy.epsilon: 1e-300 is too small"},
 		{name: "version", repl: map[int]string{1: "version: 2"}, want: "job.yaml:1: version: unsupported version 2; this dpstats reads version 1"},
 		{name: "name with capitals", repl: map[int]string{2: "name: Test_Job"}, want: `job.yaml:2: name: must be 1–63 of [a-z0-9-] starting with a letter (it is used in paths), got "Test_Job"`},
 		{name: "name with slash", repl: map[int]string{2: "name: ../etc"}, want: `job.yaml:2: name: must be 1–63`},
@@ -386,7 +388,7 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("disk on f
 
 func TestParseSpecReadError(t *testing.T) {
 	_, err := ParseSpec("job.yaml", failingReader{})
-	if err == nil || !strings.Contains(err.Error(), "ParseSpec: read job.yaml: disk on fire") {
+	if err == nil || !strings.Contains(err.Error(), "read job spec job.yaml: disk on fire") {
 		t.Fatalf("ParseSpec error = %v", err)
 	}
 }
@@ -401,7 +403,7 @@ func TestLoadSpec(t *testing.T) {
 		t.Errorf("File() = %q, want %q", got, want)
 	}
 	_, err = LoadSpec(filepath.Join("testdata", "spec", "missing.yaml"))
-	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "LoadSpec: ") {
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "read job spec: ") {
 		t.Errorf("LoadSpec(missing) error = %v, want a wrapped ErrNotExist", err)
 	}
 }
@@ -526,16 +528,23 @@ func TestWithOverrides(t *testing.T) {
 		{name: "delta zero", delta: ptr(0.0), wantEps: 1, wantDelta: 0, wantNoise: NoiseLaplace},
 		{name: "gaussian", noise: ptr(NoiseGaussian), wantEps: 1, wantDelta: 1e-6, wantNoise: NoiseGaussian},
 		{name: "epsilon over ceiling", eps: ptr(100.0), wantErrCeiling: true,
-			wantErr: "WithOverrides: privacy override above the job's per-run ceiling: epsilon 100 is above privacy.max_epsilon = 2 (job.yaml:11). Try: pass an epsilon ≤ 2, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = 10 must stay ≥ it)"},
+			wantErr: "privacy override above the job's per-run ceiling: epsilon 100 is above privacy.max_epsilon = 2 (job.yaml:11). Try: pass an epsilon ≤ 2, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = 10 must stay ≥ it)"},
 		{name: "epsilon just over ceiling", eps: ptr(math.Nextafter(2, 3)), wantErrCeiling: true, wantErr: "is above privacy.max_epsilon = 2"},
 		{name: "delta over ceiling", delta: ptr(1e-3), wantErrCeiling: true,
-			wantErr: "WithOverrides: privacy override above the job's per-run ceiling: delta 0.001 is above privacy.max_delta = 1e-05 (job.yaml:12). Try: pass a delta ≤ 1e-05, or raise privacy.max_delta in the job spec (ledger.cap_delta = 0.0001 must stay ≥ it)"},
-		{name: "epsilon zero", eps: ptr(0.0), wantErr: "WithOverrides: epsilon must be > 0 and finite, got 0"},
-		{name: "epsilon NaN", eps: ptr(math.NaN()), wantErr: "WithOverrides: epsilon must be > 0 and finite, got NaN"},
-		{name: "epsilon infinite", eps: ptr(math.Inf(1)), wantErr: "WithOverrides: epsilon must be > 0 and finite, got +Inf"},
-		{name: "delta negative", delta: ptr(-1.0), wantErr: "WithOverrides: delta must be in [0, 1), got -1"},
-		{name: "noise unknown", noise: ptr("uniform"), wantErr: `WithOverrides: job.yaml: privacy.noise (set by noise override): must be "laplace" or "gaussian", got "uniform"`},
-		{name: "gaussian with delta zero", noise: ptr(NoiseGaussian), delta: ptr(0.0), wantErr: "WithOverrides: job.yaml: privacy.delta (set by delta override): gaussian noise needs delta > 0"},
+			wantErr: "privacy override above the job's per-run ceiling: delta 0.001 is above privacy.max_delta = 1e-05 (job.yaml:12). Try: pass a delta ≤ 1e-05, or raise privacy.max_delta in the job spec (ledger.cap_delta = 0.0001 must stay ≥ it)"},
+		{name: "epsilon zero", eps: ptr(0.0), wantErr: "epsilon must be > 0 and finite, got 0"},
+		{name: "epsilon NaN", eps: ptr(math.NaN()), wantErr: "epsilon must be > 0 and finite, got NaN"},
+		{name: "epsilon infinite", eps: ptr(math.Inf(1)), wantErr: "epsilon must be > 0 and finite, got +Inf"},
+		{name: "delta negative", delta: ptr(-1.0), wantErr: "delta must be in [0, 1), got -1"},
+		{name: "noise unknown", noise: ptr("uniform"), wantErr: `job.yaml: privacy.noise (set by noise override): must be "laplace" or "gaussian", got "uniform"`},
+		{name: "gaussian with delta zero", noise: ptr(NoiseGaussian), delta: ptr(0.0), wantErr: "job.yaml: privacy.delta (set by delta override): gaussian noise needs delta > 0"},
+		// Below the smallest share the noise can be calibrated for: refused
+		// in our words, before the DP library sees it.
+		{name: "epsilon 1e-300", eps: ptr(1e-300), wantErr: "job.yaml: privacy.epsilon (set by epsilon override): 1e-300 is too small: split across the job's 3 metrics by weight"},
+		{name: "epsilon smallest float", eps: ptr(5e-324), wantErr: "privacy.epsilon (set by epsilon override): 5e-324 is too small"},
+		{name: "epsilon just under the floor", eps: ptr(math.Nextafter(minShareEpsilon*4, 0)), wantErr: "is too small"},
+		{name: "gaussian with a subnormal delta", noise: ptr(NoiseGaussian), delta: ptr(5e-324), wantErr: "privacy.delta (set by delta override): 5e-324 is too small"},
+		{name: "epsilon at the floor", eps: ptr(minShareEpsilon * 4), wantEps: minShareEpsilon * 4, wantDelta: 1e-6, wantNoise: NoiseLaplace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -755,7 +764,10 @@ func TestPeriodOf(t *testing.T) {
 	if got, want := end, time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("end = %v, want %v", got, want)
 	}
-	for _, bad := range []string{"", "2024-02-30", "28.02.2024", "2024-02-28T00:00:00Z"} {
+	if _, _, err := s.PeriodOf("1970-01-01"); err != nil {
+		t.Errorf("PeriodOf(1970-01-01), the first period: %v", err)
+	}
+	for _, bad := range []string{"", "2024-02-30", "28.02.2024", "2024-02-28T00:00:00Z", "0001-01-01", "1969-12-31"} {
 		if _, _, err := s.PeriodOf(bad); err == nil {
 			t.Errorf("PeriodOf(%q) succeeded", bad)
 		}
@@ -836,5 +848,5 @@ metrics:
 	// Output:
 	// 0.8 <nil>
 	// true
-	// WithOverrides: privacy override above the job's per-run ceiling: epsilon 100 is above privacy.max_epsilon = 1 (job.yaml:5). Try: pass an epsilon ≤ 1, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = 10 must stay ≥ it)
+	// privacy override above the job's per-run ceiling: epsilon 100 is above privacy.max_epsilon = 1 (job.yaml:5). Try: pass an epsilon ≤ 1, or raise privacy.max_epsilon in the job spec (ledger.cap_epsilon = 10 must stay ≥ it)
 }

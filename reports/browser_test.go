@@ -30,7 +30,7 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
+	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 		t.Fatal("chromium not found, and CI is set: run .ci/install-browser.sh")
 	}
 	t.Skip("chromium not installed (run .ci/install-browser.sh); set CI=true to make this a failure")

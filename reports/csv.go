@@ -31,7 +31,7 @@ var csvTailColumns = []string{"bucket_lower", "bucket_upper", "unit", "noise_dom
 // = + - @ tab or CR) is prefixed with a single quote.
 func WriteCSV(w io.Writer, m *Metric) error {
 	if err := m.Validate(); err != nil {
-		return fmt.Errorf("WriteCSV: %w", err)
+		return fmt.Errorf("csv: %w", err)
 	}
 	m = sanitizedMetric(m)
 	ranks := quantileRanks(m)
@@ -43,7 +43,7 @@ func WriteCSV(w io.Writer, m *Metric) error {
 	header = append(header, csvTailColumns...)
 	cw := csv.NewWriter(w)
 	if err := cw.Write(header); err != nil {
-		return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
+		return fmt.Errorf("csv of %s: write: %w", m.Name, err)
 	}
 	unit := spreadsheetSafe(valueUnit(m))
 	clampLo, clampHi := "", ""
@@ -78,12 +78,12 @@ func WriteCSV(w io.Writer, m *Metric) error {
 		row = append(row, optNum(p.BucketLower), optNum(p.BucketUpper), unit,
 			strconv.FormatBool(noiseReason(m, p) != ""), spreadsheetSafe(strings.Join(notes, "; ")), clampLo, clampHi)
 		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
+			return fmt.Errorf("csv of %s: write: %w", m.Name, err)
 		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
-		return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
+		return fmt.Errorf("csv of %s: write: %w", m.Name, err)
 	}
 	return nil
 }

@@ -86,24 +86,24 @@ var kindLabels = map[string]string{
 // escaping. It validates r first and writes nothing if r is invalid.
 func WriteHTML(w io.Writer, r *Report) error {
 	if err := r.Validate(); err != nil {
-		return fmt.Errorf("WriteHTML: %w", err)
+		return fmt.Errorf("index.html: %w", err)
 	}
 	t, err := parseTemplate()
 	if err != nil {
-		return fmt.Errorf("WriteHTML: %w", err)
+		return fmt.Errorf("index.html: %w", err)
 	}
 	css, err := templateFS.ReadFile("templates/style.css")
 	if err != nil {
-		return fmt.Errorf("WriteHTML: %w", err)
+		return fmt.Errorf("index.html: %w", err)
 	}
 	v := buildPage(sanitized(r))
 	v.CSS = template.CSS(css) // static, from the binary
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "index.html.tmpl", v); err != nil {
-		return fmt.Errorf("WriteHTML: render: %w", err)
+		return fmt.Errorf("index.html: render: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("WriteHTML: write: %w", err)
+		return fmt.Errorf("index.html: write: %w", err)
 	}
 	return nil
 }

@@ -245,16 +245,16 @@ func displayOf(m *Metric) string {
 // indented for people. It validates r first and writes nothing if r is invalid.
 func WriteJSON(w io.Writer, r *Report) error {
 	if err := r.Validate(); err != nil {
-		return fmt.Errorf("WriteJSON: %w", err)
+		return fmt.Errorf("report.json: %w", err)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(toJSON(sanitized(r))); err != nil {
-		return fmt.Errorf("WriteJSON: encode: %w", err)
+		return fmt.Errorf("report.json: encode: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("WriteJSON: write: %w", err)
+		return fmt.Errorf("report.json: write: %w", err)
 	}
 	return nil
 }

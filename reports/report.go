@@ -190,10 +190,10 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // parameters are in range and every number is finite. It never modifies r.
 func (r *Report) Validate() error {
 	if r == nil {
-		return fmt.Errorf("Validate: %w: nil report", ErrInvalidReport)
+		return fmt.Errorf("%w: nil report", ErrInvalidReport)
 	}
 	if err := r.validate(); err != nil {
-		return fmt.Errorf("Validate: %w", err)
+		return err
 	}
 	return nil
 }
@@ -267,10 +267,10 @@ func checkBudget(what string, eps, delta float64) error {
 // Validate checks one metric, as WriteCSV needs it.
 func (m *Metric) Validate() error {
 	if m == nil {
-		return fmt.Errorf("Validate: %w: nil metric", ErrInvalidReport)
+		return fmt.Errorf("%w: nil metric", ErrInvalidReport)
 	}
 	if err := m.validate(); err != nil {
-		return fmt.Errorf("Validate: %w", err)
+		return err
 	}
 	return nil
 }

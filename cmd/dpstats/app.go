@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime/debug"
+	"strings"
 
 	_ "github.com/golang/glog" // registers the flags routeGlogToStderr sets
 	"github.com/urfave/cli/v2"
@@ -28,8 +31,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		}
 	}()
 	routeGlogToStderr()
-	app := newApp(stdout, stderr)
+	app := newApp(stdoutWriter{stdout}, stderr)
+	// urfave/cli answers an unknown command (`dpstats frobnicate`, `dpstats
+	// help frobnicate`) with "No help topic" and an exit code of its own;
+	// it is a usage error.
+	var unknown string
+	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
 	err := app.RunContext(ctx, args)
+	if err == nil && unknown != "" {
+		err = usagef("unknown command %q; the commands are %s (dpstats --help describes them)", unknown, commandNames(app))
+	}
 	if err != nil {
 		reportError(stderr, err)
 	}
@@ -46,12 +57,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Version:               version,
 		Writer:                stdout,
 		ErrWriter:             stderr,
-		HideHelpCommand:       true,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodeHelp,
 		// Library code never exits: errors come back to run, which maps them.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
+			return usageError{plainUsage(err)}
 		},
 		Commands: []*cli.Command{
 			runCommand(),
@@ -67,11 +77,41 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 }
 
+// commandNames lists the app's visible commands.
+func commandNames(app *cli.App) string {
+	var names []string
+	for _, c := range app.VisibleCommands() {
+		if c.Name != "help" {
+			names = append(names, c.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// strconvSuffix is how urfave/cli ends a message about a flag or an
+// environment variable that does not parse: with strconv's own words.
+var strconvSuffix = regexp.MustCompile(`: strconv\.Parse[A-Za-z]+: parsing "[^"]*": (invalid syntax|value out of range)$`)
+
+// plainUsage rewords urfave/cli's flag errors that end in strconv's
+// message ("strconv.ParseFloat: parsing "x": invalid syntax") in ours.
+func plainUsage(err error) error {
+	msg := err.Error()
+	m := strconvSuffix.FindStringSubmatch(msg)
+	if m == nil {
+		return err
+	}
+	what := "not a valid value"
+	if m[1] == "value out of range" {
+		what = "out of range"
+	}
+	return errors.New(strings.TrimSuffix(msg, m[0]) + ": " + what)
+}
+
 // withExitHelp appends the exit status list to a command's help.
 func withExitHelp(c *cli.Command) *cli.Command {
 	c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodeHelp
 	if c.OnUsageError == nil {
-		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{plainUsage(err)} }
 	}
 	return c
 }
@@ -90,7 +130,7 @@ func routeGlogToStderr() {
 // newLogger logs text on a terminal and JSON otherwise (cron, Kubernetes).
 func newLogger(w io.Writer) *slog.Logger {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, logHandlerOptions))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, logHandlerOptions))
 }

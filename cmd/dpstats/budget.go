@@ -37,8 +37,10 @@ func budgetCommand() *cli.Command {
 				// misplaced one, or one never created (dpstats ledger init).
 				return outputError{fmt.Errorf("the ledger %s does not exist: check --ledger (create a new ledger only with "+
 					"`dpstats ledger init`, and only for users never released before)", c.String("ledger"))}
-			} else if err != nil {
+			} else if errors.Is(err, ledger.ErrCorrupt) {
 				return fmt.Errorf("read ledger: %w", err)
+			} else if err != nil {
+				return noInputError{fmt.Errorf("cannot read the ledger: %w", err)}
 			}
 			cap := spec.LedgerCap()
 			s := ledger.Summarize(entries, time.Now(), cap.Window, spec.Name)

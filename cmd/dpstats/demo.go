@@ -72,6 +72,9 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	out := c.String("out")
+	if out == "" {
+		return usagef("demo: --out is required: the directory the reports and the demo's ledger go to")
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return outputError{fmt.Errorf("demo: %w", err)}
 	}

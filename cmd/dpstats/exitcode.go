@@ -31,7 +31,7 @@ const exitCodeHelp = `EXIT STATUS:
    64  usage error, invalid job spec, ε/δ above the spec's ceiling, or a period not over yet
    65  input data error (unreadable file, wrong column type; the message names the file and column),
        or a corrupt ledger line (a human must repair the ledger)
-   66  input missing (no such file, directory or glob match)
+   66  input missing or not readable (no such file, directory or glob match; permission denied)
    69  withheld by the quality gate: the noisy (DP) count of contributing users of a consent category
        is below the spec's quality_gate.min_users; nothing was published, the gate's ε is recorded in
        the ledger (a retry without --rerun is withheld again, charged nothing)
@@ -59,6 +59,32 @@ type outputError struct{ err error }
 func (e outputError) Error() string { return e.err.Error() }
 func (e outputError) Unwrap() error { return e.err }
 
+// stdoutError is a failed write to standard output (a full disk behind a
+// redirection, a closed pipe): the output cannot be written, exit 73.
+type stdoutError struct{ err error }
+
+func (e stdoutError) Error() string { return "standard output: " + e.err.Error() }
+func (e stdoutError) Unwrap() error { return e.err }
+
+// stdoutWriter passes writes to w and marks their errors as stdoutError, so
+// that a command that returns one exits 73 whatever wrapped it on the way.
+type stdoutWriter struct{ w io.Writer }
+
+func (s stdoutWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = stdoutError{err}
+	}
+	return n, err
+}
+
+// noInputError marks an input that exists but cannot be read, outside the
+// datasets package (the ledger that budget reads): exit 66.
+type noInputError struct{ err error }
+
+func (e noInputError) Error() string { return e.err.Error() }
+func (e noInputError) Unwrap() error { return e.err }
+
 // exitCode is the one place where errors become exit codes.
 func exitCode(err error) int {
 	var (
@@ -73,9 +99,9 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), errors.Is(err, datasets.ErrBadPattern):
 		return exitUsage
-	case errors.As(err, &output), errors.As(err, &jobOutput):
+	case errors.As(err, &output), errors.As(err, &jobOutput), errors.As(err, new(stdoutError)):
 		// Before ErrNotExist: a missing output directory is not missing input.
 		return exitCantCreate
 	}
@@ -83,7 +109,8 @@ func exitCode(err error) int {
 		return code
 	}
 	switch {
-	case errors.Is(err, datasets.ErrInputMissing), errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, datasets.ErrInputMissing), errors.Is(err, os.ErrNotExist),
+		errors.Is(err, datasets.ErrInputUnreadable), errors.As(err, new(noInputError)):
 		return exitNoInput
 	case errors.As(err, &input):
 		return exitDataErr

@@ -50,13 +50,16 @@ func genCommand() *cli.Command {
 			default:
 				return usagef("gen: --format %q: want parquet or arrow", c.String("format"))
 			}
-			if opt.Rows < 0 || opt.Users < 1 || opt.Days < 1 {
-				return usagef("gen: --rows must be ≥ 0, --users and --days ≥ 1")
+			if opt.Rows < 0 || opt.Users < 1 || opt.Days < 1 || opt.Days > maxGenDays {
+				return usagef("gen: --rows must be ≥ 0, --users ≥ 1 and --days between 1 and %d", maxGenDays)
 			}
 			return runGen(c.App.Writer, c.String("out"), ext, opt)
 		},
 	})
 }
+
+// maxGenDays is the most days datasets.Generate spreads events over.
+const maxGenDays = 3660
 
 // runGen writes both files next to each other, each through a temporary
 // name and a rename, so an interrupted run leaves no half-written export.

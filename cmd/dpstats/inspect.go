@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -38,23 +39,34 @@ func runInspect(w io.Writer, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "%s\n  format: %s\n  rows: %d\n", path, info.Format, info.Rows)
-		if info.RowGroups > 0 {
-			fmt.Fprintf(w, "  row groups: %d\n", info.RowGroups)
-		}
-		if info.Batches > 0 {
-			fmt.Fprintf(w, "  batches: %d\n", info.Batches)
-		}
-		fmt.Fprintf(w, "  schema:\n")
-		if info.Schema != nil {
-			for _, f := range info.Schema.Fields() {
-				null := ""
-				if f.Nullable {
-					null = ", nullable"
-				}
-				fmt.Fprintf(w, "    %s: %s%s\n", f.Name, f.Type, null)
-			}
+		if err := writeInfo(w, path, info); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// writeInfo prints one file's format, counts and schema, in one write so
+// that a failure to write is seen.
+func writeInfo(out io.Writer, path string, info datasets.FileInfo) error {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "%s\n  format: %s\n  rows: %d\n", path, info.Format, info.Rows)
+	if info.RowGroups > 0 {
+		fmt.Fprintf(&w, "  row groups: %d\n", info.RowGroups)
+	}
+	if info.Batches > 0 {
+		fmt.Fprintf(&w, "  batches: %d\n", info.Batches)
+	}
+	fmt.Fprintf(&w, "  schema:\n")
+	if info.Schema != nil {
+		for _, f := range info.Schema.Fields() {
+			null := ""
+			if f.Nullable {
+				null = ", nullable"
+			}
+			fmt.Fprintf(&w, "    %s: %s%s\n", f.Name, f.Type, null)
+		}
+	}
+	_, err := out.Write(w.Bytes())
+	return err
 }

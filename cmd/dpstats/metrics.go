@@ -12,10 +12,11 @@ package main
 // user or partition counts, no per-metric values, not even the process's
 // memory or CPU figures (they grow with the input, so the Go and process
 // collectors of client_golang are deliberately not registered). The one
-// data-dependent figure is the run's duration, which the issue asks for; it
-// is rounded to whole seconds, and it depends on the total volume of the
-// export, not on any one user: one user's events change it by far less than
-// a second, well under the jitter of a shared machine.
+// data-dependent figure is the run's duration: it grows with the volume of
+// the export, and one heavy user can add seconds to it. It is published in
+// whole minutes (coarseDuration), and so are the timestamps (coarseTime),
+// which would otherwise give the duration away as "finished minus the
+// schedule's start". docs/privacy-channels.md explains what remains.
 //
 // The official client library (github.com/prometheus/client_golang) does
 // the encoding, the Pushgateway protocol (grouping key in the URL path,
@@ -26,7 +27,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
 	"time"
@@ -298,8 +298,8 @@ func outcomeRegistry(o runOutcome, constLabels prometheus.Labels) (*prometheus.R
 	}
 	success := o.ExitCode == exitOK
 
-	gauge(metricLastRunTimestamp, "When the last dpstats run finished (Unix time).", unixSeconds(o.Finished))
-	gauge(metricLastRunDuration, "How long the last dpstats run took, rounded to whole seconds.", math.Round(o.Duration.Seconds()))
+	gauge(metricLastRunTimestamp, "When the last dpstats run finished (Unix time, rounded down to the minute).", unixSeconds(o.Finished))
+	gauge(metricLastRunDuration, "How long the last dpstats run took, rounded down to whole minutes (in seconds).", coarseDuration(o.Duration).Seconds())
 	gauge(metricLastRunExitCode, "Exit code of the last dpstats run (0 ok, 64 usage, 65 data, 66 no input, 70 internal, 73 cannot write, 75 ledger locked, 77 budget refused, 130 interrupted).", float64(o.ExitCode))
 	gauge(metricLastRunSuccess, "1 if the last dpstats run succeeded (exit 0: released, or already released), else 0.", boolFloat(success))
 
@@ -323,10 +323,10 @@ func outcomeRegistry(o runOutcome, constLabels prometheus.Labels) (*prometheus.R
 	reg.MustRegister(info)
 
 	if success {
-		gauge(metricLastSuccessTimestamp, "When a dpstats run last succeeded (Unix time).", unixSeconds(o.Finished))
+		gauge(metricLastSuccessTimestamp, "When a dpstats run last succeeded (Unix time, rounded down to the minute).", unixSeconds(o.Finished))
 	}
 	if o.Status == statusReleased {
-		gauge(metricLastReleaseTimestamp, "When dpstats last released a report (Unix time).", unixSeconds(o.Finished))
+		gauge(metricLastReleaseTimestamp, "When dpstats last released a report (Unix time, rounded down to the minute).", unixSeconds(o.Finished))
 		gauge(metricLastReleaseEpsilon, "Privacy budget ε spent by the last release.", o.Epsilon)
 		gauge(metricLastReleaseDelta, "Privacy budget δ spent by the last release.", o.Delta)
 	}
@@ -371,11 +371,13 @@ func statusOfOutcome(o runOutcome) string {
 	}
 }
 
+// unixSeconds is t (now if zero) in Unix seconds, rounded down to the
+// minute (coarseTime).
 func unixSeconds(t time.Time) float64 {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	return float64(t.UnixNano()) / 1e9
+	return float64(coarseTime(t).Unix())
 }
 
 func boolFloat(b bool) float64 {

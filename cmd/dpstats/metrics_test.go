@@ -153,12 +153,12 @@ func TestExportMetricsPush(t *testing.T) {
 			wantPath: "/metrics/job/dpstats/dpstats_job/playback-daily",
 			status:   statusReleased,
 			want: map[string]float64{
-				metricLastRunTimestamp:     float64(finished.Unix()),
-				metricLastRunDuration:      83,
+				metricLastRunTimestamp:     float64(finished.Truncate(time.Minute).Unix()),
+				metricLastRunDuration:      60,
 				metricLastRunExitCode:      0,
 				metricLastRunSuccess:       1,
-				metricLastSuccessTimestamp: float64(finished.Unix()),
-				metricLastReleaseTimestamp: float64(finished.Unix()),
+				metricLastSuccessTimestamp: float64(finished.Truncate(time.Minute).Unix()),
+				metricLastReleaseTimestamp: float64(finished.Truncate(time.Minute).Unix()),
 				metricLastReleaseEpsilon:   0.3,
 				metricLastReleaseDelta:     1e-7,
 				metricWindowEpsilonSpent:   2.7,
@@ -193,7 +193,7 @@ func TestExportMetricsPush(t *testing.T) {
 			status:   statusAlreadyReleased,
 			want: map[string]float64{
 				metricLastRunSuccess:       1,
-				metricLastSuccessTimestamp: float64(finished.Unix()),
+				metricLastSuccessTimestamp: float64(finished.Truncate(time.Minute).Unix()),
 				metricLastReleaseEpsilon:   absent,
 			},
 		},
@@ -346,11 +346,11 @@ func TestExportMetricsTextfile(t *testing.T) {
 	mfs := parseText(t, f)
 	job := map[string]string{jobLabel: "playback-daily"}
 	checkValues(t, mfs, job, map[string]float64{
-		metricLastRunTimestamp:     float64(finished.Unix()),
-		metricLastRunDuration:      83,
+		metricLastRunTimestamp:     float64(finished.Truncate(time.Minute).Unix()),
+		metricLastRunDuration:      60,
 		metricLastRunExitCode:      0,
 		metricLastRunSuccess:       1,
-		metricLastSuccessTimestamp: float64(finished.Unix()),
+		metricLastSuccessTimestamp: float64(finished.Truncate(time.Minute).Unix()),
 		metricLastReleaseEpsilon:   0.3,
 		metricLastReleaseDelta:     1e-7,
 		metricWindowEpsilonSpent:   2.7,
@@ -396,11 +396,11 @@ func TestExportMetricsTextfileKeepsLastSuccess(t *testing.T) {
 	defer f.Close()
 	mfs := parseText(t, f)
 	checkValues(t, mfs, map[string]string{jobLabel: "playback-daily"}, map[string]float64{
-		metricLastRunTimestamp:     float64(refused.Finished.Unix()),
+		metricLastRunTimestamp:     float64(refused.Finished.Truncate(time.Minute).Unix()),
 		metricLastRunExitCode:      77,
 		metricLastRunSuccess:       0,
-		metricLastSuccessTimestamp: float64(finished.Unix()),
-		metricLastReleaseTimestamp: float64(finished.Unix()),
+		metricLastSuccessTimestamp: float64(finished.Truncate(time.Minute).Unix()),
+		metricLastReleaseTimestamp: float64(finished.Truncate(time.Minute).Unix()),
 		metricLastReleaseEpsilon:   0.3,
 		metricWindowEpsilonSpent:   2.7,
 		metricWindowEpsilonCap:     10,

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -100,6 +102,14 @@ func runRun(c *cli.Context) (err error) {
 	}
 	if c.String("ledger") == "" {
 		return usagef("run: --ledger is required: the file that records every release's privacy spend")
+	}
+	if c.String("out") == "" {
+		return usagef("run: --out is required: the directory reports are published to")
+	}
+	for _, flag := range []string{"input", "consent"} {
+		if slices.Contains(c.StringSlice(flag), "") {
+			return usagef("run: --%s holds an empty path (a stray comma?): %q", flag, strings.Join(c.StringSlice(flag), ","))
+		}
 	}
 	events, err := datasets.FileInputs(c.StringSlice("input"))
 	if err != nil {
@@ -197,9 +207,9 @@ func newLoggerFormat(w io.Writer, format string) (*slog.Logger, error) {
 	case "auto", "":
 		return newLogger(w), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		return slog.New(slog.NewTextHandler(w, logHandlerOptions)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(slog.NewJSONHandler(w, logHandlerOptions)), nil
 	default:
 		return nil, usagef("--log-format %q: want auto, text or json", format)
 	}

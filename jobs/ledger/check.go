@@ -37,7 +37,7 @@ func (e *BudgetError) Error() string {
 	if len(e.UnknownLines) > 0 {
 		spent = "an unknown amount"
 	}
-	return fmt.Sprintf("Check: budget refused: this release (ε = %s, δ = %s) and the releases of the last %s (%s) would cross the cap of ε = %s, δ = %s per %s. %s",
+	return fmt.Sprintf("budget refused: this release (ε = %s, δ = %s) and the releases of the last %s (%s) would cross the cap of ε = %s, δ = %s per %s. %s",
 		fmtFloat(e.RequestedEpsilon), fmtFloat(e.RequestedDelta), fmtWindow(e.Cap.Window), spent,
 		fmtFloat(e.Cap.Epsilon), fmtFloat(e.Cap.Delta), fmtWindow(e.Cap.Window), e.Hint)
 }
@@ -50,17 +50,17 @@ func (e *BudgetError) Error() string {
 // at whether the period was already released; see Tx.Released.
 func Check(tx Tx, c Cap, now time.Time, eps, delta float64) error {
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("Check: %w", err)
+		return fmt.Errorf("budget check: %w", err)
 	}
 	if !(eps >= 0) || isInf(eps) {
-		return fmt.Errorf("Check: epsilon must be finite and ≥ 0, got %v", eps)
+		return fmt.Errorf("budget check: epsilon must be finite and ≥ 0, got %v", eps)
 	}
 	if !(delta >= 0 && delta <= 1) {
-		return fmt.Errorf("Check: delta must be in [0, 1], got %v", delta)
+		return fmt.Errorf("budget check: delta must be in [0, 1], got %v", delta)
 	}
 	entries, err := tx.Entries()
 	if err != nil {
-		return fmt.Errorf("Check: %w", err)
+		return fmt.Errorf("budget check: %w", err)
 	}
 	var in []Entry
 	for _, e := range entries {

@@ -126,7 +126,7 @@ func TestCheck(t *testing.T) {
 			if tc.wantHint != "" && be.Hint != tc.wantHint {
 				t.Errorf("Hint = %q, want %q", be.Hint, tc.wantHint)
 			}
-			if !strings.HasPrefix(err.Error(), "Check: budget refused") || !strings.Contains(err.Error(), be.Hint) {
+			if !strings.HasPrefix(err.Error(), "budget refused") || !strings.Contains(err.Error(), be.Hint) {
 				t.Errorf("Error() = %q", err)
 			}
 			// Following the hint works.
@@ -182,8 +182,8 @@ func TestCheckInvalid(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Check(&memTx{}, tc.cap, t0, tc.eps, tc.delta)
 			var be *BudgetError
-			if err == nil || errors.As(err, &be) || !strings.HasPrefix(err.Error(), "Check: ") {
-				t.Errorf("Check = %v, want a plain Check: error", err)
+			if err == nil || errors.As(err, &be) || !strings.HasPrefix(err.Error(), "budget check: ") {
+				t.Errorf("Check = %v, want a plain budget check error", err)
 			}
 		})
 	}

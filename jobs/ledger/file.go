@@ -54,7 +54,7 @@ func (e *noLedgerError) Is(target error) bool {
 // lock file "<path>.lock" is created next to it if needed.
 func Open(path string) (*File, error) {
 	if path == "" {
-		return nil, errors.New("empty ledger path")
+		return nil, errors.New("ledger path is empty")
 	}
 	f := newFile(path)
 	fi, err := os.Stat(path)
@@ -62,10 +62,10 @@ func Open(path string) (*File, error) {
 		return nil, &noLedgerError{path}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("open ledger %s: not a regular file (%v)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("ledger %s: not a regular file (%v)", path, fi.Mode().Type())
 	}
 	if err := f.touchLock(); err != nil {
 		return nil, err
@@ -168,19 +168,19 @@ func syncDir(dir string) error {
 // parse returns an error wrapping ErrCorrupt (a *CorruptError).
 func (f *File) Lock(ctx context.Context) (Tx, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("Lock %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	lf, err := os.OpenFile(f.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("Lock %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	if err := flockWait(ctx, lf); err != nil {
 		holder := readHolder(lf)
 		lf.Close()
 		if errors.Is(err, ErrLocked) && holder != "" {
-			return nil, fmt.Errorf("Lock %s: %w (held by %s)", f.path, err, holder)
+			return nil, fmt.Errorf("ledger %s: %w (held by %s)", f.path, err, holder)
 		}
-		return nil, fmt.Errorf("Lock %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	// Record who holds the lock, for the ErrLocked message of others. This
 	// is a diagnostic only; a failure here does not matter.
@@ -193,7 +193,7 @@ func (f *File) Lock(ctx context.Context) (Tx, error) {
 		if errors.Is(err, ErrNoLedger) {
 			return nil, err // it names the path
 		}
-		return nil, fmt.Errorf("Lock %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	return tx, nil
 }
@@ -315,9 +315,9 @@ func (tx *fileTx) Append(e Entry) error {
 	path := tx.file.path
 	switch {
 	case tx.led == nil:
-		return fmt.Errorf("Append %s: %w", path, ErrClosed)
+		return fmt.Errorf("ledger %s: append: %w", path, ErrClosed)
 	case tx.broken != nil:
-		return fmt.Errorf("Append %s: an earlier append failed, lock the ledger again: %w", path, tx.broken)
+		return fmt.Errorf("ledger %s: append: an earlier append failed, lock the ledger again: %w", path, tx.broken)
 	}
 	if e.Time.IsZero() {
 		e.Time = tx.file.now()
@@ -326,7 +326,7 @@ func (tx *fileTx) Append(e Entry) error {
 	e.Metrics = slices.Clone(e.Metrics)
 	e.Torn, e.Line = false, 0
 	if err := validate(e); err != nil {
-		return fmt.Errorf("Append %s: %w", path, err)
+		return fmt.Errorf("ledger %s: append: %w", path, err)
 	}
 	var buf []byte
 	if tx.tornTail {
@@ -346,7 +346,7 @@ func (tx *fileTx) Append(e Entry) error {
 	tx.tornTail = false
 	if err != nil {
 		tx.broken = err
-		return fmt.Errorf("Append %s: %w", path, err)
+		return fmt.Errorf("ledger %s: append: %w", path, err)
 	}
 	return nil
 }
@@ -367,7 +367,7 @@ func (tx *fileTx) Unlock() error {
 	errs = append(errs, syscall.Flock(int(tx.lock.Fd()), syscall.LOCK_UN), tx.lock.Close())
 	tx.lock = nil
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("Unlock %s: %w", tx.file.path, err)
+		return fmt.Errorf("ledger %s: unlock: %w", tx.file.path, err)
 	}
 	return nil
 }
@@ -385,20 +385,20 @@ func ReadEntries(path string) ([]Entry, error) {
 	f := &File{path: path}
 	led, err := os.Open(f.path)
 	if err != nil {
-		return nil, fmt.Errorf("Entries %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	defer led.Close()
 	fi, err := led.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("Entries %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	data, err := io.ReadAll(led)
 	if err != nil {
-		return nil, fmt.Errorf("Entries %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	entries, err := parse(data, fi.ModTime(), f.path)
 	if err != nil {
-		return nil, fmt.Errorf("Entries %s: %w", f.path, err)
+		return nil, fmt.Errorf("ledger %s: %w", f.path, err)
 	}
 	return entries, nil
 }

@@ -172,11 +172,11 @@ func TestOpenErrors(t *testing.T) {
 		{"a directory", dir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Open(tc.path); err == nil {
-				t.Errorf("Open(%q) succeeded", tc.path)
+			if _, err := Open(tc.path); err == nil || !strings.Contains(err.Error(), "ledger") {
+				t.Errorf("Open(%q) = %v, want an error naming the ledger", tc.path, err)
 			}
-			if _, _, err := Init(tc.path); err == nil {
-				t.Errorf("Init(%q) succeeded", tc.path)
+			if _, _, err := Init(tc.path); err == nil || !strings.Contains(err.Error(), "ledger") {
+				t.Errorf("Init(%q) = %v, want an error naming the ledger", tc.path, err)
 			}
 		})
 	}
