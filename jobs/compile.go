@@ -172,11 +172,18 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	if f.valueNum >= 0 {
 		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
 	}
+	// Users whose grant began during the period count only their events
+	// from that instant on: their rows need the event's time (without it,
+	// none of their events counts).
+	var times []int64
+	if f.grants.Partial() && len(b.Times) >= n {
+		times = b.Times[:n]
+	}
 	var runUser uint32
 	var runPart int32
 	run := 0
 	for i, u := range users {
-		if !f.grants.Allowed(u) {
+		if !f.grants.Allowed(u) && (times == nil || !f.grants.AllowedAt(u, times[i])) {
 			continue
 		}
 		part := f.other // total, or "other" for a null or unlisted value

@@ -331,8 +331,9 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		}
 	}
 
-	// Consent: a user counts for a category if they had granted it as of
-	// the end of the period AND had not withdrawn it by the time of the run.
+	// Consent (see datasets.Consent): an event counts for a category if
+	// the user granted it at or before the event's time and has not
+	// withdrawn it since, whatever the withdrawal's timestamp.
 	users := datasets.NewUserIndex()
 	cols := datasets.ConsentColumns(spec.Consent)
 	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
@@ -341,16 +342,18 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	defer r.Close()
 	r.Prefetch() // decode the first event batches while consent loads
-	consent, err := datasets.LoadConsentsFrom(cfg.Consent, users, cols, end, now)
+	consent, err := datasets.LoadConsentFrom(cfg.Consent, users, now, cols)
 	if err != nil {
 		return nil, fmt.Errorf("read consent: %w", err)
 	}
-	atEnd, atRun := consent[0], consent[1]
 	grants := map[string]datasets.Grants{}
 	for i, f := range plan.feeds {
 		c := plan.categories[i]
 		if _, ok := grants[c]; !ok {
-			grants[c] = atEnd.Grants(c).And(atRun.Grants(c))
+			grants[c] = consent.GrantsFrom(c, start)
+			if grants[c].Partial() {
+				r.SetTimes(true) // some grants began during the period
+			}
 		}
 		f.grants = grants[c]
 	}
