@@ -30,17 +30,24 @@ func BytesInput(name string, b []byte) Input {
 }
 
 // FileInputs expands files, directories and globs (see ExpandInputs) into
-// Inputs.
+// Inputs, each file once.
 func FileInputs(paths []string) ([]Input, error) {
-	files, err := ExpandInputs(paths)
+	in, _, err := FileInputsDedup(paths)
+	return in, err
+}
+
+// FileInputsDedup is FileInputs that also returns the spellings dropped
+// because they name a file already listed (see ExpandInputsDedup).
+func FileInputsDedup(paths []string) ([]Input, []Duplicate, error) {
+	files, dups, err := ExpandInputsDedup(paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in := make([]Input, len(files))
 	for i, f := range files {
 		in[i] = Input{Name: f}
 	}
-	return in, nil
+	return in, dups, nil
 }
 
 func (in Input) open(opt ScanOptions) (*Scanner, error) {

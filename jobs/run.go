@@ -199,6 +199,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Cap: spec.LedgerCap(),
 		Dir: filepath.Join(cfg.OutDir, spec.Name, cfg.Period)}
 	log := cfg.Logger.With("job", spec.Name, "period", cfg.Period, "run_id", cfg.RunID)
+	if err := uniqueInputs(&cfg, log); err != nil {
+		return nil, err
+	}
 
 	// 1. Lock, then refuse what must be refused before reading anything.
 	lockCtx := ctx
@@ -228,6 +231,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	eps, delta := spec.Spend()
 	if err := ledger.Check(tx, res.Cap, now, eps, delta); err != nil {
+		return nil, err
+	}
+	if err := checkUserIDTypes(spec, cfg.Events, cfg.Consent); err != nil {
 		return nil, err
 	}
 	if err := prepareOutput(cfg.OutDir, spec.Name, cfg.Period, cfg.Rerun); err != nil {

@@ -101,14 +101,16 @@ func runRun(c *cli.Context) (err error) {
 	if c.String("ledger") == "" {
 		return usagef("run: --ledger is required: the file that records every release's privacy spend")
 	}
-	events, err := datasets.FileInputs(c.StringSlice("input"))
+	events, dups, err := datasets.FileInputsDedup(c.StringSlice("input"))
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	consent, err := datasets.FileInputs(c.StringSlice("consent"))
+	logDuplicates(logger, "events", dups)
+	consent, dups, err := datasets.FileInputsDedup(c.StringSlice("consent"))
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
+	logDuplicates(logger, "consent", dups)
 	if _, err := os.Stat(c.String("ledger")); errors.Is(err, fs.ErrNotExist) {
 		// A new ledger records no earlier spend. That is right for a job's
 		// first run, and a silent under-count if the path is wrong.
