@@ -2,7 +2,6 @@ package datasets
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -114,7 +113,7 @@ func (c ConsentColumns) withDefaults() ConsentColumns {
 //     cannot grant anything to anyone.
 //
 // An event then counts iff its time is at or after the start of its user's
-// current grant (see GrantsFrom and Grants.AllowedAt). The outcome does not
+// current grant (see GrantsDuring and Grants.AllowedAt). The outcome does not
 // depend on the order of the records in the export.
 type Consent struct {
 	asOf  time.Time
@@ -320,23 +319,24 @@ func (c *Consent) Categories() []string {
 }
 
 // Grants returns the users whose consent to category is granted as of
-// AsOf: GrantsFrom(category, AsOf()), where every grant is whole. An
-// unknown category grants nothing.
+// AsOf: GrantsDuring(category, AsOf(), AsOf()), where every grant is whole.
+// An unknown category grants nothing.
 func (c *Consent) Grants(category string) Grants {
-	return c.GrantsFrom(category, c.asOf)
+	return c.GrantsDuring(category, c.asOf, c.asOf)
 }
 
-// GrantsFrom returns the grants of category for events from start on (the
-// start of the run's period): users granted at or before start may count
-// every such event (Grants.Allowed); users whose current grant began after
-// start may count only their events from that instant on
-// (Grants.AllowedAt). An unknown category grants nothing.
-func (c *Consent) GrantsFrom(category string, start time.Time) Grants {
+// GrantsDuring returns the grants of category for the events of the period
+// [start, end): users granted at or before start may count every event of
+// the period (Grants.Allowed); users whose current grant began during it
+// may count only their events from that instant on (Grants.AllowedAt,
+// Grants.From); users granted at or after end, none. An unknown category
+// grants nothing.
+func (c *Consent) GrantsDuring(category string, start, end time.Time) Grants {
 	st := c.cats[category]
 	if st == nil {
 		return Grants{}
 	}
-	from := start.UnixNano()
+	from, to := start.UnixNano(), end.UnixNano()
 	words := (len(st.firstG) + 63) / 64
 	g := Grants{bits: make([]uint64, words)}
 	for u, since := range st.firstG {
@@ -344,30 +344,28 @@ func (c *Consent) GrantsFrom(category string, start time.Time) Grants {
 		case since == noGrant:
 		case since <= from:
 			g.bits[u>>6] |= 1 << (u & 63)
-		default:
+		case since < to:
 			if g.partial == nil {
 				g.partial = make([]uint64, words)
+				g.since = make([]int64, len(st.firstG))
 			}
 			g.partial[u>>6] |= 1 << (u & 63)
-			g.since = append(g.since, grantSince{user: uint32(u), at: since})
+			g.since[u] = since
+			g.npartial++
 		}
 	}
 	return g
 }
 
 // Grants is the set of users who granted one consent category, for a run's
-// events (see Consent.GrantsFrom): bitsets over UserIndex numbers, and the
-// instant from which each user granted later than the period's start may
+// events (see Consent.GrantsDuring): bitsets over UserIndex numbers, and the
+// instant from which each user whose grant began during the period may
 // count. The zero value grants nothing.
 type Grants struct {
-	bits    []uint64     // every event of the period may count
-	partial []uint64     // only events from since on may count
-	since   []grantSince // the partial users, by increasing user
-}
-
-type grantSince struct {
-	user uint32
-	at   int64 // unix nanos
+	bits     []uint64 // every event of the period may count
+	partial  []uint64 // only events from since[user] on may count
+	since    []int64  // unix nanos, per user; nil if no user is partial
+	npartial int
 }
 
 // Allowed reports, in O(1), whether every event of user (a UserIndex
@@ -379,9 +377,7 @@ func (g Grants) Allowed(user uint32) bool {
 }
 
 // AllowedAt reports whether user's event at t (unix nanos) may count: the
-// user is granted, and was already at t. O(1) for users granted for the
-// whole period or not at all; a binary search over the users whose grant
-// began during it otherwise.
+// user is granted, and was already at t. O(1).
 func (g Grants) AllowedAt(user uint32, t int64) bool {
 	w, bit := int(user>>6), uint64(1)<<(user&63)
 	if w < len(g.bits) && g.bits[w]&bit != 0 {
@@ -390,18 +386,33 @@ func (g Grants) AllowedAt(user uint32, t int64) bool {
 	if w >= len(g.partial) || g.partial[w]&bit == 0 {
 		return false
 	}
-	i, _ := slices.BinarySearchFunc(g.since, user, func(s grantSince, u uint32) int { return cmp.Compare(s.user, u) })
-	return t >= g.since[i].at
+	return t >= g.since[user]
 }
 
-// Partial reports whether some user's grant began after the start the
-// Grants were built for: only then does AllowedAt depend on t.
-func (g Grants) Partial() bool { return len(g.since) > 0 }
+// From returns the instant (unix nanos) from which user's events may count,
+// and false if none may: math.MinInt64 for a user granted for the whole
+// period. A caller that meets the same user many times in a row (rows
+// sorted by user) asks once for all of them.
+func (g Grants) From(user uint32) (int64, bool) {
+	w, bit := int(user>>6), uint64(1)<<(user&63)
+	if w < len(g.bits) && g.bits[w]&bit != 0 {
+		return math.MinInt64, true
+	}
+	if w >= len(g.partial) || g.partial[w]&bit == 0 {
+		return 0, false
+	}
+	return g.since[user], true
+}
 
-// Count returns the number of users granted at the run. It is an exact
-// count over private data: not for reports or logs.
+// Partial reports whether some user's grant began during the period the
+// Grants were built for: only then does AllowedAt depend on t.
+func (g Grants) Partial() bool { return g.npartial > 0 }
+
+// Count returns the number of users whose grant covers some of the period
+// (for Grants, all users granted at the run). It is an exact count over
+// private data: not for reports or logs.
 func (g Grants) Count() int {
-	n := len(g.since)
+	n := g.npartial
 	for _, w := range g.bits {
 		for ; w != 0; w &= w - 1 {
 			n++

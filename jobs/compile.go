@@ -51,6 +51,11 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 type feed struct {
 	agg    *dp.Aggregator
 	grants datasets.Grants
+	// grantedAt's memo: the last user asked about, and datasets.Grants.From's answer.
+	fromUser  uint32
+	from      int64
+	fromOK    bool
+	fromKnown bool
 
 	// Partition source: a categorical dimension (dim ≥ 0), a bucketed
 	// numeric column (bucketNum ≥ 0), or neither (a single total).
@@ -183,7 +188,7 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	var runPart int32
 	run := 0
 	for i, u := range users {
-		if !f.grants.Allowed(u) && (times == nil || !f.grants.AllowedAt(u, times[i])) {
+		if !f.grants.Allowed(u) && (times == nil || !f.grantedAt(u, times[i])) {
 			continue
 		}
 		part := f.other // total, or "other" for a null or unlisted value
@@ -228,6 +233,17 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	if run > 0 {
 		f.agg.AddEvents(runUser, runPart, run)
 	}
+}
+
+// grantedAt reports whether user's event at t may count, for a user not
+// granted for the whole period (see datasets.Grants.From). Rows come sorted
+// by user, so it asks the grants once per run of a user's rows.
+func (f *feed) grantedAt(user uint32, t int64) bool {
+	if !f.fromKnown || user != f.fromUser {
+		f.fromUser, f.fromKnown = user, true
+		f.from, f.fromOK = f.grants.From(user)
+	}
+	return f.fromOK && t >= f.from
 }
 
 // mapCodes extends codeToIdx to every dimension value seen so far.

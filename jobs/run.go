@@ -356,7 +356,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	for i, f := range plan.feeds {
 		c := plan.categories[i]
 		if _, ok := grants[c]; !ok {
-			grants[c] = consent.GrantsFrom(c, start)
+			grants[c] = consent.GrantsDuring(c, start, end)
 			if grants[c].Partial() {
 				r.SetTimes(true) // some grants began during the period
 			}
