@@ -233,10 +233,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := ledger.Check(tx, res.Cap, now, eps, delta); err != nil {
 		return nil, err
 	}
-	if err := checkUserIDTypes(spec, cfg.Events, cfg.Consent); err != nil {
+	if err := prepareOutput(cfg.OutDir, spec.Name, cfg.Period, cfg.Rerun); err != nil {
 		return nil, err
 	}
-	if err := prepareOutput(cfg.OutDir, spec.Name, cfg.Period, cfg.Rerun); err != nil {
+	if err := checkUserIDTypes(spec, cfg.Events, cfg.Consent); err != nil {
 		return nil, err
 	}
 	log.Info("run started", "epsilon", eps, "delta", delta, "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)
