@@ -4,14 +4,21 @@
 #  1. Builds bin/dpstats-bench (cmd/dpstats-bench) and runs it. For each size it
 #     generates a synthetic export once with `bin/dpstats gen` (cached in
 #     .cache/bench/ROWS-USERS/, trusted only when its complete.json marker is
-#     there; delete the directory to regenerate), then measures on the same file,
-#     each as its own child process:
-#       - the floor: a bare arrow-go pqarrow scan, single-threaded, of exactly the
-#         columns the job reads (from `bin/dpstats explain --format json`);
-#       - `bin/dpstats run --job playback-daily` end to end, fresh ledger each time;
-#     and prints rows/s, run/floor, peak RSS (getrusage), CPU/wall per size and a
-#     PASS/FAIL line per target (run/floor ≥ 0.50 and RSS ≤ 1 GiB at 10M events /
-#     200k users; RSS(10M) ≤ 1.25 × RSS(1M) + 64 MiB: memory follows users, not rows).
+#     there; delete the directory to regenerate), then measures each job on the
+#     same file, each as its own child process:
+#       - the floor: a bare arrow-go pqarrow scan of exactly the columns the job
+#         reads (from `bin/dpstats explain --format json`), on 1 goroutine for
+#         playback-daily, on 2 (row groups split) for the two-metric job;
+#       - `bin/dpstats run --job JOB` end to end, fresh ledger each time;
+#     The jobs (issue 13): playback-daily, and scripts/bench-jobs/device-2metric.yaml
+#     (DP count of events and DP mean of duration_s per device_type, 13 public
+#     partitions, ≤ 4 per user, ε = 1, δ = 1e-6, Gaussian).
+#     It prints, per job, rows/s, run/floor, peak RSS (getrusage), CPU/wall per
+#     size, the peak RSS per extra user, and a PASS/FAIL line per target:
+#     run/floor ≥ 0.70 and RSS ≤ 1 GiB at 10M events / 200k users; RSS(10M) ≤
+#     1.25 × RSS(1M) + 64 MiB (memory follows users, not rows); bytes per extra
+#     user from 200k to 2M users at 10M events ≤ 400 B (playback-daily), ≤ 150 B
+#     (two-metric job); at ≥ 100M events, run/floor ≥ 0.50 and RSS ≤ 1.5 GiB.
 #     A missed target is printed, not an error: the exit status is non-zero only
 #     when something failed to run.
 #  2. Runs the Go micro-benchmarks of the hot pieces (every package with a
@@ -22,13 +29,15 @@
 #
 # Environment (all optional):
 #   DPSTATS_BENCH_ROWS=10000000    events of the main size; ROWS/10 is measured too
-#   DPSTATS_BENCH_USERS=200000     users of both default sizes
-#   DPSTATS_BENCH_SIZES=1M:200k,10M:200k
+#   DPSTATS_BENCH_USERS=200000     users of the main size; ROWS events of 5× and 10× the users too
+#   DPSTATS_BENCH_SIZES=1M:200k,10M:200k,10M:1M,10M:2M
 #                                  the sizes, rows:users,... (k/M/G suffixes); replaces the two above
+#   DPSTATS_BENCH_JOBS=playback-daily@1,scripts/bench-jobs/device-2metric.yaml@2
+#                                  the jobs (built-in names or spec files), each @ its floor's goroutines
 #   DPSTATS_BENCH_CACHE=.cache/bench   where generated data is kept
 #   DPSTATS_BENCH_COUNT=1          measurements of each child per size (the fastest is shown)
 #   DPSTATS_BENCH_PROFILE=1        run with --cpuprofile/--memprofile into the size's cache directory,
-#                                  then: go tool pprof -top -nodecount 25 bin/dpstats .cache/bench/10000000-200000/cpu.prof
+#                                  then: go tool pprof -top -nodecount 25 bin/dpstats .cache/bench/10000000-200000/cpu-JOB.prof
 #                                  (mem.prof is written at the end of the run: use -sample_index=alloc_space)
 #   DPSTATS_BENCH_CHILD=inspect    measure `dpstats inspect FILE` instead of `dpstats run` (a stand-in)
 #   DPSTATS_BENCH_ARGS="..."       more flags for bin/dpstats-bench (bin/dpstats-bench -h lists them)
@@ -39,11 +48,12 @@
 #   DPSTATS_BENCH_MICRO_ROWS=1000000  rows of the datasets scan benchmarks' file (they read it from
 #                                  DPSTATS_BENCH_ROWS, which this script sets for them)
 #
-# The 100M events / 2M users run, once, by hand (≈ 2.7 GB of cache: 10M events are
-# 273 MiB; generating takes about 3 minutes on 2 cores, `df -h .` first):
+# The default sizes take about 1.2 GB of cache (10M events are 273-328 MiB) and,
+# the first time, about 3 minutes to generate on 2 cores.
+# The 100M events / 2M users run, once, by hand (≈ 3.3 GB of cache; generating takes
+# several minutes on 2 cores, `df -h .` first):
 #   DPSTATS_BENCH_SIZES=100000000:2000000 DPSTATS_BENCH_MICRO=0 make bench
-# For that size the 1 GiB target does not apply (it is for ≤ 200k users): the run
-# has to complete, and the table reports its time and peak RSS.
+# For that size the targets are run/floor ≥ 0.50 and peak RSS ≤ 1.5 GiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -30,12 +30,17 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dpstats binary %s: not found (build it first: make build)", o.Bin)
 	}
 	version := binVersion(ctx, o.Bin)
-	job, err := loadJob(ctx, o)
-	if err != nil {
-		return err
-	}
-	for _, w := range job.Warnings {
-		fmt.Fprintf(stderr, "bench: warning: %s\n", w)
+	var jobs []jobInfo
+	for _, bj := range o.Jobs {
+		job, err := loadJob(ctx, o, bj.Spec)
+		if err != nil {
+			return err
+		}
+		job.Spec, job.FloorGoroutines = bj.Spec, bj.Floor
+		for _, w := range job.Warnings {
+			fmt.Fprintf(stderr, "bench: warning: %s: %s\n", job.Name, w)
+		}
+		jobs = append(jobs, job)
 	}
 
 	var sets []dataset
@@ -46,25 +51,56 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		}
 		sets = append(sets, d)
 	}
-	rep := report{
-		Bin: o.Bin, Version: version, Job: job.Name, Child: o.Child, Count: o.Count,
-		Columns: job.Columns, Env: envNotes(), NumCPU: runtime.NumCPU(), Targets: o.Targets,
-		Load: loadAverage(),
+	reps := make([]report, len(jobs))
+	for i, job := range jobs {
+		reps[i] = report{
+			Bin: o.Bin, Version: version, Job: job.Name, Child: o.Child, Count: o.Count,
+			Columns: job.Columns, FloorGoroutines: job.FloorGoroutines, Env: envNotes(), NumCPU: runtime.NumCPU(),
+			Targets: jobTargets(job.Name, o.Targets), Load: loadAverage(),
+		}
 	}
+	// Size by size, every job on it: the floors and runs of one size follow
+	// one another, so that they see the same machine.
 	for _, d := range sets {
-		r, err := measure(ctx, o, self, job, d, stderr)
-		if err != nil {
+		for i, job := range jobs {
+			r, err := measure(ctx, o, self, job, d, stderr)
+			if err != nil {
+				return err
+			}
+			reps[i].Results = append(reps[i].Results, r)
+		}
+	}
+	harness := selfMaxRSS()
+	met, missed := 0, 0
+	for i := range reps {
+		reps[i].HarnessRSS = harness
+		if err := writeReport(stdout, reps[i]); err != nil {
 			return err
 		}
-		rep.Results = append(rep.Results, r)
+		for _, v := range judge(reps[i].Results, reps[i].Targets, reps[i].Child) {
+			switch v.Status {
+			case statusPass:
+				met++
+			case statusFail:
+				missed++
+			}
+		}
 	}
-	rep.HarnessRSS = selfMaxRSS()
-	return writeReport(stdout, rep)
+	if len(reps) > 1 && o.Child == "run" {
+		var err error
+		if missed == 0 {
+			_, err = fmt.Fprintf(stdout, "\nbench: all %d jobs: %d of %d targets met\n", len(reps), met, met+missed)
+		} else {
+			_, err = fmt.Fprintf(stdout, "\nbench: all %d jobs: %d of %d targets met, %d MISSED\n", len(reps), met, met+missed, missed)
+		}
+		return err
+	}
+	return nil
 }
 
 // loadJob runs `dpstats explain --job JOB --format json` (or reads
 // o.ExplainFile) and derives the floor's projection from it.
-func loadJob(ctx context.Context, o options) (jobInfo, error) {
+func loadJob(ctx context.Context, o options, spec string) (jobInfo, error) {
 	var data []byte
 	if o.ExplainFile != "" {
 		var err error
@@ -72,7 +108,7 @@ func loadJob(ctx context.Context, o options) (jobInfo, error) {
 			return jobInfo{}, err
 		}
 	} else {
-		cmd := exec.CommandContext(ctx, o.Bin, "explain", "--job", o.Job, "--format", "json")
+		cmd := exec.CommandContext(ctx, o.Bin, "explain", "--job", spec, "--format", "json")
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -87,7 +123,7 @@ func loadJob(ctx context.Context, o options) (jobInfo, error) {
 		return jobInfo{}, err
 	}
 	if j.Name == "" {
-		j.Name = strings.TrimSuffix(filepath.Base(o.Job), ".yaml")
+		j.Name = strings.TrimSuffix(filepath.Base(spec), ".yaml")
 	}
 	return j, nil
 }
@@ -144,7 +180,8 @@ func measure(ctx context.Context, o options, self string, job jobInfo, d dataset
 	r := result{Size: d.Size, Rows: d.Rows, EventsBytes: d.EventsBytes, Gen: d.Gen}
 	for i := 1; i <= o.Count; i++ {
 		u, out, err := runChild(ctx, child{Name: "floor " + d.Size.String(), Path: self,
-			Args: []string{"-floor-scan", d.Events, "-floor-columns", strings.Join(job.Columns, ",")}})
+			Args: []string{"-floor-scan", d.Events, "-floor-columns", strings.Join(job.Columns, ","),
+				"-floor-goroutines", strconv.Itoa(max(1, job.FloorGoroutines))}})
 		if err != nil {
 			return r, err
 		}
@@ -155,14 +192,14 @@ func measure(ctx context.Context, o options, self string, job jobInfo, d dataset
 		if n != d.Rows {
 			return r, fmt.Errorf("floor %s: read %d rows, the footer says %d", d.Size, n, d.Rows)
 		}
-		fmt.Fprintf(log, "bench: %s: floor   %d/%d: %6.2f s, %s peak RSS\n", d.Size, i, o.Count, u.Wall.Seconds(), formatBytes(u.MaxRSS))
+		fmt.Fprintf(log, "bench: %s: %s: floor   %d/%d: %6.2f s, %s peak RSS\n", d.Size, job.Name, i, o.Count, u.Wall.Seconds(), formatBytes(u.MaxRSS))
 		r.Floor = append(r.Floor, u)
 
 		u, err = runJob(ctx, o, job, d, &r, log)
 		if err != nil {
 			return r, err
 		}
-		fmt.Fprintf(log, "bench: %s: %-7s %d/%d: %6.2f s, %s peak RSS\n", d.Size, o.Child, i, o.Count, u.Wall.Seconds(), formatBytes(u.MaxRSS))
+		fmt.Fprintf(log, "bench: %s: %s: %-7s %d/%d: %6.2f s, %s peak RSS\n", d.Size, job.Name, o.Child, i, o.Count, u.Wall.Seconds(), formatBytes(u.MaxRSS))
 		r.Child = append(r.Child, u)
 	}
 	return r, nil
@@ -180,11 +217,18 @@ func runJob(ctx context.Context, o options, job jobInfo, d dataset, r *result, l
 		return usage{}, err
 	}
 	out := filepath.Join(tmp, "out")
-	args := []string{"run", "--job", o.Job,
+	ledgerPath := filepath.Join(tmp, "ledger.jsonl")
+	// `dpstats run` never creates a ledger: make a fresh one (not measured).
+	if _, _, err := runChild(ctx, child{Name: "ledger init " + d.Size.String(), Path: o.Bin,
+		Args: []string{"ledger", "init", "--ledger", ledgerPath}}); err != nil {
+		os.RemoveAll(tmp)
+		return usage{}, err
+	}
+	args := []string{"run", "--job", job.Spec,
 		"--input", d.Events, "--consent", d.Consent, "--period", o.Period,
-		"--out", out, "--ledger", filepath.Join(tmp, "ledger.jsonl"), "--rerun"}
+		"--out", out, "--ledger", ledgerPath, "--rerun"}
 	if o.Profile {
-		r.CPUProfile, r.MemProfile = filepath.Join(d.Dir, "cpu.prof"), filepath.Join(d.Dir, "mem.prof")
+		r.CPUProfile, r.MemProfile = filepath.Join(d.Dir, "cpu-"+job.Name+".prof"), filepath.Join(d.Dir, "mem-"+job.Name+".prof")
 		args = append(args, "--cpuprofile", r.CPUProfile, "--memprofile", r.MemProfile)
 	}
 	logFile, err := os.Create(filepath.Join(tmp, "stderr.log"))

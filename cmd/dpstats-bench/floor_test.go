@@ -58,22 +58,25 @@ func TestScanFloor(t *testing.T) {
 	if err := writeEvents(path, 2500); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := scanFloor(testContext(t), path, []string{"user_id", "event_time", "device_type"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows != 2500 {
-		t.Errorf("scanFloor read %d rows, want 2500", rows)
+	// 3 row groups: 1, 2 and more goroutines than groups read them all.
+	for _, g := range []int{1, 2, 5} {
+		rows, err := scanFloor(testContext(t), path, []string{"user_id", "event_time", "device_type"}, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows != 2500 {
+			t.Errorf("scanFloor on %d goroutines read %d rows, want 2500", g, rows)
+		}
 	}
 	if n, err := parquetRows(path); err != nil || n != 2500 {
 		t.Errorf("parquetRows = %d, %v; want 2500", n, err)
 	}
-	if _, err := scanFloor(testContext(t), path, []string{"user_id", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+	if _, err := scanFloor(testContext(t), path, []string{"user_id", "nope"}, 2); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("scanFloor of a missing column: err = %v, want one naming it", err)
 	}
 	notParquet := filepath.Join(t.TempDir(), "x.parquet")
 	os.WriteFile(notParquet, []byte("hello"), 0o644)
-	if _, err := scanFloor(testContext(t), notParquet, []string{"user_id"}); err == nil {
+	if _, err := scanFloor(testContext(t), notParquet, []string{"user_id"}, 1); err == nil {
 		t.Error("scanFloor of a non-Parquet file succeeded")
 	}
 	if _, err := parquetRows(notParquet); err == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,16 @@ const testExplain = `{
   ]
 }`
 
+// testExplain2 is the second default job's, by a spec file.
+const testExplain2 = `{
+  "schema": "dpstats.explain/v1",
+  "job": "device-2metric",
+  "columns_read": ["user_id", "event_time", "device_type"],
+  "statistics": [
+    {"name": "events_by_device_type", "columns": ["user_id", "event_time", "device_type"]}
+  ]
+}`
+
 func fakeDpstats(args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("no command")
@@ -99,16 +110,26 @@ func fakeDpstats(args []string) error {
 	case "inspect":
 		fmt.Println("inspect", args[1:])
 		return nil
+	case "ledger":
+		// ledger init --ledger PATH: a fresh, empty ledger.
+		if len(args) != 4 || args[1] != "init" || args[2] != "--ledger" {
+			return fmt.Errorf("ledger: want init --ledger PATH, got %q", args[1:])
+		}
+		return os.WriteFile(args[3], nil, 0o600)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	switch args[0] {
 	case "explain":
-		if *job != "playback-daily" {
+		switch *job {
+		case "playback-daily":
+			fmt.Println(testExplain)
+		case "scripts/bench-jobs/device-2metric.yaml":
+			fmt.Println(testExplain2)
+		default:
 			return fmt.Errorf("explain: unknown job %q", *job)
 		}
-		fmt.Println(testExplain)
 	case "gen":
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
@@ -124,7 +145,11 @@ func fakeDpstats(args []string) error {
 		if os.Getenv("DPSTATS_BENCH_TEST_RUN") == "noreport" {
 			return nil
 		}
-		if _, err := os.Stat(*ledger); err == nil {
+		// As dpstats: the ledger must exist (run never creates one); and
+		// the harness's must be fresh.
+		if fi, err := os.Stat(*ledger); err != nil {
+			return fmt.Errorf("run: open ledger: %w", err)
+		} else if fi.Size() != 0 {
 			return fmt.Errorf("run: ledger %s is not fresh", *ledger)
 		}
 		if err := os.WriteFile(*ledger, []byte("{}\n"), 0o644); err != nil {
@@ -137,7 +162,7 @@ func fakeDpstats(args []string) error {
 				}
 			}
 		}
-		dir := filepath.Join(*out, *job, *period)
+		dir := filepath.Join(*out, strings.TrimSuffix(filepath.Base(*job), ".yaml"), *period)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}

@@ -14,8 +14,13 @@ import (
 type options struct {
 	// Bin is the dpstats binary under test. Default bin/dpstats.
 	Bin string
-	// Job is the job spec run and explained. Default playback-daily.
+	// Job is the -job flag as given: the job specs run and explained,
+	// comma-separated, each optionally followed by @N, the goroutines of its
+	// floor. Default defaultJobs.
 	Job string
+	// Jobs is Job parsed: each job is measured on every size, against a
+	// floor of its own columns.
+	Jobs []benchJob
 	// Period is the UTC day generated (gen --start, --days 1) and released
 	// (run --period). Default 2026-11-01.
 	Period string
@@ -46,29 +51,98 @@ type options struct {
 
 	// FloorFile, when set, makes this process the floor child: scan this
 	// Parquet file's FloorColumns and print the row count, nothing else.
-	FloorFile    string
-	FloorColumns []string
+	FloorFile       string
+	FloorColumns    []string
+	FloorGoroutines int
+}
+
+// benchJob is one job measured: its spec (a built-in name or a YAML file)
+// and how many goroutines its floor scans with.
+type benchJob struct {
+	Spec  string
+	Floor int
+}
+
+// defaultJobs are the jobs of issue 13: playback-daily against the
+// single-goroutine scan of its columns, and the two-metric job (count and
+// mean per device type) against the two-goroutine scan of its columns.
+const defaultJobs = "playback-daily@1,scripts/bench-jobs/device-2metric.yaml@2"
+
+// parseJobs parses "spec[@goroutines],...".
+func parseJobs(s string) ([]benchJob, error) {
+	var out []benchJob
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		j := benchJob{Spec: part, Floor: 1}
+		if spec, g, ok := strings.Cut(part, "@"); ok {
+			n, err := strconv.Atoi(g)
+			if err != nil || n < 1 || n > 64 {
+				return nil, fmt.Errorf("job %q: want spec@goroutines with 1 to 64 goroutines", part)
+			}
+			j = benchJob{Spec: spec, Floor: n}
+		}
+		if j.Spec == "" {
+			return nil, fmt.Errorf("job %q: empty spec", part)
+		}
+		for _, o := range out {
+			if o.Spec == j.Spec {
+				return nil, fmt.Errorf("job %q: listed twice", j.Spec)
+			}
+		}
+		out = append(out, j)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no jobs in %q", s)
+	}
+	return out, nil
 }
 
 // targets are the issue's performance targets.
 type targets struct {
-	MinRatio    float64 // run rows/s ÷ floor rows/s at the largest size
-	MaxRSS      int64   // bytes, run peak RSS at the largest size ...
-	MaxRSSUsers int     // ... when it has at most this many users
+	MinRatio    float64 // run rows/s ÷ floor rows/s at the main size (most rows below BigRows with ≤ MaxRSSUsers users)
+	MaxRSS      int64   // bytes, run peak RSS at the main size ...
+	MaxRSSUsers int     // ... which has at most this many users
 	RSSGrowth   float64 // RSS(more rows) ≤ RSSGrowth × RSS(fewer rows) + RSSSlack, same users
 	RSSSlack    int64   // bytes
+	// Sizes of at least BigRows events (the opt-in 100M / 2M users) must
+	// reach BigMinRatio within BigMaxRSS.
+	BigRows     int64
+	BigMinRatio float64
+	BigMaxRSS   int64
+	// MaxBytesPerUser bounds the peak RSS each extra user costs, between
+	// the fewest and the most users measured at the same events; 0: only
+	// printed.
+	MaxBytesPerUser int64
 }
 
 var defaultTargets = targets{
-	MinRatio:    0.50,
+	MinRatio:    0.70,
 	MaxRSS:      1 << 30,
 	MaxRSSUsers: 200_000,
 	RSSGrowth:   1.25,
 	RSSSlack:    64 << 20,
+	BigRows:     100_000_000,
+	BigMinRatio: 0.50,
+	BigMaxRSS:   3 << 29, // 1.5 GiB
+}
+
+// jobTargets are the targets of one job: the defaults, with issue 13's
+// bytes per extra user for the two jobs it names.
+func jobTargets(job string, t targets) targets {
+	switch job {
+	case "playback-daily":
+		t.MaxBytesPerUser = 400
+	case "device-2metric":
+		t.MaxBytesPerUser = 150
+	}
+	return t
 }
 
 // hiddenFlags are the floor child's flags, left out of -help.
-var hiddenFlags = map[string]bool{"floor-scan": true, "floor-columns": true}
+var hiddenFlags = map[string]bool{"floor-scan": true, "floor-columns": true, "floor-goroutines": true}
 
 // parseArgs parses the command line; getenv supplies the defaults. It
 // returns flag.ErrHelp after printing the usage for -h.
@@ -109,10 +183,10 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 
 	var sizes, floorCols string
 	fs.StringVar(&o.Bin, "bin", "bin/dpstats", "the dpstats binary to measure")
-	fs.StringVar(&o.Job, "job", "playback-daily", "the job spec to run and explain")
+	fs.StringVar(&o.Job, "job", env("DPSTATS_BENCH_JOBS", defaultJobs), "the job specs to run and explain, comma-separated, each with @N: its floor scans on N goroutines [$DPSTATS_BENCH_JOBS]")
 	fs.StringVar(&o.Period, "period", "2026-11-01", "the UTC day generated and released")
 	fs.Int64Var(&o.Seed, "seed", 1, "gen --seed")
-	fs.StringVar(&sizes, "sizes", env("DPSTATS_BENCH_SIZES", formatSizes(defSizes)), "sizes to measure, rows:users,... with k/M/G suffixes [$DPSTATS_BENCH_SIZES, or $DPSTATS_BENCH_ROWS/10 and $DPSTATS_BENCH_ROWS rows of $DPSTATS_BENCH_USERS users]")
+	fs.StringVar(&sizes, "sizes", env("DPSTATS_BENCH_SIZES", formatSizes(defSizes)), "sizes to measure, rows:users,... with k/M/G suffixes [$DPSTATS_BENCH_SIZES, or $DPSTATS_BENCH_ROWS/10 and $DPSTATS_BENCH_ROWS rows of $DPSTATS_BENCH_USERS users, and $DPSTATS_BENCH_ROWS rows of 5× and 10× the users]")
 	fs.StringVar(&o.Cache, "cache", env("DPSTATS_BENCH_CACHE", ".cache/bench"), "directory for the generated data, one subdirectory per size [$DPSTATS_BENCH_CACHE]")
 	fs.IntVar(&o.Count, "count", defCount, "measurements per child and size; the fastest is shown [$DPSTATS_BENCH_COUNT]")
 	fs.BoolVar(&o.Profile, "profile", defProfile, "run with --cpuprofile and --memprofile into the size's cache directory [$DPSTATS_BENCH_PROFILE=1]")
@@ -121,6 +195,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's temporary output and ledger")
 	fs.StringVar(&o.FloorFile, "floor-scan", "", "floor child: scan this Parquet file")
 	fs.StringVar(&floorCols, "floor-columns", "", "floor child: the comma-separated columns to project")
+	fs.IntVar(&o.FloorGoroutines, "floor-goroutines", 1, "floor child: goroutines scanning row groups")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -135,6 +210,9 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, nil
 	}
 	if o.Sizes, err = parseSizes(sizes); err != nil {
+		return o, err
+	}
+	if o.Jobs, err = parseJobs(o.Job); err != nil {
 		return o, err
 	}
 	if o.Count < 1 {
@@ -169,8 +247,9 @@ func (s size) String() string { return compactCount(s.Rows) + "/" + compactCount
 // dirName is the size's cache directory name, e.g. "10000000-200000".
 func (s size) dirName() string { return fmt.Sprintf("%d-%d", s.Rows, s.Users) }
 
-// defaultSizes are rows/10 and rows events, both of users users: the pair
-// that shows whether memory follows users or rows.
+// defaultSizes are rows/10 and rows events of users users (the pair that
+// shows whether memory follows users or rows), then rows events of 5 and 10
+// times the users (what each extra user costs).
 func defaultSizes(rows, users string) ([]size, error) {
 	r, err := parseCount(rows)
 	if err != nil {
@@ -183,7 +262,7 @@ func defaultSizes(rows, users string) ([]size, error) {
 	if r/10 < 1 {
 		return []size{{r, u}}, nil
 	}
-	return []size{{r / 10, u}, {r, u}}, nil
+	return []size{{r / 10, u}, {r, u}, {r, 5 * u}, {r, 10 * u}}, nil
 }
 
 // parseSizes parses "rows:users,rows:users", e.g. "1M:200k,10M:200k" or

@@ -88,10 +88,13 @@ func TestParseArgsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []size{{1_000_000, 200_000}, {10_000_000, 200_000}}; !reflect.DeepEqual(o.Sizes, want) {
+	if want := []size{{1_000_000, 200_000}, {10_000_000, 200_000}, {10_000_000, 1_000_000}, {10_000_000, 2_000_000}}; !reflect.DeepEqual(o.Sizes, want) {
 		t.Errorf("Sizes = %v, want %v", o.Sizes, want)
 	}
-	if o.Bin != "bin/dpstats" || o.Job != "playback-daily" || o.Period != "2026-11-01" || o.Seed != 1 ||
+	if want := []benchJob{{"playback-daily", 1}, {"scripts/bench-jobs/device-2metric.yaml", 2}}; !reflect.DeepEqual(o.Jobs, want) {
+		t.Errorf("Jobs = %v, want %v", o.Jobs, want)
+	}
+	if o.Bin != "bin/dpstats" || o.Period != "2026-11-01" || o.Seed != 1 ||
 		o.Cache != ".cache/bench" || o.Count != 1 || o.Profile || o.Child != "run" || o.FloorFile != "" {
 		t.Errorf("defaults = %+v", o)
 	}
@@ -109,20 +112,26 @@ func TestParseArgsEnvAndFlags(t *testing.T) {
 		check func(t *testing.T, o options)
 	}{
 		{"rows and users", nil, env("DPSTATS_BENCH_ROWS", "5M", "DPSTATS_BENCH_USERS", "50000"),
-			[]size{{500_000, 50_000}, {5_000_000, 50_000}}, nil},
+			[]size{{500_000, 50_000}, {5_000_000, 50_000}, {5_000_000, 250_000}, {5_000_000, 500_000}}, nil},
 		{"tiny rows: one size", nil, env("DPSTATS_BENCH_ROWS", "5"), []size{{5, 200_000}}, nil},
 		{"sizes win over rows", nil, env("DPSTATS_BENCH_ROWS", "5M", "DPSTATS_BENCH_SIZES", "100M:2M"),
 			[]size{{100_000_000, 2_000_000}}, nil},
 		{"flag wins over env", []string{"-sizes", "1k:10"}, env("DPSTATS_BENCH_SIZES", "100M:2M"), []size{{1000, 10}}, nil},
+		{"jobs from env", nil, env("DPSTATS_BENCH_SIZES", "1k:10", "DPSTATS_BENCH_JOBS", "x.yaml@2, playback-daily"), []size{{1000, 10}},
+			func(t *testing.T, o options) {
+				if want := []benchJob{{"x.yaml", 2}, {"playback-daily", 1}}; !reflect.DeepEqual(o.Jobs, want) {
+					t.Errorf("Jobs = %v, want %v", o.Jobs, want)
+				}
+			}},
 		{"profile, cache, count, child", nil,
 			env("DPSTATS_BENCH_PROFILE", "1", "DPSTATS_BENCH_CACHE", "/x", "DPSTATS_BENCH_COUNT", "3", "DPSTATS_BENCH_CHILD", "inspect"),
-			[]size{{1_000_000, 200_000}, {10_000_000, 200_000}}, func(t *testing.T, o options) {
+			[]size{{1_000_000, 200_000}, {10_000_000, 200_000}, {10_000_000, 1_000_000}, {10_000_000, 2_000_000}}, func(t *testing.T, o options) {
 				if !o.Profile || o.Cache != "/x" || o.Count != 3 || o.Child != "inspect" {
 					t.Errorf("options = %+v", o)
 				}
 			}},
 		{"profile flag off wins", []string{"-profile=false"}, env("DPSTATS_BENCH_PROFILE", "1"),
-			[]size{{1_000_000, 200_000}, {10_000_000, 200_000}}, func(t *testing.T, o options) {
+			[]size{{1_000_000, 200_000}, {10_000_000, 200_000}, {10_000_000, 1_000_000}, {10_000_000, 2_000_000}}, func(t *testing.T, o options) {
 				if o.Profile {
 					t.Error("Profile = true, want the flag's false")
 				}
@@ -159,6 +168,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"extra"}, env(), "unexpected"},
 		{[]string{"-floor-scan", "f.parquet"}, env(), "-floor-columns"},
 		{[]string{"-nope"}, env(), "not defined"},
+		{[]string{"-job", "a@0"}, env(), "1 to 64 goroutines"},
+		{[]string{"-job", "a@x"}, env(), "1 to 64 goroutines"},
+		{[]string{"-job", "@2"}, env(), "empty spec"},
+		{[]string{"-job", "a,a@2"}, env(), "listed twice"},
+		{[]string{"-job", " , "}, env(), "no jobs"},
 	} {
 		_, err := parseArgs(tc.args, tc.env, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -169,12 +183,12 @@ func TestParseArgsErrors(t *testing.T) {
 
 func TestParseArgsFloorChild(t *testing.T) {
 	// The floor child needs only its own flags; the sizes are the parent's.
-	o, err := parseArgs([]string{"-floor-scan", "e.parquet", "-floor-columns", "user_id,event_time"}, env("DPSTATS_BENCH_SIZES", "nonsense"), io.Discard)
+	o, err := parseArgs([]string{"-floor-scan", "e.parquet", "-floor-columns", "user_id,event_time", "-floor-goroutines", "2"}, env("DPSTATS_BENCH_SIZES", "nonsense"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.FloorFile != "e.parquet" || !reflect.DeepEqual(o.FloorColumns, []string{"user_id", "event_time"}) {
-		t.Errorf("floor options = %q %q", o.FloorFile, o.FloorColumns)
+	if o.FloorFile != "e.parquet" || !reflect.DeepEqual(o.FloorColumns, []string{"user_id", "event_time"}) || o.FloorGoroutines != 2 {
+		t.Errorf("floor options = %q %q %d", o.FloorFile, o.FloorColumns, o.FloorGoroutines)
 	}
 }
 

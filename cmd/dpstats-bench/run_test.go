@@ -32,22 +32,28 @@ func TestRunEndToEnd(t *testing.T) {
 		"throughput at 3k/10: run/floor = ",
 		"peak RSS at 3k/10: run ",
 		"memory follows users, not rows: run RSS at 3k/10 ",
-		"profiles of 3k/10:\n  go tool pprof -top -nodecount 25 " + bin + " " + filepath.Join(o.Cache, "3000-10", "cpu.prof"),
+		"profiles of 3k/10:\n  go tool pprof -top -nodecount 25 " + bin + " " + filepath.Join(o.Cache, "3000-10", "cpu-playback-daily.prof"),
+		// the second default job, against a two-goroutine floor
+		"job device-2metric", "bare pqarrow scan, 2 goroutines (row groups split)",
+		"dpstats run --job device-2metric",
+		"\nbench: all 2 jobs: ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	// Every child ran twice per size, the fake run wrote its profiles, and
-	// the temporary outputs are gone.
-	if got := strings.Count(stderr.String(), ": floor   "); got != 4 {
-		t.Errorf("%d floor runs, want 4:\n%s", got, stderr.String())
+	// Every child ran twice per size and job, the fake run wrote its
+	// profiles, and the temporary outputs are gone.
+	if got := strings.Count(stderr.String(), ": floor   "); got != 8 {
+		t.Errorf("%d floor runs, want 8:\n%s", got, stderr.String())
 	}
-	if got := strings.Count(stderr.String(), ": run     "); got != 4 {
-		t.Errorf("%d runs, want 4:\n%s", got, stderr.String())
+	if got := strings.Count(stderr.String(), ": run     "); got != 8 {
+		t.Errorf("%d runs, want 8:\n%s", got, stderr.String())
 	}
-	if _, err := os.Stat(filepath.Join(o.Cache, "3000-10", "cpu.prof")); err != nil {
-		t.Error(err)
+	for _, job := range []string{"playback-daily", "device-2metric"} {
+		if _, err := os.Stat(filepath.Join(o.Cache, "3000-10", "cpu-"+job+".prof")); err != nil {
+			t.Error(err)
+		}
 	}
 	if strings.Contains(stderr.String(), "kept") {
 		t.Errorf("a run's temporary directory was kept:\n%s", stderr.String())
@@ -77,6 +83,7 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"no binary", []string{"-bin", filepath.Join(t.TempDir(), "dpstats")}, "make build"},
 		{"unknown job", []string{"-bin", bin, "-job", "nightly"}, `explain: unknown job "nightly"`},
+		{"unknown second job", []string{"-bin", bin, "-job", "playback-daily,nightly@2"}, `explain: unknown job "nightly"`},
 		{"explain file missing", []string{"-bin", bin, "-explain", filepath.Join(t.TempDir(), "x.json")}, "x.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,6 +61,7 @@ type report struct {
 	Child             string // "run" or "inspect"
 	Count             int
 	Columns           []string
+	FloorGoroutines   int      // the floor's goroutines (0 is 1)
 	Env               []string // GOGC=… and such, inherited by the children
 	NumCPU            int
 	Load              string // the 1-minute load average before measuring, or ""
@@ -80,8 +81,12 @@ func writeReport(w io.Writer, rep report) error {
 	if len(rep.Env) > 0 {
 		fmt.Fprintf(&b, ", %s", strings.Join(rep.Env, " "))
 	}
-	fmt.Fprintf(&b, "\nfloor: bare pqarrow scan, 1 goroutine, 64k-row batches, of the columns the job reads (%d):\n  %s\n",
-		len(rep.Columns), strings.Join(rep.Columns, ", "))
+	goroutines := "1 goroutine"
+	if rep.FloorGoroutines > 1 {
+		goroutines = fmt.Sprintf("%d goroutines (row groups split)", rep.FloorGoroutines)
+	}
+	fmt.Fprintf(&b, "\nfloor: bare pqarrow scan, %s, 64k-row batches, of the columns the job reads (%d):\n  %s\n",
+		goroutines, len(rep.Columns), strings.Join(rep.Columns, ", "))
 	if rep.Child == "run" {
 		fmt.Fprintf(&b, "run:   dpstats run --job %s end to end, fresh ledger and output each time\n", rep.Job)
 	} else {
@@ -124,10 +129,14 @@ func writeReport(w io.Writer, rep report) error {
 	add("floor wall", func(r result) string { return formatSeconds(best(r.Floor).Wall.Seconds()) })
 	add(c+" wall", func(r result) string { return formatSeconds(best(r.Child).Wall.Seconds()) })
 	writeColumns(&b, rows)
+	if pu, ok := perUser(rep.Results); ok {
+		fmt.Fprintf(&b, "%s peak RSS per extra user at %s events, %s → %s users: %s\n",
+			c, compactCount(pu.Rows), compactCount(pu.LoUsers), compactCount(pu.HiUsers), formatPerUser(pu.Bytes))
+	}
 	// The floor is single-threaded: less than most of a core means other
 	// processes took the rest, and every figure above is noisier for it.
 	for _, r := range rep.Results {
-		if f := best(r.Floor).CPUPerWall(); f > 0 && f < busyFloor {
+		if f := best(r.Floor).CPUPerWall() / float64(max(1, rep.FloorGoroutines)); f > 0 && f < busyFloor {
 			fmt.Fprintf(&b, "note: the floor got %.2f of a core at %s: the machine was busy, figures are noisy (DPSTATS_BENCH_COUNT=3 helps)\n", f, r.Size)
 			break
 		}
@@ -206,19 +215,15 @@ type verdict struct {
 	Text   string
 }
 
-// judge checks the targets: throughput and peak RSS at the largest size
-// (most rows, then most users), and for each number of users measured at
-// two or more sizes, that the most rows need little more memory than the
-// fewest.
+// judge checks the targets: throughput and peak RSS at the main size (the
+// most rows below t.BigRows, among sizes of at most t.MaxRSSUsers users;
+// without one, the largest size below t.BigRows), throughput and peak RSS
+// of every size of at least t.BigRows events; for each number of users
+// measured at two or more sizes, that the most rows need little more
+// memory than the fewest; and the bytes each extra user costs.
 func judge(results []result, t targets, child string) []verdict {
 	if len(results) == 0 {
 		return nil
-	}
-	top := results[0]
-	for _, r := range results[1:] {
-		if r.Rows > top.Rows || (r.Rows == top.Rows && r.Size.Users > top.Size.Users) {
-			top = r
-		}
 	}
 	var vs []verdict
 	pass := func(ok bool) string {
@@ -227,19 +232,51 @@ func judge(results []result, t targets, child string) []verdict {
 		}
 		return statusFail
 	}
-
-	ratio := top.ratio()
-	vs = append(vs, verdict{pass(ratio >= t.MinRatio),
-		fmt.Sprintf("throughput at %s: %s/floor = %.2f (target ≥ %.2f)", top.Size, child, ratio, t.MinRatio)})
-
-	rss := best(top.Child).MaxRSS
-	if top.Size.Users <= int64(t.MaxRSSUsers) {
-		vs = append(vs, verdict{pass(rss <= t.MaxRSS),
-			fmt.Sprintf("peak RSS at %s: %s %s (target ≤ %s)", top.Size, child, formatBytes(rss), formatBytes(t.MaxRSS))})
-	} else {
-		vs = append(vs, verdict{statusInfo,
-			fmt.Sprintf("peak RSS at %s: %s %s in %s (the ≤ %s target is for ≤ %s users; this size only has to complete)",
-				top.Size, child, formatBytes(rss), formatSeconds(best(top.Child).Wall.Seconds()), formatBytes(t.MaxRSS), compactCount(int64(t.MaxRSSUsers)))})
+	larger := func(r, than result) bool {
+		return r.Rows > than.Rows || (r.Rows == than.Rows && r.Size.Users > than.Size.Users)
+	}
+	var top, topAny *result
+	for i := range results {
+		r := &results[i]
+		if t.BigRows > 0 && r.Rows >= t.BigRows {
+			continue
+		}
+		if topAny == nil || larger(*r, *topAny) {
+			topAny = r
+		}
+		small := r.Size.Users <= int64(t.MaxRSSUsers)
+		if small && (top == nil || r.Rows > top.Rows || (r.Rows == top.Rows && r.Size.Users < top.Size.Users)) {
+			top = r
+		}
+	}
+	if top == nil {
+		top = topAny
+	}
+	if top != nil {
+		ratio := top.ratio()
+		vs = append(vs, verdict{pass(ratio >= t.MinRatio),
+			fmt.Sprintf("throughput at %s: %s/floor = %.2f (target ≥ %.2f)", top.Size, child, ratio, t.MinRatio)})
+		rss := best(top.Child).MaxRSS
+		if top.Size.Users <= int64(t.MaxRSSUsers) {
+			vs = append(vs, verdict{pass(rss <= t.MaxRSS),
+				fmt.Sprintf("peak RSS at %s: %s %s (target ≤ %s)", top.Size, child, formatBytes(rss), formatBytes(t.MaxRSS))})
+		} else {
+			vs = append(vs, verdict{statusInfo,
+				fmt.Sprintf("peak RSS at %s: %s %s in %s (the ≤ %s target is for ≤ %s users)",
+					top.Size, child, formatBytes(rss), formatSeconds(best(top.Child).Wall.Seconds()), formatBytes(t.MaxRSS), compactCount(int64(t.MaxRSSUsers)))})
+		}
+	}
+	for _, r := range results {
+		if t.BigRows <= 0 || r.Rows < t.BigRows {
+			continue
+		}
+		ratio := r.ratio()
+		vs = append(vs, verdict{pass(ratio >= t.BigMinRatio),
+			fmt.Sprintf("throughput at %s: %s/floor = %.2f (target ≥ %.2f)", r.Size, child, ratio, t.BigMinRatio)})
+		rss := best(r.Child).MaxRSS
+		vs = append(vs, verdict{pass(rss <= t.BigMaxRSS),
+			fmt.Sprintf("peak RSS at %s: %s %s in %s (target ≤ %s)", r.Size, child, formatBytes(rss),
+				formatSeconds(best(r.Child).Wall.Seconds()), formatBytes(t.BigMaxRSS))})
 	}
 
 	judged := map[int64]bool{}
@@ -275,8 +312,61 @@ func judge(results []result, t targets, child string) []verdict {
 		vs = append(vs, verdict{statusSkip,
 			"memory follows users, not rows: needs two sizes with the same users (e.g. -sizes 1M:200k,10M:200k)"})
 	}
+
+	if pu, ok := perUser(results); ok {
+		text := fmt.Sprintf("memory per extra user at %s events, %s → %s users: %s %s",
+			compactCount(pu.Rows), compactCount(pu.LoUsers), compactCount(pu.HiUsers), child, formatPerUser(pu.Bytes))
+		if t.MaxBytesPerUser > 0 {
+			vs = append(vs, verdict{pass(pu.Bytes <= float64(t.MaxBytesPerUser)),
+				fmt.Sprintf("%s (target ≤ %d B)", text, t.MaxBytesPerUser)})
+		} else {
+			vs = append(vs, verdict{statusInfo, text + " (no target for this job)"})
+		}
+	} else if t.MaxBytesPerUser > 0 {
+		vs = append(vs, verdict{statusSkip,
+			"memory per extra user: needs two sizes with the same events and different users (e.g. -sizes 10M:200k,10M:2M)"})
+	}
 	return vs
 }
+
+// userCost is the peak RSS an extra user costs, between two sizes with
+// the same events.
+type userCost struct {
+	Rows             int64
+	LoUsers, HiUsers int64
+	Bytes            float64 // per extra user
+}
+
+// perUser compares the fewest and the most users measured at the same
+// events (the most events where two sizes differ in users): the slope of
+// peak RSS in users.
+func perUser(results []result) (userCost, bool) {
+	var c userCost
+	found := false
+	for _, r := range results {
+		lo, hi := r, r
+		for _, s := range results {
+			if s.Rows != r.Rows {
+				continue
+			}
+			if s.Size.Users < lo.Size.Users {
+				lo = s
+			}
+			if s.Size.Users > hi.Size.Users {
+				hi = s
+			}
+		}
+		if lo.Size.Users == hi.Size.Users || (found && r.Rows <= c.Rows) {
+			continue
+		}
+		found = true
+		c = userCost{Rows: r.Rows, LoUsers: lo.Size.Users, HiUsers: hi.Size.Users,
+			Bytes: float64(best(hi.Child).MaxRSS-best(lo.Child).MaxRSS) / float64(hi.Size.Users-lo.Size.Users)}
+	}
+	return c, found
+}
+
+func formatPerUser(b float64) string { return fmt.Sprintf("%.0f B", b) }
 
 // formatBytes prints MiB below 1 GiB and GiB from there.
 func formatBytes(n int64) string {

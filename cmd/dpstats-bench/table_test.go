@@ -32,7 +32,14 @@ func TestWriteReportGolden(t *testing.T) {
 		{"pass", report{
 			Bin: "bin/dpstats", Version: "dpstats version v1", Job: "playback-daily", Child: "run", Count: 1,
 			Columns: []string{"user_id", "event_time", "device_type"}, NumCPU: 2, HarnessRSS: mib(24), Targets: defaultTargets,
-			Results: []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 4.1, mib(140), mib(340))},
+			Results: []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 3.4, mib(140), mib(340))},
+		}},
+		{"two-metric", report{
+			Bin: "bin/dpstats", Version: "dpstats version v1", Job: "device-2metric", Child: "run", Count: 1,
+			Columns: []string{"user_id", "event_time", "device_type", "duration_s"}, FloorGoroutines: 2,
+			NumCPU: 2, HarnessRSS: mib(24), Targets: jobTargets("device-2metric", defaultTargets),
+			Results: []result{res(1e6, 2e5, 0.15, 0.2, mib(90), mib(200)), res(1e7, 2e5, 1.4, 1.9, mib(200), mib(230)),
+				res(1e7, 1e6, 1.4, 2.2, mib(200), mib(330)), res(1e7, 2e6, 1.4, 2.5, mib(200), mib(470))},
 		}},
 		{"fail", func() report {
 			r := report{
@@ -85,22 +92,33 @@ func TestJudge(t *testing.T) {
 		}
 		return strings.Join(s, " ")
 	}
+	perUser150 := defaultTargets
+	perUser150.MaxBytesPerUser = 150
+	// 10M events, 200k → 2M users, 150 B per extra user: 400 MiB + 1.8M × 150 B.
+	at150 := mib(400) + 1_800_000*150
 	for _, tc := range []struct {
 		name    string
 		results []result
+		targets targets
 		want    string
 	}{
-		{"all met", []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 4.9, mib(140), mib(439))}, "PASS PASS PASS"},
-		{"ratio just below", []result{res(1e7, 2e5, 2.5, 5.01, mib(140), mib(300))}, "FAIL PASS SKIP"},
-		{"RSS above 1 GiB", []result{res(1e7, 2e5, 2.5, 3, mib(140), mib(1025))}, "PASS FAIL SKIP"},
-		{"RSS exactly 1 GiB", []result{res(1e7, 2e5, 2.5, 3, mib(140), mib(1024))}, "PASS PASS SKIP"},
-		{"memory follows rows", []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 4, mib(140), mib(440))}, "PASS PASS FAIL"},
-		{"more users: no RSS target", []result{res(1e8, 2e6, 25, 40, mib(150), mib(3000))}, "PASS INFO SKIP"},
-		{"largest size is judged, whatever the order", []result{res(1e7, 2e5, 2.5, 4, mib(140), mib(400)), res(1e6, 2e5, 0.25, 2, mib(90), mib(2000))}, "PASS PASS PASS"},
-		{"pairs per users", []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 4, mib(140), mib(350)), res(1e8, 2e6, 25, 40, mib(150), mib(3000))}, "PASS INFO PASS"},
+		{"all met", []result{res(1e6, 2e5, 0.25, 0.35, mib(90), mib(300)), res(1e7, 2e5, 2.5, 3.5, mib(140), mib(439))}, defaultTargets, "PASS PASS PASS"},
+		{"ratio just below", []result{res(1e7, 2e5, 2.5, 3.58, mib(140), mib(300))}, defaultTargets, "FAIL PASS SKIP"},
+		{"RSS above 1 GiB", []result{res(1e7, 2e5, 2.5, 3, mib(140), mib(1025))}, defaultTargets, "PASS FAIL SKIP"},
+		{"RSS exactly 1 GiB", []result{res(1e7, 2e5, 2.5, 3, mib(140), mib(1024))}, defaultTargets, "PASS PASS SKIP"},
+		{"memory follows rows", []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 3.5, mib(140), mib(440))}, defaultTargets, "PASS PASS FAIL"},
+		{"100M: its own targets", []result{res(1e8, 2e6, 25, 48, mib(150), mib(1536))}, defaultTargets, "PASS PASS SKIP"},
+		{"100M above 1.5 GiB, below 0.5", []result{res(1e8, 2e6, 25, 51, mib(150), mib(1537))}, defaultTargets, "FAIL FAIL SKIP"},
+		{"main size: most rows of few users, whatever the order", []result{res(1e7, 2e5, 2.5, 3.5, mib(140), mib(400)), res(1e6, 2e5, 0.25, 2, mib(90), mib(2000)), res(1e7, 2e6, 2.5, 25, mib(140), mib(3000))}, defaultTargets, "PASS PASS PASS INFO"},
+		{"more users only: INFO for RSS", []result{res(1e7, 2e6, 2.5, 3, mib(140), mib(3000))}, defaultTargets, "PASS INFO SKIP"},
+		{"pairs per users", []result{res(1e6, 2e5, 0.25, 0.4, mib(90), mib(300)), res(1e7, 2e5, 2.5, 3.5, mib(140), mib(350)), res(1e8, 2e6, 25, 40, mib(150), mib(3000))}, defaultTargets, "PASS PASS PASS FAIL PASS"},
+		{"bytes per user at the target", []result{res(1e7, 2e5, 2.5, 3.5, mib(140), mib(400)), res(1e7, 2e6, 2.5, 5, mib(140), at150)}, perUser150, "PASS PASS SKIP PASS"},
+		{"bytes per user above the target", []result{res(1e7, 2e5, 2.5, 3.5, mib(140), mib(400)), res(1e7, 2e6, 2.5, 5, mib(140), at150+1_800_000)}, perUser150, "PASS PASS SKIP FAIL"},
+		{"bytes per user without a target", []result{res(1e7, 2e5, 2.5, 3.5, mib(140), mib(400)), res(1e7, 2e6, 2.5, 5, mib(140), at150)}, defaultTargets, "PASS PASS SKIP INFO"},
+		{"bytes per user needs two sizes", []result{res(1e7, 2e5, 2.5, 3.5, mib(140), mib(400))}, perUser150, "PASS PASS SKIP SKIP"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			vs := judge(tc.results, defaultTargets, "run")
+			vs := judge(tc.results, tc.targets, "run")
 			if got := statuses(vs); got != tc.want {
 				for _, v := range vs {
 					t.Log(v.Status, v.Text)
@@ -111,6 +129,25 @@ func TestJudge(t *testing.T) {
 	}
 	if vs := judge(nil, defaultTargets, "run"); vs != nil {
 		t.Errorf("judge(nil) = %v", vs)
+	}
+}
+
+func TestPerUser(t *testing.T) {
+	// The most events with two numbers of users: 10M, 200k → 1M (not 1M
+	// events, whose slope is different).
+	results := []result{
+		res(1e6, 2e5, 1, 1, 0, mib(100)), res(1e6, 2e6, 1, 1, 0, mib(1100)),
+		res(1e7, 2e5, 1, 1, 0, mib(200)), res(1e7, 1e6, 1, 1, 0, mib(200)+800_000*300),
+	}
+	c, ok := perUser(results)
+	if !ok || c.Rows != 1e7 || c.LoUsers != 2e5 || c.HiUsers != 1e6 || c.Bytes != 300 {
+		t.Errorf("perUser = %+v, %v; want 300 B at 10M events, 200k → 1M users", c, ok)
+	}
+	if _, ok := perUser(results[:1]); ok {
+		t.Error("perUser of one size: ok")
+	}
+	if _, ok := perUser([]result{results[0], results[2]}); ok {
+		t.Error("perUser of sizes with the same users: ok")
 	}
 }
 
