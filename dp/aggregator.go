@@ -145,7 +145,20 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 		case KindSum:
 			copy(a.b.sums[u*l0:(u+1)*l0], b.b.sums[u*l0:(u+1)*l0])
 		case KindMean, KindQuantiles:
-			copy(a.b.vals[u*l0*linf:(u+1)*l0*linf], b.b.vals[u*l0*linf:(u+1)*l0*linf])
+			if a.b.use32 != b.b.use32 {
+				// one side met a value that is not a float32: both to float64
+				if a.b.use32 {
+					a.b.to64()
+				}
+				if b.b.use32 {
+					b.b.to64()
+				}
+			}
+			if a.b.use32 {
+				copy(a.b.vals32[u*l0*linf:(u+1)*l0*linf], b.b.vals32[u*l0*linf:(u+1)*l0*linf])
+			} else {
+				copy(a.b.vals[u*l0*linf:(u+1)*l0*linf], b.b.vals[u*l0*linf:(u+1)*l0*linf])
+			}
 		}
 	}
 	a.maxPart = max(a.maxPart, b.maxPart)

@@ -22,11 +22,13 @@ import (
 // partition that is kept at the end was kept from its first event and its
 // counts are exact.
 
-// slot is one kept (user, partition) pair.
+// slot is one kept (user, partition) pair. Its priority is not stored: it
+// is a function of (user, partition) and the bounder's keys (prio), computed
+// again when a user touches more partitions than it keeps, which halves the
+// per-user state.
 type slot struct {
-	prio uint64
-	pp   uint32 // partition index + 1; 0 means the slot is empty
-	n    uint32 // events (count) or non-NaN values (sum/mean/quantiles) seen, saturating
+	pp uint32 // partition index + 1; 0 means the slot is empty
+	n  uint32 // events (count) or non-NaN values (sum/mean/quantiles) seen, saturating
 }
 
 type bounder struct {
@@ -40,11 +42,29 @@ type bounder struct {
 
 	slots []slot
 	sums  []float64 // sum: per slot, sum of clamped values
-	vals  []float64 // mean/quantiles: per slot, linf reservoir-sampled clamped values
+	// mean/quantiles: per slot, linf reservoir-sampled clamped values: in
+	// vals32 while every value kept so far is exactly a float32 (see
+	// exact32; the first value that is not moves them all to vals for good),
+	// else in vals. Either way the values are exactly those given.
+	vals   []float64
+	vals32 []float32
+	use32  bool
+}
+
+// exact32 reports whether the bounds are exactly float32s of magnitude at
+// most 2²⁴: then the values a run keeps (lower, upper, or the whole numbers
+// between them that the event reader hands over) are exact in a float32,
+// and a bounder starts with vals32. Any other value is still kept exactly:
+// it moves the values to float64 (to64).
+func exact32(lower, upper float64) bool {
+	const limit = 1 << 24
+	return lower >= -limit && upper <= limit &&
+		float64(float32(lower)) == lower && float64(float32(upper)) == upper
 }
 
 func newBounder(o MetricOptions) (*bounder, error) {
 	b := &bounder{kind: o.Kind, l0: o.MaxPartitions, linf: o.linf(), lower: o.Lower, upper: o.Upper}
+	b.use32 = exact32(o.Lower, o.Upper)
 	var seed [32]byte
 	if o.Seed != nil {
 		binary.LittleEndian.PutUint64(seed[:], uint64(*o.Seed))
@@ -90,13 +110,26 @@ func (b *bounder) grow(user uint32) {
 	case KindSum:
 		b.sums = growFloats(b.sums, need)
 	case KindMean, KindQuantiles:
-		b.vals = growFloats(b.vals, need*b.linf)
+		if b.use32 {
+			b.vals32 = growFloats(b.vals32, need*b.linf)
+		} else {
+			b.vals = growFloats(b.vals, need*b.linf)
+		}
 	}
 }
 
-func growFloats(s []float64, need int) []float64 {
+// to64 moves the kept values from vals32 to vals, for good.
+func (b *bounder) to64() {
+	b.vals = make([]float64, len(b.vals32), cap(b.vals32))
+	for i, v := range b.vals32 {
+		b.vals[i] = float64(v)
+	}
+	b.vals32, b.use32 = nil, false
+}
+
+func growFloats[F float32 | float64](s []F, need int) []F {
 	if need > cap(s) {
-		ns := make([]float64, len(s), max(need, 2*cap(s)))
+		ns := make([]F, len(s), max(need, 2*cap(s)))
 		copy(ns, s)
 		s = ns
 	}
@@ -128,22 +161,22 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 			b.hitN(base+i, v, k)
 			return
 		case 0: // slots fill as a prefix: the first empty one ends the scan
-			s[i] = slot{prio: b.prio(user, part), pp: pp}
+			s[i] = slot{pp: pp}
 			b.hitN(base+i, v, k)
 			return
 		}
 	}
 	p := b.prio(user, part)
-	mi := 0
+	mi, maxPrio := 0, b.prio(user, int32(s[0].pp-1))
 	for i := 1; i < len(s); i++ {
-		if s[i].prio > s[mi].prio {
-			mi = i
+		if q := b.prio(user, int32(s[i].pp-1)); q > maxPrio {
+			mi, maxPrio = i, q
 		}
 	}
-	if p >= s[mi].prio {
+	if p >= maxPrio {
 		return // rejected for good
 	}
-	s[mi] = slot{prio: p, pp: pp} // evict the highest priority
+	s[mi] = slot{pp: pp} // evict the highest priority
 	switch b.kind {
 	case KindSum:
 		b.sums[base+mi] = 0
@@ -168,11 +201,22 @@ func (b *bounder) hitN(i int, v float64, k uint32) {
 		if math.IsNaN(v) || sl.n == math.MaxUint32 {
 			return
 		}
-		r := b.vals[i*b.linf : (i+1)*b.linf]
+		j := -1
 		if c := int(sl.n); c < b.linf {
-			r[c] = b.clamp(v)
-		} else if j := b.rng.Uint64N(uint64(c) + 1); j < uint64(b.linf) {
-			r[j] = b.clamp(v)
+			j = c
+		} else if r := b.rng.Uint64N(uint64(c) + 1); r < uint64(b.linf) {
+			j = int(r)
+		}
+		if j >= 0 {
+			x := b.clamp(v)
+			if b.use32 && float64(float32(x)) != x {
+				b.to64()
+			}
+			if b.use32 {
+				b.vals32[i*b.linf+j] = float32(x)
+			} else {
+				b.vals[i*b.linf+j] = x
+			}
 		}
 		sl.n++
 	}
@@ -219,7 +263,13 @@ func (b *bounder) aggregate(nPart int) preAgg {
 			}
 			pa.users[p]++
 			k := min(int(sl.n), b.linf)
-			pa.values[p] = append(pa.values[p], b.vals[i*b.linf:i*b.linf+k]...)
+			if b.use32 {
+				for _, v := range b.vals32[i*b.linf : i*b.linf+k] {
+					pa.values[p] = append(pa.values[p], float64(v))
+				}
+			} else {
+				pa.values[p] = append(pa.values[p], b.vals[i*b.linf:i*b.linf+k]...)
+			}
 		}
 	}
 	return pa

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 func seed(s int64) *int64 { return &s }
@@ -398,5 +399,55 @@ func TestAddEventsEqualsRepeatedAdd(t *testing.T) {
 				t.Errorf("AddEvents state %+v, repeated Add %+v", got, want)
 			}
 		})
+	}
+}
+
+// TestValuesKeptExactly: the float32 store of mean and quantile values
+// keeps exactly what the float64 store keeps, and the first value that is
+// not a float32 moves every value to float64 without changing any.
+func TestValuesKeptExactly(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	ev := population(r, 300, 4, 12)
+	for i := range ev {
+		ev[i].v = math.Round(ev[i].v * 600) // whole numbers, some outside the bounds
+	}
+	for _, opt := range allKinds(publicNames(3))[3:] { // mean, quantiles
+		t.Run(string(opt.Kind), func(t *testing.T) {
+			opt.Lower, opt.Upper, opt.Seed = -100, 14400, seed(9)
+			a := feed(t, opt, ev)
+			if !a.b.use32 {
+				t.Fatal("whole values within float32 bounds: want the float32 store")
+			}
+			ref, err := NewAggregator(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref.b.use32 = false
+			for _, e := range ev {
+				ref.Add(e.user, e.part, e.v)
+			}
+			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("float32 store kept %v, float64 store %v", got.values, want.values)
+			}
+			a.Add(1000, 0, 0.1) // a new user: the value is kept
+			ref.Add(1000, 0, 0.1)
+			if a.b.use32 {
+				t.Fatal("0.1 is not a float32: want the float64 store")
+			}
+			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("after the move to float64: kept %v, want %v", got.values, want.values)
+			}
+		})
+	}
+	if exact32(0, 1<<25) || exact32(0.1, 10) || !exact32(-5, 14400) {
+		t.Error("exact32 misjudges its bounds")
+	}
+}
+
+// TestSlotIsSmall: a kept (user, partition) pair costs 8 bytes; its
+// priority is computed again, never stored.
+func TestSlotIsSmall(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != 8 {
+		t.Errorf("slot is %d bytes, want 8", n)
 	}
 }
