@@ -49,6 +49,8 @@ type bounder struct {
 	vals   []float64
 	vals32 []float32
 	use32  bool
+
+	maps *mappings // the arrays above that are memory maps (see growSlice)
 }
 
 // exact32 reports whether the bounds are exactly float32s of magnitude at
@@ -65,6 +67,7 @@ func exact32(lower, upper float64) bool {
 func newBounder(o MetricOptions) (*bounder, error) {
 	b := &bounder{kind: o.Kind, l0: o.MaxPartitions, linf: o.linf(), lower: o.Lower, upper: o.Upper}
 	b.use32 = exact32(o.Lower, o.Upper)
+	b.maps = newMappings(b)
 	var seed [32]byte
 	if o.Seed != nil {
 		binary.LittleEndian.PutUint64(seed[:], uint64(*o.Seed))
@@ -99,41 +102,30 @@ func (b *bounder) users() int { return len(b.slots) / b.l0 }
 
 func (b *bounder) grow(user uint32) {
 	need := (int(user) + 1) * b.l0
-	if need > cap(b.slots) {
-		c := max(need, 2*cap(b.slots), 1024*b.l0)
-		ns := make([]slot, len(b.slots), c)
-		copy(ns, b.slots)
-		b.slots = ns
+	if cap(b.slots) == 0 {
+		b.slots = growSlice(b.maps, b.slots, max(need, 1024*b.l0))
 	}
-	b.slots = b.slots[:need]
+	b.slots = growSlice(b.maps, b.slots, need)
 	switch b.kind {
 	case KindSum:
-		b.sums = growFloats(b.sums, need)
+		b.sums = growSlice(b.maps, b.sums, need)
 	case KindMean, KindQuantiles:
 		if b.use32 {
-			b.vals32 = growFloats(b.vals32, need*b.linf)
+			b.vals32 = growSlice(b.maps, b.vals32, need*b.linf)
 		} else {
-			b.vals = growFloats(b.vals, need*b.linf)
+			b.vals = growSlice(b.maps, b.vals, need*b.linf)
 		}
 	}
 }
 
 // to64 moves the kept values from vals32 to vals, for good.
 func (b *bounder) to64() {
-	b.vals = make([]float64, len(b.vals32), cap(b.vals32))
+	b.vals = growSlice(b.maps, b.vals, len(b.vals32))
 	for i, v := range b.vals32 {
 		b.vals[i] = float64(v)
 	}
+	b.maps.release(b.vals32)
 	b.vals32, b.use32 = nil, false
-}
-
-func growFloats[F float32 | float64](s []F, need int) []F {
-	if need > cap(s) {
-		ns := make([]F, len(s), max(need, 2*cap(s)))
-		copy(ns, s)
-		s = ns
-	}
-	return s[:need]
 }
 
 func (b *bounder) clamp(v float64) float64 {
