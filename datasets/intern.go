@@ -3,6 +3,8 @@ package datasets
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"runtime"
+	"unsafe"
 )
 
 // internTable maps strings to dense ids with open addressing (linear
@@ -18,7 +20,16 @@ type internTable struct {
 	arena []byte       // bytes of keys longer than inlineKey
 	n     int
 	seed  maphash.Seed
+	// mapped holds slots' array when it is an anonymous memory map (see
+	// allocSlots), unmapped when replaced or when the table is garbage.
+	mapped *[]byte
 }
+
+// offHeapMin is the smallest slot array worth a memory map. The table of
+// 10⁵–10⁶ users lives for the whole run and holds no pointers: outside the
+// Go heap it does not raise the garbage collector's goal, so the decoded
+// batches (garbage at a high rate) cannot pile up in proportion to users.
+const offHeapMin = 1 << 20
 
 const inlineKey = 16
 
@@ -31,8 +42,25 @@ type internSlot struct {
 	id   uint32
 }
 
+// allocSlots returns n empty slots, from a memory map (returned too) when
+// big enough and the OS has them, else from the heap (mem nil).
+func allocSlots(n int) (slots []internSlot, mem []byte) {
+	if size := n * int(unsafe.Sizeof(internSlot{})); size >= offHeapMin {
+		if mem = mapZeroed(size); mem != nil {
+			return unsafe.Slice((*internSlot)(unsafe.Pointer(unsafe.SliceData(mem))), n), mem
+		}
+	}
+	return make([]internSlot, n), nil
+}
+
 func newInternTable() *internTable {
-	return &internTable{seed: maphash.MakeSeed(), slots: make([]internSlot, 1024)}
+	t := &internTable{seed: maphash.MakeSeed(), slots: make([]internSlot, 1024), mapped: new([]byte)}
+	runtime.AddCleanup(t, func(m *[]byte) {
+		if *m != nil {
+			unmap(*m)
+		}
+	}, t.mapped)
+	return t
 }
 
 func (t *internTable) hash(s string) uint64 { return maphash.String(t.seed, s) }
@@ -107,11 +135,14 @@ func (t *internTable) free(h uint64) uint64 {
 }
 
 func (t *internTable) grow() {
-	old := t.slots
-	t.slots = make([]internSlot, 2*len(old))
+	old, oldMem := t.slots, *t.mapped
+	t.slots, *t.mapped = allocSlots(2 * len(old))
 	for i := range old {
 		if old[i].klen != 0 {
 			t.slots[t.free(t.hash(t.keyOf(&old[i])))] = old[i]
 		}
+	}
+	if oldMem != nil {
+		unmap(oldMem) // old's array: nothing refers to it any more
 	}
 }

@@ -84,3 +84,36 @@ func BenchmarkUserIndex(b *testing.B) {
 		b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "ids/s")
 	})
 }
+
+// TestInternTableOffHeap grows the table well past offHeapMin (its slots
+// then live in memory maps, replaced at each growth): every id is still
+// found, with its number, and long keys too.
+func TestInternTableOffHeap(t *testing.T) {
+	x := NewUserIndex()
+	const n = 120_000 // 262144 slots × 28 B: mapped
+	key := func(i int) string {
+		if i%7 == 0 {
+			return fmt.Sprintf("a-rather-long-user-id-%08d", i) // in the arena
+		}
+		return fmt.Sprintf("u%d", i)
+	}
+	for i := range n {
+		if got := x.ID(key(i)); got != uint32(i) {
+			t.Fatalf("ID(%q) = %d, want %d", key(i), got, i)
+		}
+	}
+	if m := mapZeroed(1); m != nil { // the OS has memory maps
+		unmap(m)
+		if *x.byString.mapped == nil {
+			t.Error("the slots of a big table are not in a memory map")
+		}
+	}
+	for i := range n {
+		if got, ok := x.Lookup(key(i)); !ok || got != uint32(i) {
+			t.Fatalf("Lookup(%q) = %d, %v; want %d", key(i), got, ok, i)
+		}
+	}
+	if _, ok := x.Lookup("u-none"); ok {
+		t.Error("Lookup of an id never interned succeeded")
+	}
+}
