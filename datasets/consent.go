@@ -249,6 +249,9 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	var (
 		lastName string
 		last     *consentState
+		rowBuf   []int32
+		uidBuf   []uint32
+		strBuf   []string
 	)
 	for s.Scan() {
 		rec := s.Record()
@@ -268,14 +271,41 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 		if err != nil {
 			return inputErr(in.Name, cols.UpdatedAt, -1, err)
 		}
-		for i, n := 0, int(rec.NumRows()); i < n; i++ {
-			if cat.IsNull(i) {
-				continue
+		// The rows with a category and a user, and their users: plain
+		// string ids are interned a batch at a time (internStrings, as the
+		// events' are), in row order, so users are numbered as one at a
+		// time would number them.
+		n := int(rec.NumRows())
+		rows, uids := rowBuf[:0], uidBuf[:0]
+		if ids.plainStrings() {
+			strs := strBuf[:0]
+			for i := 0; i < n; i++ {
+				if cat.IsNull(i) || ids.str.IsNull(i) {
+					continue
+				}
+				if v := ids.str.Value(i); v != "" {
+					strs = append(strs, v)
+					rows = append(rows, int32(i))
+				}
 			}
-			u, ok := ids.id(users, i)
-			if !ok {
-				continue
+			uids = resize(uids, len(strs))
+			users.internStrings(strs, uids)
+			clear(strs) // they point into the record's buffers
+			strBuf = strs[:0]
+		} else {
+			for i := 0; i < n; i++ {
+				if cat.IsNull(i) {
+					continue
+				}
+				if u, ok := ids.id(users, i); ok {
+					rows = append(rows, int32(i))
+					uids = append(uids, u)
+				}
 			}
+		}
+		rowBuf, uidBuf = rows, uids
+		for k, row := range rows {
+			i, u := int(row), uids[k]
 			haveAt := !at.IsNull(i)
 			t := at.Value(i)
 			g := granted.granted(i)
