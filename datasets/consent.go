@@ -239,10 +239,13 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 // load reads one export into c. With replay set, it only sets firstG from
 // the grants of the categories in replay, whose lastW are final.
 func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consentState) error {
-	s, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}})
+	sc, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}})
 	if err != nil {
 		return err
 	}
+	// Decode the next batch on a goroutine of its own while this one
+	// interns and applies the current one.
+	s := newReadAhead(sc)
 	defer s.Close()
 	users := c.users
 	asOf := c.asOf.UnixNano()
