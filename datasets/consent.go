@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -130,6 +131,9 @@ type consentState struct {
 	// was known, but not which grant after it is the earliest: the
 	// category's grants are read again once lastW is final.
 	replay bool
+	// maps are the memory maps behind lastW, firstG and lastG (nil: on
+	// the heap; see growInt64s), unmapped when the state is garbage.
+	maps *[3][]byte
 }
 
 const (
@@ -143,9 +147,19 @@ func (s *consentState) grow(u uint32) {
 	}
 	n := max(int(u)+1, 2*len(s.lastW))
 	old := len(s.lastW)
-	s.lastW = slices.Grow(s.lastW, n-old)[:n]
-	s.firstG = slices.Grow(s.firstG, n-old)[:n]
-	s.lastG = slices.Grow(s.lastG, n-old)[:n]
+	if s.maps == nil {
+		s.maps = new([3][]byte)
+		runtime.AddCleanup(s, func(m *[3][]byte) {
+			for _, mem := range m {
+				if mem != nil {
+					unmap(mem)
+				}
+			}
+		}, s.maps)
+	}
+	s.lastW = growInt64s(s.lastW, &s.maps[0], n)
+	s.firstG = growInt64s(s.firstG, &s.maps[1], n)
+	s.lastG = growInt64s(s.lastG, &s.maps[2], n)
 	for i := old; i < n; i++ {
 		s.lastW[i], s.firstG[i], s.lastG[i] = noEarlier, noGrant, noEarlier
 	}
@@ -380,10 +394,10 @@ func (c *Consent) GrantsDuring(category string, start, end time.Time) Grants {
 		case since < to:
 			if g.partial == nil {
 				g.partial = make([]uint64, words)
-				g.since = make([]int64, len(st.firstG))
+				g.since = map[uint32]int64{}
 			}
 			g.partial[u>>6] |= 1 << (u & 63)
-			g.since[u] = since
+			g.since[uint32(u)] = since
 			g.npartial++
 		}
 	}
@@ -395,9 +409,13 @@ func (c *Consent) GrantsDuring(category string, start, end time.Time) Grants {
 // instant from which each user whose grant began during the period may
 // count. The zero value grants nothing.
 type Grants struct {
-	bits     []uint64 // every event of the period may count
-	partial  []uint64 // only events from since[user] on may count
-	since    []int64  // unix nanos, per user; nil if no user is partial
+	bits    []uint64 // every event of the period may count
+	partial []uint64 // only events from since[user] on may count
+	// since is the instant from which each partial user's events count
+	// (unix nanos); nil if no user is partial. A map: few users begin a
+	// grant during one period, and a dense slice would cost 8 bytes for
+	// every user of the export.
+	since    map[uint32]int64
 	npartial int
 }
 

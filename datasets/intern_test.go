@@ -117,3 +117,35 @@ func TestInternTableOffHeap(t *testing.T) {
 		t.Error("Lookup of an id never interned succeeded")
 	}
 }
+
+// TestGrowInt64s grows a slice from the heap into memory maps: the
+// contents are kept, and a map is replaced (the old one unmapped) at each
+// growth.
+func TestGrowInt64s(t *testing.T) {
+	var s []int64
+	var mem []byte
+	for _, n := range []int{3, 1000, offHeapMin / 8, offHeapMin / 4, offHeapMin/4 - 1} {
+		old := len(s)
+		s = growInt64s(s, &mem, n)
+		if len(s) != n {
+			t.Fatalf("len %d, want %d", len(s), n)
+		}
+		for i := range min(old, n) {
+			if s[i] != int64(i)*3 {
+				t.Fatalf("element %d is %d after growing to %d, want %d", i, s[i], n, i*3)
+			}
+		}
+		for i := old; i < n; i++ {
+			s[i] = int64(i) * 3
+		}
+		if n*8 >= offHeapMin && mem == nil {
+			if m := mapZeroed(1); m != nil {
+				unmap(m)
+				t.Errorf("%d int64s are not in a memory map", n)
+			}
+		}
+	}
+	if mem != nil {
+		unmap(mem)
+	}
+}
