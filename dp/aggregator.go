@@ -126,10 +126,12 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 	case a.released || b.released || a.merged || b.merged:
 		return fmt.Errorf("Merge: metric %q: an aggregator was already released or merged", a.opt.Name)
 	}
-	l0, linf := a.b.l0, a.b.linf
+	l0 := a.b.l0
 	au := a.b.users()
 	for u := 0; u < b.b.users() && u < au; u++ {
-		if b.b.slots[u*l0].pp != 0 && a.b.slots[u*l0].pp != 0 {
+		bp, _ := b.b.slotAt(u * l0)
+		ap, _ := a.b.slotAt(u * l0)
+		if bp != 0 && ap != 0 {
 			return fmt.Errorf("Merge: metric %q: user index %d has contributions in both aggregators; shard users, not events", a.opt.Name, u)
 		}
 	}
@@ -137,29 +139,10 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 		a.b.grow(uint32(bu - 1))
 	}
 	for u := 0; u < b.b.users(); u++ {
-		if b.b.slots[u*l0].pp == 0 {
+		if bp, _ := b.b.slotAt(u * l0); bp == 0 {
 			continue
 		}
-		copy(a.b.slots[u*l0:(u+1)*l0], b.b.slots[u*l0:(u+1)*l0])
-		switch a.opt.Kind {
-		case KindSum:
-			copy(a.b.sums[u*l0:(u+1)*l0], b.b.sums[u*l0:(u+1)*l0])
-		case KindMean, KindQuantiles:
-			if a.b.use32 != b.b.use32 {
-				// one side met a value that is not a float32: both to float64
-				if a.b.use32 {
-					a.b.to64()
-				}
-				if b.b.use32 {
-					b.b.to64()
-				}
-			}
-			if a.b.use32 {
-				copy(a.b.vals32[u*l0*linf:(u+1)*l0*linf], b.b.vals32[u*l0*linf:(u+1)*l0*linf])
-			} else {
-				copy(a.b.vals[u*l0*linf:(u+1)*l0*linf], b.b.vals[u*l0*linf:(u+1)*l0*linf])
-			}
-		}
+		a.b.copyUser(b.b, u)
 	}
 	a.maxPart = max(a.maxPart, b.maxPart)
 	b.merged = true

@@ -31,6 +31,15 @@ type slot struct {
 	n  uint32 // events (count) or non-NaN values (sum/mean/quantiles) seen, saturating
 }
 
+// slot16 is a kept (user, partition) pair of a count or users metric with
+// public partitions, at most 65534 of them, and l∞ ≤ 65535: 4 bytes. Its
+// count saturates at 65535 ≥ l∞; only min(n, l∞) is ever used, so the
+// saturation changes nothing.
+type slot16 struct {
+	pp uint16
+	n  uint16
+}
+
 type bounder struct {
 	kind   Kind
 	l0     int
@@ -41,7 +50,10 @@ type bounder struct {
 	rng    *rand.Rand
 
 	slots []slot
-	sums  []float64 // sum: per slot, sum of clamped values
+	// small replaces slots for the metrics slot16 can hold (compact).
+	small   []slot16
+	compact bool
+	sums    []float64 // sum: per slot, sum of clamped values
 	// mean/quantiles: per slot, linf reservoir-sampled clamped values: in
 	// vals32 while every value kept so far is exactly a float32 (see
 	// exact32; the first value that is not moves them all to vals for good),
@@ -67,6 +79,8 @@ func exact32(lower, upper float64) bool {
 func newBounder(o MetricOptions) (*bounder, error) {
 	b := &bounder{kind: o.Kind, l0: o.MaxPartitions, linf: o.linf(), lower: o.Lower, upper: o.Upper}
 	b.use32 = exact32(o.Lower, o.Upper)
+	b.compact = (o.Kind == KindCount || o.Kind == KindUsers) && !o.SelectPartitions &&
+		len(o.Partitions)+1 <= math.MaxUint16-1 && b.linf <= math.MaxUint16
 	b.maps = newMappings(b)
 	var seed [32]byte
 	if o.Seed != nil {
@@ -98,10 +112,63 @@ func (b *bounder) prio(user uint32, part int32) uint64 {
 	return mix(mix(x^b.k0) ^ b.k1)
 }
 
-func (b *bounder) users() int { return len(b.slots) / b.l0 }
+func (b *bounder) users() int {
+	if b.compact {
+		return len(b.small) / b.l0
+	}
+	return len(b.slots) / b.l0
+}
+
+// numSlots is the number of slots, l0 per user.
+func (b *bounder) numSlots() int { return b.users() * b.l0 }
+
+// slotAt returns slot i's partition + 1 (0: empty) and count.
+func (b *bounder) slotAt(i int) (pp, n uint32) {
+	if b.compact {
+		return uint32(b.small[i].pp), uint32(b.small[i].n)
+	}
+	return b.slots[i].pp, b.slots[i].n
+}
+
+// copyUser copies user u's slots (and sums or values) from o, a bounder
+// of the same metric.
+func (b *bounder) copyUser(o *bounder, u int) {
+	l0, linf := b.l0, b.linf
+	if b.compact {
+		copy(b.small[u*l0:(u+1)*l0], o.small[u*l0:(u+1)*l0])
+		return
+	}
+	copy(b.slots[u*l0:(u+1)*l0], o.slots[u*l0:(u+1)*l0])
+	switch b.kind {
+	case KindSum:
+		copy(b.sums[u*l0:(u+1)*l0], o.sums[u*l0:(u+1)*l0])
+	case KindMean, KindQuantiles:
+		if b.use32 != o.use32 {
+			// one side met a value that is not a float32: both to float64
+			if b.use32 {
+				b.to64()
+			}
+			if o.use32 {
+				o.to64()
+			}
+		}
+		if b.use32 {
+			copy(b.vals32[u*l0*linf:(u+1)*l0*linf], o.vals32[u*l0*linf:(u+1)*l0*linf])
+		} else {
+			copy(b.vals[u*l0*linf:(u+1)*l0*linf], o.vals[u*l0*linf:(u+1)*l0*linf])
+		}
+	}
+}
 
 func (b *bounder) grow(user uint32) {
 	need := (int(user) + 1) * b.l0
+	if b.compact {
+		if cap(b.small) == 0 {
+			b.small = growSlice(b.maps, b.small, max(need, 1024*b.l0))
+		}
+		b.small = growSlice(b.maps, b.small, need)
+		return
+	}
 	if cap(b.slots) == 0 {
 		b.slots = growSlice(b.maps, b.slots, max(need, 1024*b.l0))
 	}
@@ -141,6 +208,10 @@ func (b *bounder) add(user uint32, part int32, v float64) { b.addN(user, part, v
 // partitions a user touches, never on how often, so this is exactly k
 // calls of add.
 func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
+	if b.compact {
+		b.addN16(user, part, k)
+		return
+	}
 	base := int(user) * b.l0
 	if base+b.l0 > len(b.slots) {
 		b.grow(user)
@@ -174,6 +245,37 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 		b.sums[base+mi] = 0
 	}
 	b.hitN(base+mi, v, k)
+}
+
+// addN16 is addN for compact bounders (count and users: no values).
+func (b *bounder) addN16(user uint32, part int32, k uint32) {
+	base := int(user) * b.l0
+	if base+b.l0 > len(b.small) {
+		b.grow(user)
+	}
+	s := b.small[base : base+b.l0 : base+b.l0]
+	pp := uint16(part) + 1
+	for i := range s {
+		switch s[i].pp {
+		case pp:
+			s[i].n += uint16(min(k, uint32(math.MaxUint16-s[i].n))) // saturating
+			return
+		case 0: // slots fill as a prefix: the first empty one ends the scan
+			s[i] = slot16{pp: pp, n: uint16(min(k, math.MaxUint16))}
+			return
+		}
+	}
+	p := b.prio(user, part)
+	mi, maxPrio := 0, b.prio(user, int32(s[0].pp-1))
+	for i := 1; i < len(s); i++ {
+		if q := b.prio(user, int32(s[i].pp-1)); q > maxPrio {
+			mi, maxPrio = i, q
+		}
+	}
+	if p >= maxPrio {
+		return // rejected for good
+	}
+	s[mi] = slot16{pp: pp, n: uint16(min(k, math.MaxUint16))} // evict the highest priority
 }
 
 func (b *bounder) hitN(i int, v float64, k uint32) {
@@ -232,7 +334,9 @@ func (b *bounder) aggregate(nPart int) preAgg {
 		pa.values = make([][]float64, nPart)
 	}
 	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
-	for i, sl := range b.slots {
+	for i, n := 0, b.numSlots(); i < n; i++ {
+		var sl slot
+		sl.pp, sl.n = b.slotAt(i)
 		if sl.pp == 0 || int(sl.pp-1) >= nPart {
 			continue
 		}

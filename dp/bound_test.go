@@ -172,8 +172,8 @@ func TestPartitionChoiceIsUniform(t *testing.T) {
 			}
 		}
 		var kept [2]uint32
-		for i, s := range a.b.slots[:l0] {
-			kept[i] = s.pp
+		for i := range l0 {
+			kept[i], _ = a.b.slotAt(i)
 		}
 		if kept[0] > kept[1] {
 			kept[0], kept[1] = kept[1], kept[0]
@@ -449,5 +449,49 @@ func TestValuesKeptExactly(t *testing.T) {
 func TestSlotIsSmall(t *testing.T) {
 	if n := unsafe.Sizeof(slot{}); n != 8 {
 		t.Errorf("slot is %d bytes, want 8", n)
+	}
+	if n := unsafe.Sizeof(slot16{}); n != 4 {
+		t.Errorf("slot16 is %d bytes, want 4", n)
+	}
+}
+
+// TestCompactSlotsKeepTheSame: count and users metrics with public
+// partitions keep 4-byte slots, and keep exactly what 8-byte slots keep,
+// heavy users (counts past 65535) and evictions included.
+func TestCompactSlotsKeepTheSame(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	ev := population(r, 400, 7, 30)
+	for _, opt := range allKinds(publicNames(6))[:2] { // count, users
+		t.Run(string(opt.Kind), func(t *testing.T) {
+			opt.Seed = seed(21)
+			a, err := NewAggregator(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := NewAggregator(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !a.b.compact {
+				t.Fatal("want compact slots")
+			}
+			ref.b.compact = false
+			for _, agg := range []*Aggregator{a, ref} {
+				for _, e := range ev {
+					agg.Add(e.user, e.part, e.v)
+				}
+				agg.AddEvents(3, 1, 70_000) // saturates a 16-bit count
+				agg.AddEvents(3, 1, 70_000)
+				agg.AddEvents(500, 2, 1<<31)
+			}
+			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+				t.Errorf("compact %+v, wide %+v", got, want)
+			}
+		})
+	}
+	sel := allKinds(nil)[0]
+	sel.Partitions, sel.SelectPartitions, sel.Delta = nil, true, 1e-6
+	if a, err := NewAggregator(sel); err != nil || a.b.compact {
+		t.Errorf("discovered partitions: compact = %v (err %v), want wide slots", a != nil && a.b.compact, err)
 	}
 }

@@ -71,6 +71,8 @@ func (m *mappings) release(s any) {
 	switch v := s.(type) {
 	case []slot:
 		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []slot16:
+		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []float64:
 		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []float32:
