@@ -30,6 +30,9 @@ func NewAggregator(opt MetricOptions) (*Aggregator, error) {
 	if _, err := newPartitionAgg(opt); err != nil {
 		return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
 	}
+	if err := opt.checkZCDP(); err != nil {
+		return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
+	}
 	if opt.SelectPartitions {
 		if _, err := newSelector(opt); err != nil {
 			return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
@@ -106,7 +109,7 @@ func (a *Aggregator) AddEvents(user uint32, partition int32, n int) {
 // sameOptions reports whether two aggregators compute the same metric with
 // the same parameters (the Seed hook is ignored).
 func sameOptions(x, y MetricOptions) bool {
-	return x.Name == y.Name && x.Kind == y.Kind && x.Epsilon == y.Epsilon && x.Delta == y.Delta &&
+	return x.Name == y.Name && x.Kind == y.Kind && x.Epsilon == y.Epsilon && x.Delta == y.Delta && x.Rho == y.Rho &&
 		x.noiseKind() == y.noiseKind() && x.MaxPartitions == y.MaxPartitions && x.linf() == y.linf() &&
 		x.Lower == y.Lower && x.Upper == y.Upper && slices.Equal(x.Ranks, y.Ranks) &&
 		slices.Equal(x.Partitions, y.Partitions) && x.SelectPartitions == y.SelectPartitions &&

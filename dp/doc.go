@@ -37,6 +37,13 @@
 //     budget by weights so that the metrics sum to at most the total (basic
 //     composition). With Laplace noise and no selection a metric is pure ε-DP
 //     and its δ share is charged but unused.
+//   - Under zero-concentrated accounting (MetricOptions.Rho > 0, see
+//     zcdp.go and docs/accounting.md) a metric's share is ρ instead of ε:
+//     its Gaussian noise gets σ = √l0·l∞/√(2ρ) (the library is given an
+//     (ε, δ) pair for which it uses at least that σ, checked before any data
+//     is read), Laplace noise ε = √(2ρ), partition selection ε = √(2ρ/2)
+//     and all of δ. EpsilonForRho and RhoForEpsilon convert between ρ and
+//     (ε, δ) (Canonne, Kamath and Steinke 2020).
 //   - Shares are post-processing of the noisy counts (clamped at 0 and
 //     normalized); they spend no budget. Their interval is a delta-method
 //     approximation, see ReleasedPartition.

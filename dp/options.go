@@ -50,6 +50,11 @@ type MetricOptions struct {
 	// needed by the mechanism (the metric is pure ε-DP); it is still reported
 	// as charged.
 	Epsilon, Delta float64
+	// Rho, when > 0, accounts the metric in zero-concentrated DP instead
+	// (Epsilon must then be 0): the metric is ρ-zCDP, or (ρ, δ)-zCDP when it
+	// selects partitions, and its noise is calibrated from ρ (see zcdp.go).
+	// Gaussian noise then needs no δ; Delta is only for partition selection.
+	Rho float64
 	// Noise distribution. Defaults to Laplace.
 	Noise NoiseKind
 	// MaxPartitions (l0) bounds the partitions a user contributes to; they are
@@ -113,6 +118,9 @@ func (o MetricOptions) numeric() bool {
 
 // split returns the (ε, δ) used for noise and for partition selection.
 func (o MetricOptions) split() (epsNoise, delNoise, epsSel, delSel float64) {
+	if o.zcdp() {
+		return o.zcdpSplit()
+	}
 	gauss := o.noiseKind() == NoiseGaussian
 	if !o.SelectPartitions {
 		if gauss {
@@ -142,7 +150,16 @@ func (o MetricOptions) Validate() error {
 	default:
 		return bad("kind %q is unknown; use count, users, sum, mean or quantiles", o.Kind)
 	}
-	if !finite(o.Epsilon) || o.Epsilon <= 0 {
+	switch {
+	case o.Rho != 0 && (!finite(o.Rho) || o.Rho < 0):
+		return bad("rho = %v, must be finite and > 0", o.Rho)
+	case o.Rho > 0 && o.Epsilon != 0:
+		return bad("epsilon = %v and rho = %v: give one (pure accounting: epsilon; zCDP: rho)", o.Epsilon, o.Rho)
+	case o.Rho > 0:
+		if err := o.validateRho(); err != nil {
+			return bad("%v", err)
+		}
+	case !finite(o.Epsilon) || o.Epsilon <= 0:
 		return bad("epsilon = %v, must be finite and > 0", o.Epsilon)
 	}
 	if math.IsNaN(o.Delta) || o.Delta < 0 || o.Delta >= 1 {
@@ -151,7 +168,7 @@ func (o MetricOptions) Validate() error {
 	switch o.noiseKind() {
 	case NoiseLaplace:
 	case NoiseGaussian:
-		if o.Delta == 0 {
+		if o.Delta == 0 && !o.zcdp() {
 			return bad("gaussian noise needs delta > 0 (got 0); use laplace noise for pure ε-DP")
 		}
 	default:

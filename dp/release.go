@@ -26,6 +26,9 @@ type Released struct {
 	Partitions []ReleasedPartition
 	// Warnings about the release; they only depend on the noisy output.
 	Warnings []string
+	// Rho is the metric's ρ share under zero-concentrated accounting (then
+	// Epsilon is 0 and Delta is the δ of partition selection); 0 otherwise.
+	Rho float64
 
 	opt MetricOptions // the options released with, for post-processing (ShareOfUsers)
 }
@@ -229,7 +232,7 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 	o := a.opt
 	st := a.preNoise()
 	rel := &Released{
-		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Noise: o.noiseKind(),
+		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Rho: o.Rho, Noise: o.noiseKind(),
 		ConfidenceLevel: o.confidence(), MaxPartitions: o.MaxPartitions, MaxPerPartition: o.linf(),
 		opt: o,
 	}
