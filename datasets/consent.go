@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -28,17 +29,24 @@ func BytesInput(name string, b []byte) Input {
 }
 
 // FileInputs expands files, directories and globs (see ExpandInputs) into
-// Inputs.
+// Inputs, each file once.
 func FileInputs(paths []string) ([]Input, error) {
-	files, err := ExpandInputs(paths)
+	in, _, err := FileInputsDedup(paths)
+	return in, err
+}
+
+// FileInputsDedup is FileInputs that also returns the spellings dropped
+// because they name a file already listed (see ExpandInputsDedup).
+func FileInputsDedup(paths []string) ([]Input, []Duplicate, error) {
+	files, dups, err := ExpandInputsDedup(paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in := make([]Input, len(files))
 	for i, f := range files {
 		in[i] = Input{Name: f}
 	}
-	return in, nil
+	return in, dups, nil
 }
 
 func (in Input) open(opt ScanOptions) (*Scanner, error) {
@@ -77,126 +85,171 @@ func (c ConsentColumns) withDefaults() ConsentColumns {
 	return c
 }
 
-// Consent is the consent state of every user as of one instant, per
-// category. Consent is opt-in:
+// Consent is the consent of every user at one instant (the run), per
+// category, and when each user's current grant began. Consent is opt-in and
+// looks forward: an event counts for a category only if the category was
+// granted at the event's time and is still granted at the run. Precisely,
+// for each (user, category):
 //
-//   - for each (user, category), the record with the latest updated_at at or
-//     before the as-of instant decides; records dated after it are ignored
-//     (a later withdrawal applies to later runs, a later grant too);
-//   - if two such records share the latest instant and disagree, the
-//     withdrawal wins;
-//   - no record, a withdrawal, a record whose granted is null (unknown is
-//     not a yes), or any record whose updated_at is null (its place in the
-//     history is unknown, so no grant can be trusted to supersede it) all
-//     mean excluded;
+//   - a withdrawal counts whatever its updated_at, even one dated after the
+//     as-of instant (a device whose clock is ahead): a user who withdrew is
+//     never counted on the strength of a clock;
+//   - a grant counts only if dated at or before the as-of instant: a grant
+//     dated in the future does not count yet;
+//   - the category is granted at the as-of instant if some counted grant is
+//     later than every withdrawal (a grant and a withdrawal at the same
+//     instant: the withdrawal wins), and granted since the earliest such
+//     grant: the start of the current, uninterrupted grant. A grant before
+//     the last withdrawal counts for nothing, not even for the events of
+//     its time: the withdrawal revoked it, and the export keeps no record
+//     that would tell which events were collected under it (and re-granting
+//     does not restore it);
+//   - no record, or a withdrawal after the last grant, means excluded; a
+//     record whose granted is null (unknown is not a yes) is a withdrawal;
+//     a record whose updated_at is null is a withdrawal dated after
+//     everything (its place in the history is unknown, so no grant can be
+//     trusted to supersede it);
 //   - rows with a null or empty user id or a null category are ignored: they
 //     cannot grant anything to anyone.
+//
+// An event then counts iff its time is at or after the start of its user's
+// current grant (see GrantsDuring and Grants.AllowedAt). The outcome does not
+// depend on the order of the records in the export.
 type Consent struct {
 	asOf  time.Time
 	users *UserIndex
 	cats  map[string]*consentState
 }
 
+// consentState is one category's state, per user (UserIndex number).
 type consentState struct {
-	at     []int64 // unix nanos of the deciding record, per user
-	st     []uint8 // per user
-	grants *Grants // built on first use
+	lastW  []int64 // latest withdrawal (noEarlier: none; math.MaxInt64: null time)
+	firstG []int64 // earliest counted grant after lastW (noGrant: none)
+	lastG  []int64 // latest counted grant (noEarlier: none)
+	// replay: a withdrawal arrived that revoked firstG while a later grant
+	// was known, but not which grant after it is the earliest: the
+	// category's grants are read again once lastW is final.
+	replay bool
 }
 
 const (
-	stNone uint8 = iota
-	stGrant
-	stWithdraw
-	stPoisoned // a record with a null timestamp: excluded whatever else
+	noEarlier = math.MinInt64 // lastW, lastG: no such record
+	noGrant   = math.MaxInt64 // firstG: not granted
 )
 
 func (s *consentState) grow(u uint32) {
-	if int(u) < len(s.st) {
+	if int(u) < len(s.lastW) {
 		return
 	}
-	n := max(int(u)+1, 2*len(s.st))
-	at := make([]int64, n)
-	copy(at, s.at)
-	st := make([]uint8, n)
-	copy(st, s.st)
-	s.at, s.st = at, st
+	n := max(int(u)+1, 2*len(s.lastW))
+	old := len(s.lastW)
+	s.lastW = slices.Grow(s.lastW, n-old)[:n]
+	s.firstG = slices.Grow(s.firstG, n-old)[:n]
+	s.lastG = slices.Grow(s.lastG, n-old)[:n]
+	for i := old; i < n; i++ {
+		s.lastW[i], s.firstG[i], s.lastG[i] = noEarlier, noGrant, noEarlier
+	}
 }
 
-func (s *consentState) add(u uint32, at int64, haveAt, granted bool) {
+// add applies one record. Every field is order-independent (a maximum, a
+// minimum over a final lastW) except firstG when a withdrawal arrives after
+// grants later than it: replay marks that case.
+func (s *consentState) add(u uint32, at int64, haveAt, granted bool, asOf int64) {
 	s.grow(u)
-	cur := s.st[u]
-	switch {
-	case cur == stPoisoned:
-	case !haveAt:
-		s.st[u] = stPoisoned
-	case cur == stNone || at > s.at[u]:
-		s.at[u] = at
-		s.st[u] = stWithdraw
-		if granted {
-			s.st[u] = stGrant
+	if !haveAt {
+		at, granted = math.MaxInt64, false
+	}
+	if !granted {
+		if at <= s.lastW[u] {
+			return
 		}
-	case at == s.at[u] && !granted:
-		s.st[u] = stWithdraw
+		s.lastW[u] = at
+		if s.firstG[u] <= at { // the current grant is revoked
+			s.firstG[u] = noGrant
+			if s.lastG[u] > at { // a later grant exists; which is earliest is unknown here
+				s.replay = true
+			}
+		}
+		return
+	}
+	if at > asOf { // a grant dated in the future does not count yet
+		return
+	}
+	if at > s.lastG[u] {
+		s.lastG[u] = at
+	}
+	if at > s.lastW[u] && at < s.firstG[u] {
+		s.firstG[u] = at
 	}
 }
 
 // LoadConsent reads consent exports (files, directories or globs) and
-// returns the consent state as of asOf. User ids are interned in users, the
-// same index the event reader uses, so that Grants(c).Allowed(user) can be
-// asked with the ids events carry. Errors are *InputError naming the file
-// and column.
+// returns the consent state as of asOf, the time of the run. User ids are
+// interned in users, the same index the event reader uses, so that
+// Grants(c).Allowed(user) can be asked with the ids events carry. Errors
+// are *InputError naming the file and column.
 func LoadConsent(paths []string, users *UserIndex, asOf time.Time, cols ConsentColumns) (*Consent, error) {
 	in, err := FileInputs(paths)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("consent: %w", err)
 	}
 	return LoadConsentFrom(in, users, asOf, cols)
 }
 
 // LoadConsentFrom is LoadConsent over Inputs (e.g. an embedded sample).
 func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols ConsentColumns) (*Consent, error) {
-	cs, err := LoadConsentsFrom(inputs, users, cols, asOf)
-	if err != nil {
-		return nil, err
-	}
-	return cs[0], nil
-}
-
-// LoadConsentsFrom is LoadConsentFrom for several instants at once, in one
-// pass over the exports: cs[i] is the consent state as of asOf[i].
-func LoadConsentsFrom(inputs []Input, users *UserIndex, cols ConsentColumns, asOf ...time.Time) ([]*Consent, error) {
 	if users == nil {
-		return nil, errors.New("nil UserIndex")
+		return nil, errors.New("load consent: nil UserIndex")
 	}
-	if len(asOf) == 0 {
-		return nil, errors.New("no instant to evaluate consent as of")
-	}
-	cs := make([]*Consent, len(asOf))
-	for i, t := range asOf {
-		if t.IsZero() {
-			return nil, errors.New("asOf is the zero time; consent must be evaluated as of the run")
-		}
-		cs[i] = &Consent{asOf: t, users: users, cats: make(map[string]*consentState)}
+	if asOf.IsZero() {
+		return nil, errors.New("load consent: the instant is the zero time; consent must be evaluated as of the run")
 	}
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("%w: no consent inputs", ErrInputMissing)
+		return nil, fmt.Errorf("consent: %w: no consent inputs", ErrInputMissing)
 	}
+	c := &Consent{asOf: asOf, users: users, cats: make(map[string]*consentState)}
 	cols = cols.withDefaults()
 	for _, in := range inputs {
-		if err := load(cs, in, cols); err != nil {
-			return nil, err
+		if err := c.load(in, cols, nil); err != nil {
+			return nil, fmt.Errorf("consent: %w", err)
 		}
 	}
-	return cs, nil
+	// Rare (a history of grant, withdrawal and grant again, whose records
+	// are not in time order): read the grants of the categories concerned
+	// again, now that every user's last withdrawal is known.
+	replay := map[string]*consentState{}
+	for name, st := range c.cats {
+		if st.replay {
+			for u := range st.firstG {
+				st.firstG[u] = noGrant
+			}
+			replay[name] = st
+		}
+	}
+	if len(replay) > 0 {
+		for _, in := range inputs {
+			if err := c.load(in, cols, replay); err != nil {
+				return nil, fmt.Errorf("consent: %w", err)
+			}
+		}
+	}
+	return c, nil
 }
 
-func load(cs []*Consent, in Input, cols ConsentColumns) error {
+// load reads one export into c. With replay set, it only sets firstG from
+// the grants of the categories in replay, whose lastW are final.
+func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consentState) error {
 	s, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	users := cs[0].users
+	users := c.users
+	asOf := c.asOf.UnixNano()
+	var (
+		lastName string
+		last     *consentState
+	)
 	for s.Scan() {
 		rec := s.Record()
 		ids, err := newUserColumn(rec.Column(0))
@@ -225,20 +278,29 @@ func load(cs []*Consent, in Input, cols ConsentColumns) error {
 			}
 			haveAt := !at.IsNull(i)
 			t := at.Value(i)
-			name := cat.Value(i)
 			g := granted.granted(i)
-			for _, c := range cs {
-				if haveAt && t > c.asOf.UnixNano() {
-					continue
+			name := cat.Value(i)
+			if last == nil || name != lastName {
+				if replay != nil {
+					last = replay[name]
+				} else if last = c.cats[name]; last == nil {
+					last = &consentState{}
+					c.cats[strings.Clone(name)] = last
 				}
-				st := c.cats[name]
-				if st == nil {
-					st = &consentState{}
-					c.cats[strings.Clone(name)] = st
-				}
-				st.add(u, t, haveAt, g)
+				lastName = name
+			}
+			if last == nil {
+				continue // replaying other categories
+			}
+			if replay == nil {
+				last.add(u, t, haveAt, g, asOf)
+				continue
+			}
+			if haveAt && g && t <= asOf && int(u) < len(last.lastW) && t > last.lastW[u] && t < last.firstG[u] {
+				last.firstG[u] = t
 			}
 		}
+		lastName, last = "", nil // name points into the record's buffers
 	}
 	return s.Err()
 }
@@ -256,53 +318,101 @@ func (c *Consent) Categories() []string {
 	return out
 }
 
-// Grants returns the users whose consent to category is granted as of AsOf.
+// Grants returns the users whose consent to category is granted as of
+// AsOf: GrantsDuring(category, AsOf(), AsOf()), where every grant is whole.
 // An unknown category grants nothing.
 func (c *Consent) Grants(category string) Grants {
+	return c.GrantsDuring(category, c.asOf, c.asOf)
+}
+
+// GrantsDuring returns the grants of category for the events of the period
+// [start, end): users granted at or before start may count every event of
+// the period (Grants.Allowed); users whose current grant began during it
+// may count only their events from that instant on (Grants.AllowedAt,
+// Grants.From); users granted at or after end, none. An unknown category
+// grants nothing.
+func (c *Consent) GrantsDuring(category string, start, end time.Time) Grants {
 	st := c.cats[category]
 	if st == nil {
 		return Grants{}
 	}
-	if st.grants == nil {
-		g := Grants{bits: make([]uint64, (len(st.st)+63)/64)}
-		for u, s := range st.st {
-			if s == stGrant {
-				g.bits[u>>6] |= 1 << (u & 63)
+	from, to := start.UnixNano(), end.UnixNano()
+	words := (len(st.firstG) + 63) / 64
+	g := Grants{bits: make([]uint64, words)}
+	for u, since := range st.firstG {
+		switch {
+		case since == noGrant:
+		case since <= from:
+			g.bits[u>>6] |= 1 << (u & 63)
+		case since < to:
+			if g.partial == nil {
+				g.partial = make([]uint64, words)
+				g.since = make([]int64, len(st.firstG))
 			}
+			g.partial[u>>6] |= 1 << (u & 63)
+			g.since[u] = since
+			g.npartial++
 		}
-		st.grants = &g
 	}
-	return *st.grants
+	return g
 }
 
-// Grants is the set of users who granted one consent category: a bitset
-// over UserIndex numbers. The zero value grants nothing.
+// Grants is the set of users who granted one consent category, for a run's
+// events (see Consent.GrantsDuring): bitsets over UserIndex numbers, and the
+// instant from which each user whose grant began during the period may
+// count. The zero value grants nothing.
 type Grants struct {
-	bits []uint64
+	bits     []uint64 // every event of the period may count
+	partial  []uint64 // only events from since[user] on may count
+	since    []int64  // unix nanos, per user; nil if no user is partial
+	npartial int
 }
 
-// Allowed reports, in O(1), whether user (a UserIndex number) may count.
-// Users never seen in the consent export are not allowed.
+// Allowed reports, in O(1), whether every event of user (a UserIndex
+// number) in the period may count. Users never seen in the consent export
+// are not allowed.
 func (g Grants) Allowed(user uint32) bool {
 	w := int(user >> 6)
 	return w < len(g.bits) && g.bits[w]&(1<<(user&63)) != 0
 }
 
-// And returns the users granted in both g and h: for a run, a grant as of
-// the end of its period that was not withdrawn by the time of the run.
-func (g Grants) And(h Grants) Grants {
-	n := min(len(g.bits), len(h.bits))
-	bits := make([]uint64, n)
-	for i := range bits {
-		bits[i] = g.bits[i] & h.bits[i]
+// AllowedAt reports whether user's event at t (unix nanos) may count: the
+// user is granted, and was already at t. O(1).
+func (g Grants) AllowedAt(user uint32, t int64) bool {
+	w, bit := int(user>>6), uint64(1)<<(user&63)
+	if w < len(g.bits) && g.bits[w]&bit != 0 {
+		return true
 	}
-	return Grants{bits: bits}
+	if w >= len(g.partial) || g.partial[w]&bit == 0 {
+		return false
+	}
+	return t >= g.since[user]
 }
 
-// Count returns the number of users granted. It is an exact count over
+// From returns the instant (unix nanos) from which user's events may count,
+// and false if none may: math.MinInt64 for a user granted for the whole
+// period. A caller that meets the same user many times in a row (rows
+// sorted by user) asks once for all of them.
+func (g Grants) From(user uint32) (int64, bool) {
+	w, bit := int(user>>6), uint64(1)<<(user&63)
+	if w < len(g.bits) && g.bits[w]&bit != 0 {
+		return math.MinInt64, true
+	}
+	if w >= len(g.partial) || g.partial[w]&bit == 0 {
+		return 0, false
+	}
+	return g.since[user], true
+}
+
+// Partial reports whether some user's grant began during the period the
+// Grants were built for: only then does AllowedAt depend on t.
+func (g Grants) Partial() bool { return g.npartial > 0 }
+
+// Count returns the number of users whose grant covers some of the period
+// (for Grants, all users granted at the run). It is an exact count over
 // private data: not for reports or logs.
 func (g Grants) Count() int {
-	n := 0
+	n := g.npartial
 	for _, w := range g.bits {
 		for ; w != 0; w &= w - 1 {
 			n++

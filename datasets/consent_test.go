@@ -3,6 +3,8 @@ package datasets
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -135,7 +137,10 @@ func TestConsentRules(t *testing.T) {
 		{"latest wins whatever the file order", []consentRow{{"a", pb, true, before}, {"a", pb, false, earlier}}, "a", true},
 		{"grant exactly at asOf counts", []consentRow{{"a", pb, true, asOf}}, "a", true},
 		{"future grant ignored", []consentRow{{"a", pb, true, after}}, "a", false},
-		{"future withdrawal ignored", []consentRow{{"a", pb, true, before}, {"a", pb, false, after}}, "a", true},
+		{"future withdrawal counts", []consentRow{{"a", pb, true, before}, {"a", pb, false, after}}, "a", false},
+		{"future withdrawal counts (withdrawal first)", []consentRow{{"a", pb, false, after}, {"a", pb, true, before}}, "a", false},
+		{"future withdrawal, future grant", []consentRow{{"a", pb, true, before}, {"a", pb, false, after}, {"a", pb, true, after.Add(day)}}, "a", false},
+		{"future grant after a grant", []consentRow{{"a", pb, true, before}, {"a", pb, true, after}}, "a", true},
 		{"tie: withdrawal wins (grant first)", []consentRow{{"a", pb, true, before}, {"a", pb, false, before}}, "a", false},
 		{"tie: withdrawal wins (withdrawal first)", []consentRow{{"a", pb, false, before}, {"a", pb, true, before}}, "a", false},
 		{"null granted is not a grant", []consentRow{{"a", pb, true, earlier}, {"a", pb, nil, before}}, "a", false},
@@ -266,54 +271,190 @@ func TestConsentErrors(t *testing.T) {
 	}
 }
 
-// TestGrantsAnd checks the run rule built from two consent states: a user
-// counts only when granted as of the period's end AND still granted at the
-// time of the run (a withdrawal after the period applies; a grant after it
-// does not reach back).
-func TestGrantsAnd(t *testing.T) {
-	periodEnd := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
-	runTime := periodEnd.Add(5 * 24 * time.Hour)
-	const pb = "playback_stats"
-	rows := []consentRow{
-		{"kept", pb, true, periodEnd.Add(-time.Hour)},
-		{"withdrew-after", pb, true, periodEnd.Add(-time.Hour)},
-		{"withdrew-after", pb, false, periodEnd.Add(time.Hour)},
-		{"granted-after", pb, true, periodEnd.Add(time.Hour)},
-		{"never", pb, false, periodEnd.Add(-time.Hour)},
+// forwardCase is one user's consent history for playback_stats and, per
+// event time (hours into the period's day), whether the event may count.
+type forwardCase struct {
+	name  string
+	rows  []consentRow // user and category are filled in
+	count map[float64]bool
+	whole bool // Allowed: every event of the period counts
+}
+
+// The period is [day, day+24h); the run is at day+36h.
+var (
+	fwdDay = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	fwdRun = fwdDay.Add(36 * time.Hour)
+)
+
+func fwdAt(h float64) time.Time { return fwdDay.Add(time.Duration(h * float64(time.Hour))) }
+
+func forwardCases() []forwardCase {
+	week := fwdDay.Add(-7 * 24 * time.Hour)
+	grant := func(t time.Time) consentRow { return consentRow{granted: true, at: t} }
+	withdraw := func(t time.Time) consentRow { return consentRow{granted: false, at: t} }
+	all := func(v bool) map[float64]bool { return map[float64]bool{0: v, 6: v, 11.99: v, 12: v, 18: v, 23.99: v} }
+	from := func(h float64) map[float64]bool {
+		m := map[float64]bool{}
+		for _, e := range []float64{0, 6, h - 0.01, h, h + 0.01, 23.99} {
+			if e >= 0 && e < 24 {
+				m[e] = e >= h
+			}
+		}
+		return m
 	}
-	users := NewUserIndex()
-	data := consentFile(t, false, rows)
-	load := func(asOf time.Time) Grants {
-		c, err := LoadConsentFrom([]Input{BytesInput("consent.parquet", data)}, users, asOf, ConsentColumns{})
+	return []forwardCase{
+		{"granted a week before", []consentRow{grant(week)}, all(true), true},
+		{"granted at 12:00: the 06:00 events do not count", []consentRow{grant(fwdAt(12))}, from(12), false},
+		{"granted at 12:00 and at 08:00: from 08:00", []consentRow{grant(fwdAt(12)), grant(fwdAt(8))}, from(8), false},
+		{"granted at the period's start", []consentRow{grant(fwdDay)}, all(true), true},
+		{"granted after the period, before the run", []consentRow{grant(fwdAt(30))}, all(false), false},
+		{"granted exactly at the run", []consentRow{grant(fwdRun)}, all(false), false},
+		{"grant dated after the run", []consentRow{grant(fwdRun.Add(time.Hour))}, all(false), false},
+		{"withdrawal dated after the run", []consentRow{grant(week), withdraw(fwdRun.Add(48 * time.Hour))}, all(false), false},
+		{"withdrawal dated after the run, then a future grant", []consentRow{grant(week), withdraw(fwdRun.Add(time.Hour)), grant(fwdRun.Add(2 * time.Hour))}, all(false), false},
+		{"withdrawal after the period, before the run", []consentRow{grant(week), withdraw(fwdAt(30))}, all(false), false},
+		{"withdrawal during the period", []consentRow{grant(week), withdraw(fwdAt(12))}, all(false), false},
+		{"grant, withdrawal, grant again at 14:00", []consentRow{grant(week), withdraw(fwdAt(10)), grant(fwdAt(14))}, from(14), false},
+		{"grant, withdrawal, grant again before the period", []consentRow{grant(week), withdraw(week.Add(time.Hour)), grant(week.Add(2 * time.Hour))}, all(true), true},
+		{"grant, withdrawal, grant, withdrawal", []consentRow{grant(week), withdraw(fwdAt(2)), grant(fwdAt(4)), withdraw(fwdAt(8))}, all(false), false},
+		{"withdrawal between three grants", []consentRow{grant(fwdAt(2)), grant(fwdAt(8)), grant(fwdAt(14)), withdraw(fwdAt(5))}, from(8), false},
+		{"withdrawal between three grants, later", []consentRow{grant(fwdAt(2)), grant(fwdAt(8)), grant(fwdAt(14)), withdraw(fwdAt(10))}, from(14), false},
+		{"refused, then granted at 12:00", []consentRow{withdraw(week), grant(fwdAt(12))}, from(12), false},
+		{"grant and withdrawal at the same instant", []consentRow{grant(fwdAt(12)), withdraw(fwdAt(12))}, all(false), false},
+		{"a tie, then a grant", []consentRow{grant(fwdAt(6)), withdraw(fwdAt(6)), grant(fwdAt(9))}, from(9), false},
+		{"null granted is a withdrawal", []consentRow{grant(week), {granted: nil, at: fwdAt(3)}, grant(fwdAt(5))}, from(5), false},
+		{"null time revokes for good", []consentRow{grant(week), {granted: true, at: nil}, grant(fwdAt(1))}, all(false), false},
+		{"no record", nil, all(false), false},
+	}
+}
+
+// checkForward checks every expectation of c for the user with id u.
+func checkForward(tb *testing.T, label string, g Grants, u uint32, c forwardCase) {
+	tb.Helper()
+	from, ok := g.From(u)
+	for h, want := range c.count {
+		t := fwdAt(h).UnixNano()
+		if got := g.AllowedAt(u, t); got != want {
+			tb.Errorf("%s: %s: event at %05.2fh counts = %v, want %v", label, c.name, h, got, want)
+		}
+		if got := ok && t >= from; got != want {
+			tb.Errorf("%s: %s: From = %v, %v: event at %05.2fh counts = %v, want %v", label, c.name, from, ok, h, got, want)
+		}
+	}
+	if got := g.Allowed(u); got != c.whole {
+		tb.Errorf("%s: %s: Allowed (the whole period) = %v, want %v", label, c.name, got, c.whole)
+	}
+}
+
+// TestConsentLooksForward checks the consent rule (see Consent) on
+// adversarial histories, in every order of their records: only events at or
+// after the start of the current, uninterrupted grant count; a withdrawal
+// counts whatever its date, a grant only once its date has come.
+func TestConsentLooksForward(t *testing.T) {
+	const pb = "playback_stats"
+	for _, c := range forwardCases() {
+		perms := permutations(len(c.rows))
+		for _, perm := range perms {
+			rows := make([]consentRow, len(c.rows))
+			for i, j := range perm {
+				rows[i] = c.rows[j]
+				rows[i].user, rows[i].cat = "a", pb
+			}
+			// Someone else's record, so that a case with no record of its
+			// own still has a file to read.
+			rows = append(rows, consentRow{"other", pb, true, fwdAt(-1)})
+			users := NewUserIndex()
+			con, err := LoadConsentFrom([]Input{BytesInput("consent.parquet", consentFile(t, false, rows))}, users, fwdRun, ConsentColumns{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkForward(t, fmt.Sprint("order ", perm), con.GrantsDuring(pb, fwdDay, fwdDay.Add(24*time.Hour)), users.ID("a"), c)
+		}
+	}
+}
+
+// TestConsentLooksForwardTogether loads every case at once, each its own
+// user, with a second category whose records interleave, shuffled, and split
+// over two files: state must not leak between users, categories or files.
+func TestConsentLooksForwardTogether(t *testing.T) {
+	const pb, pu = "playback_stats", "product_usage"
+	cases := forwardCases()
+	var rows []consentRow
+	for i, c := range cases {
+		for _, r := range c.rows {
+			r.user, r.cat = fmt.Sprintf("user-%02d", i), pb
+			rows = append(rows, r)
+			// product_usage: the opposite grant/withdrawal, to catch a
+			// state shared across categories.
+			if g, ok := r.granted.(bool); ok {
+				r.granted = !g
+			}
+			r.cat = pu
+			rows = append(rows, r)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 20 {
+		rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		half := len(rows) / 2
+		users := NewUserIndex()
+		con, err := LoadConsentFrom([]Input{
+			BytesInput("a.parquet", consentFile(t, false, rows[:half])),
+			BytesInput("b.parquet", consentFile(t, false, rows[half:])),
+		}, users, fwdRun, ConsentColumns{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.Grants(pb)
-	}
-	g := load(periodEnd).And(load(runTime))
-	for user, want := range map[string]bool{"kept": true, "withdrew-after": false, "granted-after": false, "never": false, "unknown": false} {
-		if got := g.Allowed(users.ID(user)); got != want {
-			t.Errorf("Allowed(%s) = %v, want %v", user, got, want)
+		g := con.GrantsDuring(pb, fwdDay, fwdDay.Add(24*time.Hour))
+		wantCount := 0
+		for i, c := range cases {
+			checkForward(t, fmt.Sprint("trial ", trial), g, users.ID(fmt.Sprintf("user-%02d", i)), c)
+			// Users with a grant covering some of the period: those whose
+			// late events count.
+			if c.count[23.99] || c.whole {
+				wantCount++
+			}
+		}
+		if got := g.Count(); got != wantCount {
+			t.Errorf("trial %d: Count = %d, want %d", trial, got, wantCount)
+		}
+		if !g.Partial() {
+			t.Errorf("trial %d: Partial = false, but some grants began during the period", trial)
 		}
 	}
-	if got, want := g.Count(), 1; got != want {
-		t.Errorf("Count = %d, want %d", got, want)
-	}
-	// One pass for both instants gives the same states as two loads.
-	both, err := LoadConsentsFrom([]Input{BytesInput("consent.parquet", data)}, users, ConsentColumns{}, periodEnd, runTime)
+}
+
+// TestGrantsAsOfRun: Grants (as of the run) has no partial users: every
+// current grant began at or before the run.
+func TestGrantsAsOfRun(t *testing.T) {
+	const pb = "playback_stats"
+	rows := []consentRow{{"a", pb, true, fwdAt(12)}, {"b", pb, true, fwdRun.Add(time.Hour)}}
+	users := NewUserIndex()
+	con, err := LoadConsentFrom([]Input{BytesInput("c.parquet", consentFile(t, false, rows))}, users, fwdRun, ConsentColumns{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, asOf := range []time.Time{periodEnd, runTime} {
-		one := load(asOf)
-		for _, user := range []string{"kept", "withdrew-after", "granted-after", "never"} {
-			id := users.ID(user)
-			if got, want := both[i].Grants(pb).Allowed(id), one.Allowed(id); got != want {
-				t.Errorf("as of %v, %s: one pass says %v, a load of its own %v", asOf, user, got, want)
-			}
+	g := con.Grants(pb)
+	if g.Partial() || !g.Allowed(users.ID("a")) || g.Allowed(users.ID("b")) || g.Count() != 1 {
+		t.Errorf("Grants as of the run: partial %v, a %v, b %v, count %d; want false, true, false, 1",
+			g.Partial(), g.Allowed(users.ID("a")), g.Allowed(users.ID("b")), g.Count())
+	}
+	if (Grants{}).AllowedAt(0, fwdRun.UnixNano()) || (Grants{}).Allowed(0) {
+		t.Error("the zero Grants must grant nothing")
+	}
+}
+
+// permutations returns every order of 0..n-1.
+func permutations(n int) [][]int {
+	if n == 0 {
+		return [][]int{{}}
+	}
+	var out [][]int
+	for _, p := range permutations(n - 1) {
+		for i := 0; i <= len(p); i++ {
+			q := append(append(append([]int{}, p[:i]...), n-1), p[i:]...)
+			out = append(out, q)
 		}
 	}
-	if (Grants{}).And(g).Allowed(users.ID("kept")) {
-		t.Error("the zero Grants ANDed with anything must grant nothing")
-	}
+	return out
 }

@@ -4,7 +4,8 @@
 //
 // This part of the package holds the input readers:
 //
-//   - [ExpandInputs] turns files, directories and globs into a file list.
+//   - [ExpandInputs] turns files, directories and globs into a file list,
+//     each file once however it is named (identity: device and inode).
 //   - [DetectFormat] tells Parquet, Arrow IPC files and Arrow IPC streams
 //     apart by their magic bytes, never by their names.
 //   - [Open] / [OpenReaderAt] return a [Scanner] that reads one file record

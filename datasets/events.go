@@ -61,6 +61,9 @@ type EventSpec struct {
 	// CodesOnly leaves EventBatch.Dims empty: dimensions come as Codes
 	// only, which saves a string copy per row and dimension.
 	CodesOnly bool
+	// Times fills EventBatch.Times with each row's event time (consent is
+	// checked per event against the instant the user's grant began).
+	Times bool
 }
 
 // Validate checks the rules documented on the fields.
@@ -118,6 +121,9 @@ type EventBatch struct {
 	// null); NumberValid[k][i] is false where the value was null.
 	Numbers     [][]int64
 	NumberValid [][]bool
+	// Times[i] is row i's event time in unix nanoseconds, if
+	// EventSpec.Times asked for it; empty otherwise.
+	Times []int64
 }
 
 // ReadCounts are exact counts over the private input. They are NOT
@@ -223,6 +229,11 @@ func NewEventReaderFrom(inputs []Input, spec EventSpec, users *UserIndex) (*Even
 	}
 	return r, nil
 }
+
+// SetTimes sets EventSpec.Times from the next batch on: a caller that
+// learns only after opening the reader (after loading consent) whether it
+// needs each event's time sets it before the first Scan.
+func (r *EventReader) SetTimes(on bool) { r.spec.Times = on }
 
 // Columns returns the columns the reader projects, in order.
 func (r *EventReader) Columns() []string { return append([]string(nil), r.cols...) }
@@ -404,6 +415,13 @@ func (r *EventReader) fill() error {
 			}
 		}
 		b.Numbers[k], b.NumberValid[k] = out, valid
+	}
+	b.Times = b.Times[:0]
+	if r.spec.Times {
+		b.Times = resize(b.Times, m)
+		for j, i := range sel {
+			b.Times[j] = times.Value(int(i))
+		}
 	}
 	b.Len = m
 	r.counts.Kept += int64(m)

@@ -394,3 +394,37 @@ func TestEventReaderDictionaryNullSlotsWithGarbageIndices(t *testing.T) {
 		t.Errorf("device_type = %q, want %q", got, want)
 	}
 }
+
+// TestEventReaderTimes: with EventSpec.Times, each kept row carries its
+// event time (the rows in the period with a user: a, b, a at 23:59:59.999999);
+// without, Times stays empty.
+func TestEventReaderTimes(t *testing.T) {
+	for _, want := range []bool{true, false} {
+		spec := EventSpec{User: "user_id", Time: "event_time", Start: evStart, End: evEnd, Times: want}
+		r, err := NewEventReaderFrom([]Input{BytesInput("events", eventsFixture(t, FormatParquet))}, spec, NewUserIndex())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []time.Time
+		for r.Scan() {
+			b := r.Batch()
+			if want && len(b.Times) != b.Len || !want && len(b.Times) != 0 {
+				t.Fatalf("Times %v: %d times for %d rows", want, len(b.Times), b.Len)
+			}
+			for _, ns := range b.Times {
+				got = append(got, time.Unix(0, ns).UTC())
+			}
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		if !want {
+			continue
+		}
+		wantTimes := []time.Time{evStart, evStart.Add(time.Hour), evEnd.Add(-time.Microsecond)}
+		if !reflect.DeepEqual(got, wantTimes) {
+			t.Errorf("Times = %v, want %v", got, wantTimes)
+		}
+	}
+}

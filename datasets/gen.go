@@ -126,9 +126,10 @@ func (opt GenOptions) withDefaults() (GenOptions, error) {
 }
 
 // RunDate returns the instant the generated consent export is meant to be
-// read "as of": the end of the generated period (Start + Days). About 20% of
-// users have no playback_stats grant as of that instant; records dated after
-// it exist and must be ignored by a reader.
+// read "as of": the end of the generated period (Start + Days). About 23% of
+// users have no playback_stats grant as of that instant. Records dated after
+// it exist: a reader must ignore the grants among them and honour the
+// withdrawals (see Consent).
 func (opt GenOptions) RunDate() time.Time {
 	o, err := opt.withDefaults()
 	if err != nil {
@@ -869,9 +870,9 @@ type consentRec struct {
 
 // consentFor appends the consent history of user u. Shares for
 // playback_stats as of RunDate: 9% no record, 4% refused, 5% granted then
-// withdrew, 2% grant dated after the run date only — 20% without a grant;
-// 3% granted and withdraw only after the run date (granted as of it), 3%
-// withdrew and granted again.
+// withdrew, 2% grant dated after the run date only, 3% granted and a
+// withdrawal dated after the run date (a clock ahead: honoured) — 23%
+// without a grant; 3% withdrew and granted again before the period.
 func consentFor(r *rand.Rand, u int32, start, run int64, dst []consentRec) []consentRec {
 	const dayUS = int64(24 * time.Hour / time.Microsecond)
 	before := func() int64 { return start - dayUS - r.Int64N(400*dayUS) }

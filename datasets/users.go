@@ -10,7 +10,8 @@ import "strconv"
 // as the string strconv.FormatInt(n, 10), its canonical decimal form. So an
 // events export with int64 ids and a consent export with string ids "42"
 // agree about user 42. Strings that are not canonical decimals ("042", "+42",
-// "u42") are distinct users.
+// "u42") are distinct users. (`dpstats run` still refuses events and consent
+// whose user-id columns differ in type: see jobs' checkUserIDTypes.)
 //
 // A UserIndex is not safe for concurrent use. It holds its own copies of the
 // ids, never slices of Arrow buffers.

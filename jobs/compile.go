@@ -51,6 +51,11 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 type feed struct {
 	agg    *dp.Aggregator
 	grants datasets.Grants
+	// grantedAt's memo: the last user asked about, and datasets.Grants.From's answer.
+	fromUser  uint32
+	from      int64
+	fromOK    bool
+	fromKnown bool
 
 	// Partition source: a categorical dimension (dim ≥ 0), a bucketed
 	// numeric column (bucketNum ≥ 0), or neither (a single total).
@@ -172,11 +177,18 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	if f.valueNum >= 0 {
 		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
 	}
+	// Users whose grant began during the period count only their events
+	// from that instant on: their rows need the event's time (without it,
+	// none of their events counts).
+	var times []int64
+	if f.grants.Partial() && len(b.Times) >= n {
+		times = b.Times[:n]
+	}
 	var runUser uint32
 	var runPart int32
 	run := 0
 	for i, u := range users {
-		if !f.grants.Allowed(u) {
+		if !f.grants.Allowed(u) && (times == nil || !f.grantedAt(u, times[i])) {
 			continue
 		}
 		part := f.other // total, or "other" for a null or unlisted value
@@ -221,6 +233,17 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	if run > 0 {
 		f.agg.AddEvents(runUser, runPart, run)
 	}
+}
+
+// grantedAt reports whether user's event at t may count, for a user not
+// granted for the whole period (see datasets.Grants.From). Rows come sorted
+// by user, so it asks the grants once per run of a user's rows.
+func (f *feed) grantedAt(user uint32, t int64) bool {
+	if !f.fromKnown || user != f.fromUser {
+		f.fromUser, f.fromKnown = user, true
+		f.from, f.fromOK = f.grants.From(user)
+	}
+	return f.fromOK && t >= f.from
 }
 
 // mapCodes extends codeToIdx to every dimension value seen so far.

@@ -321,7 +321,7 @@ func (e *explanation) summary() [][2]string {
 		{"Charged to the ledger", charged},
 		{"Per-run ceiling", fmt.Sprintf("ε ≤ %s, δ ≤ %s (overrides cannot exceed it)", formatNumber(e.MaxEpsilon), formatNumber(e.MaxDelta))},
 		{"Ledger cap", fmt.Sprintf("ε ≤ %s, δ ≤ %s over all releases in any %s", formatNumber(e.Ledger.CapEpsilon), formatNumber(e.Ledger.CapDelta), plural(e.Ledger.WindowDays, "day", "days"))},
-		{"Consent categories", strings.Join(e.ConsentCategories, ", ") + " (a user counts for a statistic only while its category is granted)"},
+		{"Consent categories", strings.Join(e.ConsentCategories, ", ") + " (opt-in, looking forward: an event counts for a statistic only if its category was granted when the event was recorded and still is at the run; a withdrawal counts whatever its date)"},
 		{"Columns read", strings.Join(e.ColumnsRead, ", ")},
 		{"Never read", strings.Join(e.ForbiddenColumns, ", ")},
 	}

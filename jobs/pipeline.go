@@ -61,6 +61,10 @@ func (s *sharedBatch) sortRows(spare *sortBuffers) {
 	s.Codes, sp.Codes = sp.Codes, s.Codes
 	s.Numbers, sp.Numbers = sp.Numbers, s.Numbers
 	s.NumberValid, sp.NumberValid = sp.NumberValid, s.NumberValid
+	if len(s.Times) > 0 {
+		sp.Times = gather(sp.Times, s.Times, order)
+		s.Times, sp.Times = sp.Times, s.Times
+	}
 }
 
 func gather[T any](dst, src []T, order []int32) []T {

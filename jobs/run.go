@@ -230,6 +230,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Cap: spec.LedgerCap(),
 		Dir: filepath.Join(cfg.OutDir, spec.Name, cfg.Period)}
 	log := cfg.Logger.With("job", spec.Name, "period", cfg.Period, "run_id", cfg.RunID)
+	if err := uniqueInputs(&cfg, log); err != nil {
+		return nil, err
+	}
 
 	// 1. Lock, then refuse what must be refused before reading anything.
 	lockCtx := ctx
@@ -280,6 +283,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if err := cleanStaged(cfg.OutDir, spec.Name, entries, log); err != nil {
+		return nil, err
+	}
+	if err := checkUserIDTypes(spec, cfg.Events, cfg.Consent); err != nil {
 		return nil, err
 	}
 	log.Info("run started", "epsilon", eps, "delta", delta, "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)
@@ -412,8 +418,9 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		return nil, err
 	}
 
-	// Consent: a user counts for a category if they had granted it as of
-	// the end of the period AND had not withdrawn it by the time of the run.
+	// Consent (see datasets.Consent): an event counts for a category if
+	// the user granted it at or before the event's time and has not
+	// withdrawn it since, whatever the withdrawal's timestamp.
 	users := datasets.NewUserIndex()
 	cols := datasets.ConsentColumns(spec.Consent)
 	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
@@ -422,16 +429,18 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	defer r.Close()
 	r.Prefetch() // decode the first event batches while consent loads
-	consent, err := datasets.LoadConsentsFrom(cfg.Consent, users, cols, end, now)
+	consent, err := datasets.LoadConsentFrom(cfg.Consent, users, now, cols)
 	if err != nil {
 		return nil, fmt.Errorf("read consent: %w", err)
 	}
-	atEnd, atRun := consent[0], consent[1]
 	grants := map[string]datasets.Grants{}
 	for i, f := range plan.feeds {
 		c := plan.categories[i]
 		if _, ok := grants[c]; !ok {
-			grants[c] = atEnd.Grants(c).And(atRun.Grants(c))
+			grants[c] = consent.GrantsDuring(c, start, end)
+			if grants[c].Partial() {
+				r.SetTimes(true) // some grants began during the period
+			}
 		}
 		f.grants = grants[c]
 	}

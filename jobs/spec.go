@@ -948,35 +948,48 @@ const (
 // at fault (one is tiny next to the others); otherwise the run's ε is.
 func (v *validator) shares() {
 	s := v.s
-	shares := s.Shares()
+	// Every aggregation the run draws noise for: the metrics, then each of
+	// the quality gate's per-category counts (the gate's share split evenly).
+	type part struct {
+		field, name string
+		weight, eps float64
+	}
+	var parts []part
 	var wSum float64
-	for _, m := range s.Metrics {
+	for i, sh := range s.Shares() {
+		m := &s.Metrics[i]
+		parts = append(parts, part{fmt.Sprintf("metrics[%d].weight", i), "metric " + m.Name, m.Weight, sh.Epsilon})
 		wSum += m.Weight
 	}
+	if cats := s.ConsentCategories(); len(cats) > 0 {
+		n := float64(len(cats))
+		parts = append(parts, part{"quality_gate.weight", "the quality gate's count of users per consent category", s.Gate.Weight / n, s.GateShare().Epsilon / n})
+		wSum += s.Gate.Weight
+	}
 	worst := 0
-	for i := range shares {
-		if shares[i].Epsilon < shares[worst].Epsilon {
+	for i := range parts {
+		if parts[i].eps < parts[worst].eps {
 			worst = i
 		}
 	}
-	if shares[worst].Epsilon < minShareEpsilon {
-		m := &s.Metrics[worst]
-		need := minShareEpsilon * wSum / m.Weight
+	if len(parts) > 0 && parts[worst].eps < minShareEpsilon {
+		w := parts[worst]
+		need := minShareEpsilon * wSum / w.weight
 		if need > s.Privacy.MaxEpsilon || math.IsInf(need, 0) {
-			e := v.fail(fmt.Sprintf("metrics[%d].weight", worst),
-				"%s is too small: next to the other metrics' weights it gives metric %s a share of ε below %.3g even at privacy.max_epsilon = %s, "+
+			e := v.fail(w.field,
+				"%s is too small: next to the other weights it gives %s a share of ε below %.3g even at privacy.max_epsilon = %s, "+
 					"and the noise cannot be calibrated for less",
-				formatNumber(m.Weight), m.Name, minShareEpsilon, formatNumber(s.Privacy.MaxEpsilon))
-			e.Hint = "give the metrics weights of comparable size"
+				formatNumber(w.weight), w.name, minShareEpsilon, formatNumber(s.Privacy.MaxEpsilon))
+			e.Hint = "give the metrics and the quality gate weights of comparable size"
 			return
 		}
 		e := v.fail("privacy.epsilon",
-			"%s is too small: split across the job's %d metrics by weight, metric %s would get ε = %.3g, and the noise cannot be calibrated below ε = %.3g per metric",
-			formatNumber(s.Privacy.Epsilon), len(s.Metrics), m.Name, shares[worst].Epsilon, minShareEpsilon)
+			"%s is too small: split across the job's %d metrics and its quality gate by weight, %s would get ε = %.3g, and the noise cannot be calibrated below ε = %.3g per aggregation",
+			formatNumber(s.Privacy.Epsilon), len(s.Metrics), w.name, w.eps, minShareEpsilon)
 		e.Hint = fmt.Sprintf("this job needs ε ≥ %.3g; an ε anywhere near that releases nothing but noise (dpstats plan shows the expected error)", need)
 	}
-	for i := range shares {
-		if m := &s.Metrics[i]; m.NeedsDelta(s.Privacy.Noise) && shares[i].Delta < minShareDelta {
+	for i, sh := range s.Shares() {
+		if m := &s.Metrics[i]; m.NeedsDelta(s.Privacy.Noise) && sh.Delta < minShareDelta {
 			v.fail("privacy.delta",
 				"%s is too small: metric %s's share of it would underflow (the smallest usable δ is about %.3g per metric)",
 				formatNumber(s.Privacy.Delta), m.Name, minShareDelta)

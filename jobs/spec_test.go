@@ -171,7 +171,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{name: "missing required top-level key", text: "version: 1\nname: x\n", want: "job.yaml:1: privacy: required"},
 
 		// Job.
-		{name: "weight too small next to the others", repl: map[int]string{28: "    weight: 1e-300"}, want: "job.yaml:28: metrics[0].weight: 1e-300 is too small: next to the other metrics' weights"},
+		{name: "weight too small next to the others", repl: map[int]string{28: "    weight: 1e-300"}, want: "job.yaml:28: metrics[0].weight: 1e-300 is too small: next to the other weights"},
 		{name: "epsilon too small", repl: map[int]string{9: "  epsilon: 1e-300"}, want: "job.yaml:9: privacy.epsilon: 1e-300 is too small"},
 		{name: "version", repl: map[int]string{1: "version: 2"}, want: "job.yaml:1: version: unsupported version 2; this dpstats reads version 1"},
 		{name: "name with capitals", repl: map[int]string{2: "name: Test_Job"}, want: `job.yaml:2: name: must be 1–63 of [a-z0-9-] starting with a letter (it is used in paths), got "Test_Job"`},
@@ -511,6 +511,15 @@ func TestShippedSpecValidates(t *testing.T) {
 
 func TestWithOverrides(t *testing.T) {
 	s := mustParse(t, edit(baseSpec(t), nil))
+	// The smallest run ε the spec accepts: the one that gives its smallest
+	// aggregation (a metric, or one of the gate's per-category counts)
+	// exactly the smallest share the noise can be calibrated for.
+	floor := 0.0
+	for _, sh := range s.Shares() {
+		floor = math.Max(floor, minShareEpsilon*s.Privacy.Epsilon/sh.Epsilon)
+	}
+	gate := s.GateShare().Epsilon / float64(len(s.ConsentCategories()))
+	floor = math.Max(floor, minShareEpsilon*s.Privacy.Epsilon/gate)
 	tests := []struct {
 		name           string
 		eps, delta     *float64
@@ -540,11 +549,11 @@ func TestWithOverrides(t *testing.T) {
 		{name: "gaussian with delta zero", noise: ptr(NoiseGaussian), delta: ptr(0.0), wantErr: "job.yaml: privacy.delta (set by delta override): gaussian noise needs delta > 0"},
 		// Below the smallest share the noise can be calibrated for: refused
 		// in our words, before the DP library sees it.
-		{name: "epsilon 1e-300", eps: ptr(1e-300), wantErr: "job.yaml: privacy.epsilon (set by epsilon override): 1e-300 is too small: split across the job's 3 metrics by weight"},
+		{name: "epsilon 1e-300", eps: ptr(1e-300), wantErr: "job.yaml: privacy.epsilon (set by epsilon override): 1e-300 is too small: split across the job's 3 metrics and its quality gate by weight"},
 		{name: "epsilon smallest float", eps: ptr(5e-324), wantErr: "privacy.epsilon (set by epsilon override): 5e-324 is too small"},
-		{name: "epsilon just under the floor", eps: ptr(math.Nextafter(minShareEpsilon*4, 0)), wantErr: "is too small"},
+		{name: "epsilon just under the floor", eps: ptr(math.Nextafter(floor, 0)), wantErr: "is too small"},
 		{name: "gaussian with a subnormal delta", noise: ptr(NoiseGaussian), delta: ptr(5e-324), wantErr: "privacy.delta (set by delta override): 5e-324 is too small"},
-		{name: "epsilon at the floor", eps: ptr(minShareEpsilon * 4), wantEps: minShareEpsilon * 4, wantDelta: 1e-6, wantNoise: NoiseLaplace},
+		{name: "epsilon at the floor", eps: ptr(floor), wantEps: floor, wantDelta: 1e-6, wantNoise: NoiseLaplace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ func genCommand() *cli.Command {
 		Description: "gen writes OUT/events.parquet (or events.arrow with --format arrow) and OUT/consent.parquet.\n" +
 			"The data is synthetic but shaped like a media server's playback telemetry: Zipf-like device\n" +
 			"types, codecs correlated with device and resolution, heavy-tailed activity per user, evening\n" +
-			"peaks, and about 20% of users without a playback_stats grant. The same --seed gives the same files.",
+			"peaks, and about 23% of users without a playback_stats grant. The same --seed gives the same files.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "output directory", Value: "gen", EnvVars: []string{"DPSTATS_GEN_OUT"}},
 			&cli.IntFlag{Name: "rows", Usage: "number of events", Value: 1_000_000, EnvVars: []string{"DPSTATS_GEN_ROWS"}},

@@ -111,14 +111,16 @@ func runRun(c *cli.Context) (err error) {
 			return usagef("run: --%s holds an empty path (a stray comma?): %q", flag, strings.Join(c.StringSlice(flag), ","))
 		}
 	}
-	events, err := datasets.FileInputs(c.StringSlice("input"))
+	events, dups, err := datasets.FileInputsDedup(c.StringSlice("input"))
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	consent, err := datasets.FileInputs(c.StringSlice("consent"))
+	logDuplicates(logger, "events", dups)
+	consent, dups, err := datasets.FileInputsDedup(c.StringSlice("consent"))
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
+	logDuplicates(logger, "consent", dups)
 	// Never created here: a missing ledger is a lost or misplaced one (exit
 	// 73) until an operator creates it with `dpstats ledger init`.
 	led, err := ledger.Open(c.String("ledger"))
