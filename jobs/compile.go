@@ -15,6 +15,7 @@ import (
 // production passes nil.
 func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 	shares := s.Shares()
+	rhos := s.RhoShares()
 	opts := make([]dp.MetricOptions, len(s.Metrics))
 	for i := range s.Metrics {
 		m := &s.Metrics[i]
@@ -23,6 +24,7 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 			Kind:             dp.Kind(m.Kind),
 			Epsilon:          shares[i].Epsilon,
 			Delta:            shares[i].Delta,
+			Rho:              rhos[i],
 			Noise:            dp.NoiseKind(s.Privacy.Noise),
 			MaxPartitions:    m.MaxPartitions,
 			MaxPerPartition:  m.MaxPerPartition,

@@ -50,6 +50,9 @@ type Statistic struct {
 	Epsilon      float64 `json:"epsilon"`
 	Delta        float64 `json:"delta"`
 	EpsilonShare float64 `json:"epsilon_share"`
+	// Rho is this statistic's ρ under zcdp accounting (then Epsilon is 0
+	// and EpsilonShare is its share of the run's ρ).
+	Rho float64 `json:"rho,omitempty"`
 }
 
 // Statistics describes every metric of s, in report order, then the
@@ -89,7 +92,9 @@ func (s *Spec) Statistics() []Statistic {
 		}
 		out[i] = st
 	}
-	return append(out, s.gateStatistics()...)
+	out = append(out, s.gateStatistics()...)
+	s.zcdpStatistics(out)
+	return out
 }
 
 func measures(m *Metric) string {

@@ -95,6 +95,7 @@ func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released)
 		}
 		r.Metrics = append(r.Metrics, rm)
 	}
+	zcdpReport(r, spec, released)
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("job %s: %w", spec.Name, err)
 	}

@@ -39,6 +39,13 @@ type pageView struct {
 	Population            []populationView
 	MinUsers              string // the quality gate's threshold, "" if none
 	AnyUserShares         bool   // a users metric shows shares of its category's users
+
+	// Zero-concentrated accounting (zcdp.go): ZCDP when this report is
+	// accounted in ρ, WindowZCDP when the ledger's window holds a zCDP
+	// release (then the window is accounted in ρ even for a pure report).
+	ZCDP, WindowZCDP              bool
+	Rho, RhoDelta                 string
+	LedgerRho, RhoCap, AllTimeRho string
 }
 
 type metricView struct {
@@ -57,6 +64,7 @@ type metricView struct {
 	OtherNote            string // what "other" means here; "" without an "other" partition
 	CapsCut              string // what the per-user caps cut, when the report estimates it
 	HasShare             bool
+	Rho, RhoDelta        string // under zCDP: the metric's ρ and selection δ
 }
 
 type cellView struct {
@@ -139,6 +147,7 @@ func buildPage(r *Report) *pageView {
 		v.Title = r.Job
 	}
 	buildPopulation(v, r)
+	buildZCDP(v, r)
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])
 		if i == 0 {
@@ -190,6 +199,9 @@ func buildMetric(m *Metric) metricView {
 		CSV:       m.Name + ".csv",
 		OtherNote: otherNote(m),
 		CapsCut:   capsCutText(m),
+	}
+	if m.ZCDP != nil {
+		mv.Rho, mv.RhoDelta = fmtRho(m.ZCDP.Rho), fmtDelta(m.ZCDP.Delta)
 	}
 	value := valueFormatter(m)
 	span := func(lo, hi float64, f func(float64) string) string { return f(lo) + " – " + f(hi) }

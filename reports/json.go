@@ -67,6 +67,8 @@ type (
 		// Since 1.1.0; omitted when the report has no population counts.
 		Population []jsonPopulation `json:"population,omitempty"`
 		MinUsers   *int             `json:"min_users,omitempty"`
+		// Since 1.2.0; omitted under pure accounting.
+		ZCDP *jsonZCDP `json:"zcdp,omitempty"`
 	}
 	jsonLedger struct {
 		WindowDays   int `json:"window_days"`
@@ -78,6 +80,8 @@ type (
 		EpsilonAllTime num `json:"epsilon_all_time"`
 		DeltaAllTime   num `json:"delta_all_time"`
 		UnknownAllTime int `json:"all_time_unknown_records"`
+		// Since 1.2.0; omitted while the window holds only pure releases.
+		ZCDP *jsonLedgerZCDP `json:"zcdp,omitempty"`
 	}
 	jsonBounds struct {
 		MaxPartitions   int `json:"max_partitions"`
@@ -102,6 +106,8 @@ type (
 		ConfidenceLevel num             `json:"confidence_level"`
 		Partitions      []jsonPartition `json:"partitions"`
 		Warnings        []string        `json:"warnings"`
+		// Since 1.2.0; omitted under pure accounting.
+		ZCDP *jsonZCDP `json:"zcdp,omitempty"`
 	}
 	jsonPartition struct {
 		Name           string         `json:"name"`
@@ -176,7 +182,9 @@ func toJSON(r *Report) jsonReport {
 			EpsilonAllTime: num(r.Ledger.EpsilonAllTime),
 			DeltaAllTime:   num(r.Ledger.DeltaAllTime),
 			UnknownAllTime: r.Ledger.UnknownAllTime,
+			ZCDP:           ledgerZCDPJSON(r.Ledger.ZCDP),
 		},
+		ZCDP:      zcdpJSON(r.ZCDP),
 		Metrics:   make([]jsonMetric, 0, len(r.Metrics)),
 		Collected: make([]jsonStatistic, 0, len(r.Collected)),
 		Warnings:  emptyIfNil(r.Warnings),
@@ -196,6 +204,7 @@ func toJSON(r *Report) jsonReport {
 			ConfidenceLevel: num(m.ConfidenceLevel),
 			Partitions:      make([]jsonPartition, 0, len(m.Partitions)),
 			Warnings:        emptyIfNil(m.Warnings),
+			ZCDP:            zcdpJSON(m.ZCDP),
 		}
 		for _, p := range m.Partitions {
 			jp := jsonPartition{

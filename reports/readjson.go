@@ -86,7 +86,9 @@ func fromJSON(j *jsonReport) (*Report, error) {
 			DeltaSpent: float64(j.Ledger.DeltaSpent), DeltaCap: float64(j.Ledger.DeltaCap),
 			EpsilonAllTime: float64(j.Ledger.EpsilonAllTime), DeltaAllTime: float64(j.Ledger.DeltaAllTime),
 			UnknownAllTime: j.Ledger.UnknownAllTime,
+			ZCDP:           ledgerZCDPFromJSON(j.Ledger.ZCDP),
 		},
+		ZCDP:     zcdpFromJSON(j.ZCDP),
 		Title:    j.Title,
 		Warnings: j.Warnings,
 	}
@@ -97,6 +99,7 @@ func fromJSON(j *jsonReport) (*Report, error) {
 		r.Population = append(r.Population, PopulationCount{
 			Category: jp.Category, Value: float64(jp.Value), Lower: float64(jp.Lower), Upper: float64(jp.Upper),
 			Clamped: jp.Clamped, Epsilon: float64(jp.Epsilon), Delta: float64(jp.Delta), ConfidenceLevel: float64(jp.ConfidenceLevel),
+			ZCDP: zcdpFromJSON(jp.ZCDP),
 		})
 	}
 	for _, jm := range j.Metrics {
@@ -108,6 +111,7 @@ func fromJSON(j *jsonReport) (*Report, error) {
 			Lower: float64(jm.Bounds.Lower), Upper: float64(jm.Bounds.Upper),
 			Epsilon: float64(jm.Epsilon), Delta: float64(jm.Delta), ConfidenceLevel: float64(jm.ConfidenceLevel),
 			Warnings: jm.Warnings,
+			ZCDP:     zcdpFromJSON(jm.ZCDP),
 		}
 		for _, jp := range jm.Partitions {
 			p := Partition{

@@ -12,7 +12,7 @@ import (
 // SchemaVersion is the version of the report.json format described by
 // schema/report.schema.json. It follows semver: a new optional field bumps the
 // minor version, a removed or re-typed field bumps the major version.
-const SchemaVersion = "1.1.0"
+const SchemaVersion = "1.2.0"
 
 // Metric kinds.
 const (
@@ -60,6 +60,11 @@ type Report struct {
 	// reached it (0: the gate never withholds).
 	Population []PopulationCount
 	MinUsers   int
+
+	// ZCDP is set when the job accounts in zero-concentrated DP (since
+	// schema 1.2.0): the report spent ZCDP.Rho, and Epsilon and Delta are
+	// what it promises on its own, at the ledger cap's δ.
+	ZCDP *ZCDP
 }
 
 // LedgerSummary is the budget ledger's state after this report's spend was
@@ -78,6 +83,12 @@ type LedgerSummary struct {
 	// not in them but counted in UnknownAllTime.
 	EpsilonAllTime, DeltaAllTime float64
 	UnknownAllTime               int
+
+	// ZCDP is set when the window holds a zero-concentrated release (since
+	// schema 1.2.0): EpsilonSpent and DeltaSpent are then the window's
+	// (ε, δ) guarantee at the cap's δ, and EpsilonAllTime, DeltaAllTime the
+	// ledger's; ZCDP gives the totals in ρ.
+	ZCDP *LedgerZCDP
 }
 
 // Metric is one released statistic, partitioned by one dimension.
@@ -105,6 +116,10 @@ type Metric struct {
 	BucketUnit string
 	Partitions []Partition
 	Warnings   []string
+
+	// ZCDP is set under zero-concentrated accounting: the metric spent
+	// ZCDP.Rho, and Epsilon and Delta are what it promises on its own.
+	ZCDP *ZCDP
 }
 
 // Partition is the released result for one partition of a metric.
@@ -217,6 +232,12 @@ func (r *Report) validate() error {
 	if err := checkBudget("report", r.Epsilon, r.Delta); err != nil {
 		return err
 	}
+	if err := r.ZCDP.validate("report"); err != nil {
+		return err
+	}
+	if err := r.Ledger.ZCDP.validate(); err != nil {
+		return err
+	}
 	if r.Noise == "" {
 		return fmt.Errorf("%w: noise kind is empty", ErrInvalidReport)
 	}
@@ -303,6 +324,9 @@ func (m *Metric) validate() error {
 		return fmt.Errorf("%w: %s: bounds [%v, %v], want finite lower ≤ upper", ErrInvalidReport, where, m.Lower, m.Upper)
 	}
 	if err := checkBudget(where, m.Epsilon, m.Delta); err != nil {
+		return err
+	}
+	if err := m.ZCDP.validate(where); err != nil {
 		return err
 	}
 	if !(m.ConfidenceLevel > 0 && m.ConfidenceLevel < 1) {
