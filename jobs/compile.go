@@ -9,6 +9,12 @@ import (
 	"github.com/dpstats/dpstats/dp"
 )
 
+// CapsCutFraction is the part of every metric's ε share (and δ share with
+// Gaussian noise) spent on the DP estimate of how many of its users the
+// per-user caps cut (dp.CapsCut). It is inside the metric's share: the run's
+// ε and δ do not change.
+const CapsCutFraction = 0.1
+
 // MetricOptions returns the dp options of every metric of s, in metric
 // order: its share of the run's budget (Spec.Shares), its bounds and its
 // public partitions. seed is a test-only hook (see dp.MetricOptions.Seed);
@@ -30,6 +36,9 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 			SelectPartitions: m.SelectPartitions,
 			ConfidenceLevel:  s.Privacy.Confidence,
 			Ranks:            slices.Clone(m.Ranks),
+			CapsCutFraction:  CapsCutFraction,
+			// Buckets cover every value: there is nothing for "other".
+			NoOther: m.Buckets != nil,
 		}
 		if m.Kind.HasValue() {
 			o.Lower, o.Upper = m.Lower, m.Upper
@@ -57,7 +66,7 @@ type feed struct {
 	dim       int
 	bucketNum int
 	buckets   datasets.Generalizer
-	other     int32 // index of "other" (= number of public partitions)
+	other     int32 // index of "other" (= number of public partitions), or of "total"
 	selected  bool  // partitions discovered from the data: index = code
 	public    map[string]int32
 	codeToIdx []int32 // dimension code → partition index, filled lazily
@@ -179,14 +188,15 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 		if !f.grants.Allowed(u) {
 			continue
 		}
-		part := f.other // total, or "other" for a null or unlisted value
+		// An event whose dimension or value is null is not part of the
+		// metric: "other" only holds values outside the public list.
+		part := f.other // total, or "other" for an unlisted value
 		switch {
 		case codes != nil:
 			c := codes[i]
 			switch {
-			case c < 0 && f.selected:
-				continue // a null is no partition to discover
 			case c < 0:
+				continue
 			case f.selected:
 				part = c
 			default:
@@ -196,9 +206,13 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 				part = f.codeToIdx[c]
 			}
 		case bucketVals != nil:
-			if bucketValid[i] {
-				part = int32(f.buckets.Bucket(bucketVals[i]))
+			if !bucketValid[i] {
+				continue
 			}
+			part = int32(f.buckets.Bucket(bucketVals[i]))
+		}
+		if vals != nil && !valid[i] {
+			continue
 		}
 		if vals == nil {
 			// count and users: rows come sorted by user, so a user's events
@@ -212,11 +226,7 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 			run++
 			continue
 		}
-		v := math.NaN()
-		if valid[i] {
-			v = float64(vals[i])
-		}
-		f.agg.Add(u, part, v)
+		f.agg.Add(u, part, float64(vals[i]))
 	}
 	if run > 0 {
 		f.agg.AddEvents(runUser, runPart, run)

@@ -74,6 +74,12 @@ func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released)
 		for _, p := range rel.Partitions {
 			rm.Partitions = append(rm.Partitions, partitionFor(m, rel, p))
 		}
+		if c := rel.CapsCut; c != nil {
+			rm.CapsCut = &reports.CapsCut{Epsilon: c.Epsilon, Delta: c.Delta,
+				Users: c.Users, UsersLower: c.UsersLower, UsersUpper: c.UsersUpper,
+				Contributing: c.Contributing, ContributingLower: c.ContributingLower, ContributingUpper: c.ContributingUpper,
+				Share: c.Share, ShareLower: c.ShareLower, ShareUpper: c.ShareUpper}
+		}
 		r.Metrics = append(r.Metrics, rm)
 	}
 	if err := r.Validate(); err != nil {
@@ -88,17 +94,21 @@ func partitionFor(m *Metric, rel *dp.Released, p dp.ReleasedPartition) reports.P
 	case KindCount, KindUsers:
 		rp.Share, rp.ShareLower, rp.ShareUpper = ptr(p.Share), ptr(p.ShareLower), ptr(p.ShareUpper)
 	case KindQuantiles:
-		// The library gives no interval for quantiles: value is the released
-		// quantile nearest the median, and [lower, upper] the clamping range,
-		// which holds every quantile of the clamped values for certain.
+		// value is the released quantile nearest the median, with its
+		// interval (derived by post-processing, see dp/quantci.go), or none
+		// and the reason: never the clamping range.
 		best := math.Inf(1)
 		for _, q := range p.Quantiles {
-			rp.Quantiles = append(rp.Quantiles, reports.Quantile{Rank: q.Rank, Value: q.Value})
+			rq := reports.Quantile{Rank: q.Rank, Value: q.Value, NoIntervalReason: q.NoInterval}
+			if q.NoInterval == "" {
+				rq.Lower, rq.Upper = ptr(q.Lower), ptr(q.Upper)
+			}
+			rp.Quantiles = append(rp.Quantiles, rq)
 			if d := math.Abs(q.Rank - 0.5); d < best {
-				best, rp.Value = d, q.Value
+				best, rp.Value, rp.Lower, rp.Upper, rp.NoIntervalReason = d, q.Value, q.Lower, q.Upper, q.NoInterval
 			}
 		}
-		rp.Lower, rp.Upper = rel.Lower, rel.Upper
+		rp.ValueCount, rp.ValueCountLower, rp.ValueCountUpper = ptr(p.Values), ptr(p.ValuesLower), ptr(p.ValuesUpper)
 	}
 	return rp
 }

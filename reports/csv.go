@@ -35,11 +35,14 @@ func WriteCSV(w io.Writer, m *Metric) error {
 		return fmt.Errorf("WriteCSV: write %s: %w", m.Name, err)
 	}
 	for _, p := range m.Partitions {
+		lower, upper := formatSig(p.Lower, significantDigits), formatSig(p.Upper, significantDigits)
+		if p.NoIntervalReason != "" {
+			lower, upper = "", "" // no interval: empty, never a number that looks like one
+		}
 		row := []string{
 			spreadsheetSafe(p.Name),
 			formatSig(p.Value, significantDigits),
-			formatSig(p.Lower, significantDigits),
-			formatSig(p.Upper, significantDigits),
+			lower, upper,
 			strconv.FormatBool(p.Clamped),
 			optNum(p.Share), optNum(p.ShareLower), optNum(p.ShareUpper),
 		}

@@ -27,6 +27,7 @@ type pageView struct {
 	Metrics               []metricView
 	Collected             []statView
 	AnyClamped, AnyWide   bool
+	AnyCapsCut            bool
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
 }
@@ -42,6 +43,7 @@ type metricView struct {
 	Rows                [][]cellView
 	Notes               []string
 	HasClamped, HasWide bool
+	CapsCut             string // what the per-user caps cut, in words; "" if not released
 }
 
 type cellView struct {
@@ -121,6 +123,7 @@ func buildPage(r *Report) *pageView {
 		}
 		v.AnyClamped = v.AnyClamped || mv.HasClamped
 		v.AnyWide = v.AnyWide || mv.HasWide
+		v.AnyCapsCut = v.AnyCapsCut || mv.CapsCut != ""
 		if mv.Chart != nil {
 			v.ChartCount++
 		}
@@ -158,6 +161,10 @@ func buildMetric(m *Metric) metricView {
 		Delta:     fmtDelta(m.Delta),
 		Level:     formatSig(m.ConfidenceLevel*100, 3),
 		Influence: influence(m.Kind, m.Unit, Bounds{m.MaxPartitions, m.MaxPerPartition, m.Lower, m.Upper}, false),
+	}
+	if c := m.CapsCut; c != nil {
+		mv.CapsCut = fmt.Sprintf("%s (%s – %s) of the about %s users who contributed gave more than the per-user caps let through (about %s users, %s – %s); the rest of their contributions is not counted.",
+			fmtPct(c.Share), fmtPct(c.ShareLower), fmtPct(c.ShareUpper), fmtInt(c.Contributing), fmtInt(c.Users), fmtInt(math.Max(0, c.UsersLower)), fmtInt(c.UsersUpper))
 	}
 	unit := ""
 	if m.Unit != "" {
@@ -209,6 +216,9 @@ func buildMetric(m *Metric) metricView {
 				t := value(q.Value)
 				if q.Lower != nil && q.Upper != nil {
 					t += " (" + value(*q.Lower) + " – " + value(*q.Upper) + ")"
+				} else if q.NoIntervalReason != "" {
+					t += " (no interval)"
+					mv.Notes = append(mv.Notes, fmt.Sprintf("%s, %s: no interval — %s.", p.Name, rankLabel(rk), q.NoIntervalReason))
 				}
 				row = append(row, cellView{Text: t, Class: "num"})
 			}

@@ -93,23 +93,42 @@ type (
 		ConfidenceLevel num             `json:"confidence_level"`
 		Partitions      []jsonPartition `json:"partitions"`
 		Warnings        []string        `json:"warnings"`
+		CapsCut         *jsonCapsCut    `json:"caps_cut,omitempty"`
+	}
+	jsonCapsCut struct {
+		Epsilon           num `json:"epsilon"`
+		Delta             num `json:"delta"`
+		Users             num `json:"users"`
+		UsersLower        num `json:"users_lower"`
+		UsersUpper        num `json:"users_upper"`
+		Contributing      num `json:"contributing"`
+		ContributingLower num `json:"contributing_lower"`
+		ContributingUpper num `json:"contributing_upper"`
+		Share             num `json:"share"`
+		ShareLower        num `json:"share_lower"`
+		ShareUpper        num `json:"share_upper"`
 	}
 	jsonPartition struct {
 		Name       string         `json:"name"`
 		Value      num            `json:"value"`
-		Lower      num            `json:"lower"`
-		Upper      num            `json:"upper"`
+		Lower      *num           `json:"lower"` // null when there is no interval
+		Upper      *num           `json:"upper"`
 		Clamped    bool           `json:"clamped"`
 		Share      *num           `json:"share,omitempty"`
 		ShareLower *num           `json:"share_lower,omitempty"`
 		ShareUpper *num           `json:"share_upper,omitempty"`
 		Quantiles  []jsonQuantile `json:"quantiles,omitempty"`
+		NoInterval string         `json:"no_interval_reason,omitempty"`
+		ValueCount *num           `json:"value_count,omitempty"`
+		CountLower *num           `json:"value_count_lower,omitempty"`
+		CountUpper *num           `json:"value_count_upper,omitempty"`
 	}
 	jsonQuantile struct {
-		Rank  num  `json:"rank"`
-		Value num  `json:"value"`
-		Lower *num `json:"lower,omitempty"`
-		Upper *num `json:"upper,omitempty"`
+		Rank       num    `json:"rank"`
+		Value      num    `json:"value"`
+		Lower      *num   `json:"lower,omitempty"`
+		Upper      *num   `json:"upper,omitempty"`
+		NoInterval string `json:"no_interval_reason,omitempty"`
 	}
 	jsonStatistic struct {
 		Name            string     `json:"name"`
@@ -173,13 +192,22 @@ func toJSON(r *Report) jsonReport {
 			Partitions:      make([]jsonPartition, 0, len(m.Partitions)),
 			Warnings:        emptyIfNil(m.Warnings),
 		}
+		if c := m.CapsCut; c != nil {
+			jm.CapsCut = &jsonCapsCut{num(c.Epsilon), num(c.Delta), num(c.Users), num(c.UsersLower), num(c.UsersUpper),
+				num(c.Contributing), num(c.ContributingLower), num(c.ContributingUpper), num(c.Share), num(c.ShareLower), num(c.ShareUpper)}
+		}
 		for _, p := range m.Partitions {
 			jp := jsonPartition{
-				Name: p.Name, Value: num(p.Value), Lower: num(p.Lower), Upper: num(p.Upper), Clamped: p.Clamped,
+				Name: p.Name, Value: num(p.Value), Clamped: p.Clamped,
 				Share: numPtr(p.Share), ShareLower: numPtr(p.ShareLower), ShareUpper: numPtr(p.ShareUpper),
+				NoInterval: p.NoIntervalReason,
+				ValueCount: numPtr(p.ValueCount), CountLower: numPtr(p.ValueCountLower), CountUpper: numPtr(p.ValueCountUpper),
+			}
+			if p.NoIntervalReason == "" {
+				jp.Lower, jp.Upper = numPtr(&p.Lower), numPtr(&p.Upper)
 			}
 			for _, q := range p.Quantiles {
-				jp.Quantiles = append(jp.Quantiles, jsonQuantile{num(q.Rank), num(q.Value), numPtr(q.Lower), numPtr(q.Upper)})
+				jp.Quantiles = append(jp.Quantiles, jsonQuantile{num(q.Rank), num(q.Value), numPtr(q.Lower), numPtr(q.Upper), q.NoIntervalReason})
 			}
 			jm.Partitions = append(jm.Partitions, jp)
 		}

@@ -12,7 +12,7 @@ import (
 // SchemaVersion is the version of the report.json format described by
 // schema/report.schema.json. It follows semver: a new optional field bumps the
 // minor version, a removed or re-typed field bumps the major version.
-const SchemaVersion = "1.0.0"
+const SchemaVersion = "1.1.0"
 
 // Metric kinds.
 const (
@@ -87,6 +87,27 @@ type Metric struct {
 	Display    string // one of the Display* constants; empty means "table"
 	Partitions []Partition
 	Warnings   []string
+
+	// CapsCut is the DP estimate of how many of the metric's users the
+	// per-user caps (MaxPartitions, MaxPerPartition) cut; nil if none was
+	// released.
+	CapsCut *CapsCut
+}
+
+// CapsCut estimates how much a metric's per-user caps cut: how many of the
+// users who contributed to it gave more than the caps let through (more
+// partitions than MaxPartitions, or more than MaxPerPartition events or
+// values to one of them), from two noisy counts of disjoint groups of users
+// (cut, not cut) released with a slice of the metric's budget.
+type CapsCut struct {
+	Epsilon, Delta float64 // the part of the metric's ε and δ spent on it
+	// Users is the noisy number of users whose contributions were cut, with
+	// its confidence interval.
+	Users, UsersLower, UsersUpper float64
+	// Contributing is the noisy number of users who contributed at all.
+	Contributing, ContributingLower, ContributingUpper float64
+	// Share is Users/Contributing, in [0, 1], with its confidence interval.
+	Share, ShareLower, ShareUpper float64
 }
 
 // Partition is the released result for one partition of a metric.
@@ -107,6 +128,15 @@ type Partition struct {
 
 	// Quantiles, for quantiles metrics only, in increasing rank.
 	Quantiles []Quantile
+
+	// NoIntervalReason, when set, says why Value has no interval; Lower and
+	// Upper then carry no information (writers leave them empty).
+	NoIntervalReason string
+	// ValueCount is, for quantiles metrics, the noisy number of values the
+	// partition's quantiles were computed from (clamped at 0), with its
+	// interval; nil otherwise. A partition with few values has quantiles
+	// that are mostly noise.
+	ValueCount, ValueCountLower, ValueCountUpper *float64
 }
 
 // Quantile is one released quantile.
@@ -115,6 +145,8 @@ type Quantile struct {
 	Value float64  // released noisy quantile
 	Lower *float64 // optional interval
 	Upper *float64
+	// NoIntervalReason says why there is no interval (Lower and Upper nil).
+	NoIntervalReason string
 }
 
 // Bounds are a statistic's contribution bounds.
@@ -243,6 +275,18 @@ func (m *Metric) validate() error {
 		return err
 	}
 	where := "metric " + m.Name
+	if c := m.CapsCut; c != nil {
+		for _, f := range []float64{c.Epsilon, c.Delta, c.Users, c.UsersLower, c.UsersUpper, c.Contributing, c.ContributingLower, c.ContributingUpper} {
+			if !finite(f) {
+				return fmt.Errorf("%w: %s: caps-cut estimate has a non-finite number", ErrInvalidReport, where)
+			}
+		}
+		for _, f := range []float64{c.Share, c.ShareLower, c.ShareUpper} {
+			if !(f >= 0 && f <= 1) {
+				return fmt.Errorf("%w: %s: caps-cut share outside [0, 1]", ErrInvalidReport, where)
+			}
+		}
+	}
 	switch m.Kind {
 	case KindCount, KindUsers, KindSum, KindMean, KindQuantiles:
 	default:
@@ -275,6 +319,11 @@ func (m *Metric) validate() error {
 		for _, f := range []*float64{p.Share, p.ShareLower, p.ShareUpper} {
 			if f != nil && !(*f >= 0 && *f <= 1) {
 				return fmt.Errorf("%w: %s: partition %q has a share outside [0, 1]", ErrInvalidReport, where, p.Name)
+			}
+		}
+		for _, f := range []*float64{p.ValueCount, p.ValueCountLower, p.ValueCountUpper} {
+			if f != nil && !finite(*f) {
+				return fmt.Errorf("%w: %s: partition %q has a non-finite value count", ErrInvalidReport, where, p.Name)
 			}
 		}
 		for _, q := range p.Quantiles {

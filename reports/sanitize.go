@@ -43,8 +43,11 @@ func sanitizedMetric(m *Metric) *Metric {
 	c.Warnings = cleanAll(m.Warnings)
 	c.Partitions = make([]Partition, len(m.Partitions))
 	for i, p := range m.Partitions {
-		p.Name = clean(p.Name)
+		p.Name, p.NoIntervalReason = clean(p.Name), clean(p.NoIntervalReason)
 		p.Quantiles = append([]Quantile(nil), p.Quantiles...)
+		for j := range p.Quantiles {
+			p.Quantiles[j].NoIntervalReason = clean(p.Quantiles[j].NoIntervalReason)
+		}
 		c.Partitions[i] = p
 	}
 	return &c
