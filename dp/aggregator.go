@@ -163,7 +163,10 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 
 // numPartitions is the number of partition indexes in the pre-noise state.
 func (a *Aggregator) numPartitions() int {
-	if a.public() {
+	switch {
+	case a.public() && a.opt.NoOther:
+		return len(a.opt.Partitions)
+	case a.public():
 		return len(a.opt.Partitions) + 1
 	}
 	return int(a.maxPart) + 1
