@@ -23,7 +23,8 @@ type ExpectedError struct {
 	// partition when partitions are discovered).
 	ShareHalfWidthPP float64
 	// EventsPerUser is the bounded contribution per user the share and mean
-	// figures assume (events for count, values for mean, 1 for users).
+	// figures assume (events for count, values for mean, partitions for
+	// users).
 	EventsPerUser float64
 	// RankHalfWidthPP is, for quantiles, the 95% half-width in percentiles
 	// of the rank error of a released quantile due to the tree's noise, at
@@ -56,8 +57,12 @@ type PlanInput struct {
 	// after the caps; it is capped at MaxPartitions × MaxPerPartition. 0
 	// means MaxPerPartition: users who each fill the cap of one partition.
 	// Past releases tell it: a count metric's total / its caps-cut
-	// contributing users. Users metrics ignore it (one partition per user).
+	// contributing users. Users metrics ignore it.
 	EventsPerUser float64
+	// PartitionsPerUser is, for users metrics, the expected number of
+	// partitions one user counts in, capped at MaxPartitions; 0 means 1. A
+	// past release tells it the same way: total / contributing users.
+	PartitionsPerUser float64
 }
 
 // PlanError returns the expected error of a metric's released values for an
@@ -77,8 +82,10 @@ func PlanErrorFor(opt MetricOptions, in PlanInput) (ExpectedError, error) {
 	if users < 1 {
 		return ExpectedError{}, fmt.Errorf("PlanError: metric %q: users = %d, must be ≥ 1", opt.Name, users)
 	}
-	if e := in.EventsPerUser; math.IsNaN(e) || math.IsInf(e, 0) || e < 0 {
-		return ExpectedError{}, fmt.Errorf("PlanError: metric %q: events per user = %v, must be ≥ 0", opt.Name, e)
+	for _, e := range []float64{in.EventsPerUser, in.PartitionsPerUser} {
+		if math.IsNaN(e) || math.IsInf(e, 0) || e < 0 {
+			return ExpectedError{}, fmt.Errorf("PlanError: metric %q: events or partitions per user = %v, must be ≥ 0", opt.Name, e)
+		}
 	}
 	eps, del, _, _ := opt.split()
 	n := opt.noiseKind()
@@ -86,6 +93,9 @@ func PlanErrorFor(opt MetricOptions, in PlanInput) (ExpectedError, error) {
 	linf := float64(opt.linf())
 	var e ExpectedError
 	e.EventsPerUser = 1
+	if opt.Kind == KindUsers && in.PartitionsPerUser > 0 {
+		e.EventsPerUser = math.Min(in.PartitionsPerUser, float64(l0))
+	}
 	if opt.Kind != KindUsers {
 		e.EventsPerUser = linf
 		if in.EventsPerUser > 0 {
