@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // Confidence intervals for released quantiles, by post-processing only.
@@ -54,6 +55,23 @@ import (
 // (bounds, ε, δ, sensitivities), so the interval costs no budget. Where N⁻
 // is small compared with the noise the first-order model does not hold and
 // no interval is given (minIntervalValues).
+//
+// Assumption. A flat node between non-flat ones counts in full in 3a, but
+// the flat nodes beyond the outermost non-flat node of a level count as one
+// node together: a tail is assumed to decay, not to spread a few percent of
+// the values thinly over many nodes each below the filter's threshold. (A
+// full count would make, e.g., the 90th percentile of music tracks of a few
+// minutes in [0, 4 h] reach 4 h at any sample size.) Data that breaks the
+// assumption loses coverage: 10% of the values spread evenly over the top
+// 15/16 of the range gave 0.98–0.99 at N = 1000λ and 0.87 at N = 3000λ.
+//
+// Measured coverage of 95% intervals (TestQuantileIntervalCoverage, 200
+// releases per case, p50 and p90): 0.99–1.0 for spread-out, long-tailed
+// (durations) and concentrated data at N = 100λ and 1000λ, Laplace and
+// Gaussian noise. The interval is conservative: the Laplace tail quantile,
+// worst-case coefficients for the path node, the lower confidence bound of
+// N, and both sides taken at α/2 each; at N = 1000λ its width is mostly the
+// level-2 grid (two cells, 1/128 of the range).
 
 // Tree shape of dpagg.BoundedQuantiles with its default options.
 const (
@@ -109,7 +127,8 @@ func (n nodeNoise) posMean() float64 { return n.tailMean(0) }
 // qciInput is what quantileInterval needs besides the released tree.
 type qciInput struct {
 	lower, upper float64
-	nLow, nUp    float64 // confidence bounds of the partition's number of values
+	nHat         float64 // the partition's noisy number of values
+	nLow, nUp    float64 // its confidence bounds
 	noise        nodeNoise
 	alpha        float64 // 1 − confidence level
 }
@@ -203,7 +222,8 @@ const (
 // given.
 func quantileInterval(q func(float64) (float64, error), rank float64, in qciInput) (lo, hi float64, reason string, err error) {
 	if !(in.nLow >= minIntervalValues*in.noise.sigma) {
-		return 0, 0, fmt.Sprintf("too few values for the noise: the partition's noisy count of values is not clearly above %.0f, where the quantile tree's noise swamps the counts", minIntervalValues*in.noise.sigma), nil
+		return 0, 0, fmt.Sprintf("too few values for the noise: an interval needs clearly more than %s values (%d times the noise of one count of the quantile tree), and the noisy count is %s",
+			grouped(minIntervalValues*in.noise.sigma), minIntervalValues, grouped(math.Max(0, in.nHat))), nil
 	}
 	cdf := &noisyCDF{q: q, cache: map[float64]float64{}}
 	defer func() {
@@ -359,4 +379,14 @@ func (in qciInput) delta(cdf *noisyCDF, rho float64, s side) float64 {
 		parentLeft, parentG, weight = jLeft, jG, jW
 	}
 	return z*math.Sqrt(k)/in.nLow + bias/in.nLow
+}
+
+// grouped formats a non-negative number rounded to a whole number with
+// thousands separators: 34919.2 → "34,919".
+func grouped(f float64) string {
+	s := strconv.FormatFloat(math.Round(f), 'f', 0, 64)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

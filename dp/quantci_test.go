@@ -216,3 +216,11 @@ func TestQuantileIntervalGaussian(t *testing.T) {
 		t.Errorf("coverage %.3f, want ≥ %.3f", cov, floor)
 	}
 }
+
+func TestGrouped(t *testing.T) {
+	for f, want := range map[float64]string{0: "0", 999.4: "999", 1000: "1,000", 34919.2: "34,919", 1234567: "1,234,567"} {
+		if got := grouped(f); got != want {
+			t.Errorf("grouped(%v) = %q, want %q", f, got, want)
+		}
+	}
+}

@@ -248,7 +248,7 @@ func (pa *partitionAgg) quantiles(r *ReleasedPartition) error {
 	bp := o.parts()
 	in := qciInput{
 		lower: o.Lower, upper: o.Upper,
-		nLow: float64(ci.LowerBound), nUp: float64(ci.UpperBound),
+		nHat: float64(n), nLow: float64(ci.LowerBound), nUp: float64(ci.UpperBound),
 		noise: treeNoise(o.noiseKind(), int64(o.MaxPartitions), float64(o.linf()), bp.noiseEps, bp.noiseDel),
 		alpha: alpha,
 	}

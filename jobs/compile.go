@@ -69,7 +69,7 @@ type feed struct {
 	other     int32 // index of "other" (= number of public partitions), or of "total"
 	selected  bool  // partitions discovered from the data: index = code
 	public    map[string]int32
-	codeToIdx []int32 // dimension code → partition index, filled lazily
+	codeToIdx []int32 // dimension code → partition index (-1: no value), filled lazily
 
 	// Value source for sum, mean and quantiles, or -1.
 	valueNum int
@@ -194,16 +194,14 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 		switch {
 		case codes != nil:
 			c := codes[i]
-			switch {
-			case c < 0:
+			if c < 0 {
 				continue
-			case f.selected:
-				part = c
-			default:
-				if int(c) >= len(f.codeToIdx) {
-					f.mapCodes(values(f.dim))
-				}
-				part = f.codeToIdx[c]
+			}
+			if int(c) >= len(f.codeToIdx) {
+				f.mapCodes(values(f.dim))
+			}
+			if part = f.codeToIdx[c]; part < 0 {
+				continue // an empty string: no value, like a null
 			}
 		case bucketVals != nil:
 			if !bucketValid[i] {
@@ -233,12 +231,23 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 	}
 }
 
-// mapCodes extends codeToIdx to every dimension value seen so far.
+// mapCodes extends codeToIdx to every dimension value seen so far: the
+// public partition's index, "other" for an unlisted value, the code itself
+// for discovered partitions, and -1 for the empty string, which exports
+// write for a missing value and which is no value at all.
 func (f *feed) mapCodes(values []string) {
 	for c := len(f.codeToIdx); c < len(values); c++ {
-		idx, ok := f.public[values[c]]
-		if !ok {
-			idx = f.other
+		var idx int32
+		switch {
+		case values[c] == "":
+			idx = -1
+		case f.selected:
+			idx = int32(c)
+		default:
+			var ok bool
+			if idx, ok = f.public[values[c]]; !ok {
+				idx = f.other
+			}
 		}
 		f.codeToIdx = append(f.codeToIdx, idx)
 	}

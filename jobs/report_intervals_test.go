@@ -16,6 +16,10 @@ import (
 	"github.com/dpstats/dpstats/datasets"
 )
 
+// emptyString in an event's string field is written as a non-null empty
+// string (an empty field is written as null).
+const emptyString = "\x00empty"
+
 // fullReport is the part of report.json these tests read.
 type fullReport struct {
 	Metrics []struct {
@@ -90,8 +94,9 @@ metrics:
 `
 
 // TestRunNullDimensionIsNotOther is adversarial: 3000 users whose only
-// events have a null video codec and a null bitrate and duration (a music
-// track's video codec, a photo's duration) contribute nothing: "other"
+// events have a null (or, for half of them, an empty) video codec and a null
+// bitrate and duration (a music track's video codec, a photo's duration)
+// contribute nothing: "other"
 // holds only unlisted values, and a bucketed dimension has no "other" at
 // all. Each metric gets ε ≈ 0.67, of which 90% for its noise: a count of
 // sensitivity 5 has Laplace scale b ≈ 8.3, so |noise| > 15b has
@@ -109,6 +114,9 @@ func TestRunNullDimensionIsNotOther(t *testing.T) {
 		id := fmt.Sprintf("u%05d", u)
 		for k := 0; k < 5; k++ {
 			e := event{user: id, at: day.Add(time.Duration(u+k) * time.Second), bitrate: -1, durSec: -1}
+			if u%2 == 0 {
+				e.codec = emptyString
+			}
 			if u >= 3000 { // 100 users with a listed codec, a bitrate and a duration
 				e.codec, e.bitrate, e.durSec = "h264", 500, 600
 			}

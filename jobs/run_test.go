@@ -137,6 +137,10 @@ func writeParquet(t testing.TB, fields []arrow.Field, build func(bs []array.Buil
 }
 
 func appendStr(b array.Builder, s string) {
+	if s == emptyString {
+		b.(*array.StringBuilder).Append("")
+		return
+	}
 	if s == "" {
 		b.AppendNull()
 	} else {

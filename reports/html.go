@@ -28,6 +28,7 @@ type pageView struct {
 	Collected             []statView
 	AnyClamped, AnyWide   bool
 	AnyCapsCut            bool
+	AnyQuantiles          bool
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
 }
@@ -124,6 +125,7 @@ func buildPage(r *Report) *pageView {
 		v.AnyClamped = v.AnyClamped || mv.HasClamped
 		v.AnyWide = v.AnyWide || mv.HasWide
 		v.AnyCapsCut = v.AnyCapsCut || mv.CapsCut != ""
+		v.AnyQuantiles = v.AnyQuantiles || r.Metrics[i].Kind == KindQuantiles
 		if mv.Chart != nil {
 			v.ChartCount++
 		}
@@ -200,6 +202,9 @@ func buildMetric(m *Metric) metricView {
 		}
 	}
 	var pts []point
+	// Quantiles without an interval, by partition, for one note each.
+	type missing struct{ name, ranks, reason string }
+	var noInterval []missing
 	for _, p := range m.Partitions {
 		clamped := p.Clamped || p.Value < floor
 		shown := math.Max(p.Value, floor)
@@ -218,7 +223,11 @@ func buildMetric(m *Metric) metricView {
 					t += " (" + value(*q.Lower) + " – " + value(*q.Upper) + ")"
 				} else if q.NoIntervalReason != "" {
 					t += " (no interval)"
-					mv.Notes = append(mv.Notes, fmt.Sprintf("%s, %s: no interval — %s.", p.Name, rankLabel(rk), q.NoIntervalReason))
+					if n := len(noInterval); n > 0 && noInterval[n-1].name == p.Name && noInterval[n-1].reason == q.NoIntervalReason {
+						noInterval[n-1].ranks += ", " + rankLabel(rk)
+					} else {
+						noInterval = append(noInterval, missing{p.Name, rankLabel(rk), q.NoIntervalReason})
+					}
 				}
 				row = append(row, cellView{Text: t, Class: "num"})
 			}
@@ -283,6 +292,9 @@ func buildMetric(m *Metric) metricView {
 	}
 	if mv.HasWide {
 		mv.Notes = append(mv.Notes, "Lighter bars and grey names: the interval is wider than the estimate itself. Read these as “small”, not as precise figures.")
+	}
+	for _, n := range noInterval {
+		mv.Notes = append(mv.Notes, fmt.Sprintf("No interval for %s (%s): %s.", n.name, n.ranks, n.reason))
 	}
 	return mv
 }
