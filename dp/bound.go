@@ -41,6 +41,9 @@ type bounder struct {
 	slots []slot
 	sums  []float64 // sum: per slot, sum of clamped values
 	vals  []float64 // mean/quantiles: per slot, linf reservoir-sampled clamped values
+	// over has bit u set when user u touched more than l0 partitions (one
+	// was rejected or evicted): the caps cut that user.
+	over []uint64
 }
 
 func newBounder(o MetricOptions) (*bounder, error) {
@@ -86,6 +89,9 @@ func (b *bounder) grow(user uint32) {
 		b.slots = ns
 	}
 	b.slots = b.slots[:need]
+	if words := (int(user) + 64) / 64; words > len(b.over) {
+		b.over = append(b.over, make([]uint64, words-len(b.over))...)
+	}
 	switch b.kind {
 	case KindSum:
 		b.sums = growFloats(b.sums, need)
@@ -112,10 +118,14 @@ func (b *bounder) add(user uint32, part int32, v float64) { b.addN(user, part, v
 
 // addN records k contributions of the same user to the same partition: k
 // events for count and users (v is ignored), or one value v for the other
-// kinds (k must then be 1). The kept partitions depend only on which
+// kinds (k must then be 1; a NaN v is dropped before it touches anything:
+// it takes no partition slot). The kept partitions depend only on which
 // partitions a user touches, never on how often, so this is exactly k
 // calls of add.
 func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
+	if math.IsNaN(v) && b.kind != KindCount && b.kind != KindUsers {
+		return
+	}
 	base := int(user) * b.l0
 	if base+b.l0 > len(b.slots) {
 		b.grow(user)
@@ -133,6 +143,7 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 			return
 		}
 	}
+	b.over[user/64] |= 1 << (user % 64)
 	p := b.prio(user, part)
 	mi := 0
 	for i := 1; i < len(s); i++ {
@@ -223,4 +234,43 @@ func (b *bounder) aggregate(nPart int) preAgg {
 		}
 	}
 	return pa
+}
+
+// overBit reports whether user u touched more than l0 partitions.
+func (b *bounder) overBit(u int) bool {
+	return u/64 < len(b.over) && b.over[u/64]&(1<<(u%64)) != 0
+}
+
+// capsCut counts the users who contributed to the metric, split by whether
+// the per-user caps cut them: they touched more than l0 partitions, or gave
+// more than l∞ to a kept partition (count: events; mean and quantiles:
+// values, of which l∞ were sampled; sum: their sum left l∞×[lower, upper]).
+// Each user is in exactly one of the two counts, or in neither.
+func (b *bounder) capsCut() (cut, kept int64) {
+	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
+	for u := 0; u < b.users(); u++ {
+		s := b.slots[u*b.l0 : (u+1)*b.l0]
+		if s[0].pp == 0 {
+			continue // no contribution (slots fill as a prefix)
+		}
+		c := b.overBit(u)
+		for i := range s {
+			if c || s[i].pp == 0 {
+				break
+			}
+			switch b.kind {
+			case KindCount, KindMean, KindQuantiles:
+				c = s[i].n > uint32(b.linf)
+			case KindSum:
+				v := b.sums[u*b.l0+i]
+				c = v < lo || v > hi
+			}
+		}
+		if c {
+			cut++
+		} else {
+			kept++
+		}
+	}
+	return cut, kept
 }

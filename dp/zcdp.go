@@ -197,69 +197,126 @@ func stdNormalCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
 // zcdp reports whether the options account in ρ.
 func (o MetricOptions) zcdp() bool { return o.Rho > 0 }
 
-// rhoSplit returns how a zCDP metric's ρ is divided: the noise (for mean,
-// both of its Gaussian mechanisms together) and partition selection, which
-// gets half of ρ when asked for. All of δ goes to selection.
-func (o MetricOptions) rhoSplit() (rhoNoise, rhoSel float64) {
-	if o.SelectPartitions {
-		return o.Rho / 2, o.Rho / 2
-	}
-	return o.Rho, 0
+// rhoParts is how a zCDP metric's ρ is divided among its mechanisms, like
+// budgetParts divides ε: first CapsCutFraction of ρ for the caps-cut
+// estimate, then half of the rest for partition selection if asked, and of
+// the noise's part, for quantiles, QuantileCountFraction for the count of
+// values. The parts add up to at most ρ. All of δ goes to selection: the
+// Gaussian mechanisms are ρ-zCDP without δ.
+type rhoParts struct {
+	noise, sel, caps, count float64
 }
 
-// zcdpSplit is split under zCDP: the library's (ε, δ) for noise and
-// selection. A pair that cannot be calibrated comes back as NaN, which the
-// library refuses; Validate reports it first.
-func (o MetricOptions) zcdpSplit() (epsNoise, delNoise, epsSel, delSel float64) {
-	rhoNoise, rhoSel := o.rhoSplit()
+// minusRho is minus for ρ's: a−b rounded down so that (a−b)+b ≤ a.
+func minusRho(a, b float64) float64 { return minus(a, b) }
+
+func (o MetricOptions) rhoParts() rhoParts {
+	var p rhoParts
+	rest := o.Rho
+	if o.CapsCutFraction > 0 {
+		p.caps = o.Rho * o.CapsCutFraction
+		rest = minusRho(o.Rho, p.caps)
+	}
+	p.noise = rest
 	if o.SelectPartitions {
-		epsSel, delSel = math.Sqrt(2*rhoSel), o.Delta
+		p.sel = rest / 2
+		p.noise = minusRho(rest, p.sel)
+	}
+	if o.Kind == KindQuantiles {
+		p.count = p.noise * QuantileCountFraction
+		p.noise = minusRho(p.noise, p.count)
+	}
+	return p
+}
+
+// rhoSplit returns the ρ of the metric's noise (for mean, both of its
+// Gaussian mechanisms together) and of partition selection.
+func (o MetricOptions) rhoSplit() (rhoNoise, rhoSel float64) {
+	p := o.rhoParts()
+	return p.noise, p.sel
+}
+
+// pairFor returns the library's (ε, δ) for a part of ρ: the Gaussian
+// calibration (libraryGaussian), or ε = √(2ρ) for Laplace noise (pure
+// ε-DP counts ε²/2). A ρ of 0 gives (0, 0); one that cannot be calibrated
+// comes back as NaN, which the library refuses (Validate reports it first).
+func (o MetricOptions) pairFor(rho float64) (eps, delta float64) {
+	if rho == 0 {
+		return 0, 0
 	}
 	if o.noiseKind() == NoiseLaplace {
-		// Pure ε-DP counts ε²/2; the mean halves ε internally, each half
-		// (ε/2)²/2, and together no more than ε²/2.
-		return math.Sqrt(2 * rhoNoise), 0, epsSel, delSel
+		return math.Sqrt(2 * rho), 0
 	}
-	if o.Kind == KindMean {
-		// The library's mean gives half of (ε, δ) to each of its count and
-		// normalized sum: each gets the pair for ρ/2.
-		e, d, err := libraryGaussian(rhoNoise / 2)
-		if err != nil {
-			return math.NaN(), math.NaN(), epsSel, delSel
-		}
-		return 2 * e, 2 * d, epsSel, delSel
-	}
-	e, d, err := libraryGaussian(rhoNoise)
+	e, d, err := libraryGaussian(rho)
 	if err != nil {
-		return math.NaN(), math.NaN(), epsSel, delSel
+		return math.NaN(), math.NaN()
 	}
-	return e, d, epsSel, delSel
+	return e, d
 }
 
-// quantileTreeHeight is the height of the library's quantile tree (its
-// default, which dpstats does not change): one value adds 1 to one node of
-// every level.
-const quantileTreeHeight = 4
+// zcdpParts is parts under zCDP: the library's (ε, δ) for each mechanism.
+func (o MetricOptions) zcdpParts() budgetParts {
+	r := o.rhoParts()
+	var p budgetParts
+	p.capsEps, p.capsDel = o.pairFor(r.caps)
+	p.countEps, p.countDel = o.pairFor(r.count)
+	if o.SelectPartitions {
+		p.selEps, p.selDel = math.Sqrt(2*r.sel), o.Delta
+	}
+	if o.Kind == KindMean && o.noiseKind() == NoiseGaussian {
+		// The library's mean gives half of (ε, δ) to each of its count and
+		// normalized sum: each gets the pair for ρ/2.
+		e, d := o.pairFor(r.noise / 2)
+		p.noiseEps, p.noiseDel = 2*e, 2*d
+	} else {
+		// Laplace: the mean halves ε internally, each half (ε/2)²/2 and
+		// together no more than ε²/2.
+		p.noiseEps, p.noiseDel = o.pairFor(r.noise)
+	}
+	return p
+}
 
-// gaussianParts lists the Gaussian mechanisms of a zCDP metric's noise: the
+// RhoSplit is how a zCDP metric's ρ is divided among its mechanisms (the
+// counterpart of Split, whose (ε, δ) under zCDP are only the library's
+// calibration): Aggregation, Selection, CapsCut and ValueCount hold ρ in
+// their Epsilon field and δ in Delta.
+func (o MetricOptions) RhoSplit() BudgetSplit {
+	r := o.rhoParts()
+	var sel Budget
+	if o.SelectPartitions {
+		sel = Budget{r.sel, o.Delta}
+	}
+	return BudgetSplit{Aggregation: Budget{Epsilon: r.noise}, Selection: sel, CapsCut: Budget{Epsilon: r.caps}, ValueCount: Budget{Epsilon: r.count}}
+}
+
+// gaussianParts lists the Gaussian mechanisms of a zCDP metric: the
 // sensitivities the library is given and the ρ each must not exceed.
 func (o MetricOptions) gaussianParts() []gaussianPart {
 	if !o.zcdp() || o.noiseKind() != NoiseGaussian {
 		return nil
 	}
-	rhoNoise, _ := o.rhoSplit()
-	eps, del, _, _ := o.zcdpSplit()
+	r := o.rhoParts()
+	p := o.zcdpParts()
 	l0, linf := int64(o.MaxPartitions), float64(o.linf())
+	var out []gaussianPart
 	switch o.Kind {
 	case KindSum:
-		return []gaussianPart{{l0, linf * math.Max(math.Abs(o.Lower), math.Abs(o.Upper)), eps, del, rhoNoise}}
+		out = append(out, gaussianPart{l0, linf * math.Max(math.Abs(o.Lower), math.Abs(o.Upper)), p.noiseEps, p.noiseDel, r.noise})
 	case KindMean:
 		h := (o.Upper - o.Lower) / 2
-		return []gaussianPart{{l0, linf, eps / 2, del / 2, rhoNoise / 2}, {l0, linf * h, eps / 2, del / 2, rhoNoise / 2}}
+		out = append(out, gaussianPart{l0, linf, p.noiseEps / 2, p.noiseDel / 2, r.noise / 2},
+			gaussianPart{l0, linf * h, p.noiseEps / 2, p.noiseDel / 2, r.noise / 2})
 	case KindQuantiles:
-		return []gaussianPart{{l0 * quantileTreeHeight, linf, eps, del, rhoNoise}}
+		out = append(out, gaussianPart{l0 * treeHeight, linf, p.noiseEps, p.noiseDel, r.noise},
+			gaussianPart{l0, linf, p.countEps, p.countDel, r.count})
+	default:
+		out = append(out, gaussianPart{l0, linf, p.noiseEps, p.noiseDel, r.noise})
 	}
-	return []gaussianPart{{l0, linf, eps, del, rhoNoise}}
+	if r.caps > 0 {
+		// Two counts, users cut and users not: each user is in one of them.
+		out = append(out, gaussianPart{1, 1, p.capsEps, p.capsDel, r.caps})
+	}
+	return out
 }
 
 // gaussianPart is one Gaussian mechanism of a zCDP metric.
@@ -286,19 +343,27 @@ func (o MetricOptions) checkZCDP() error {
 // validateRho checks a zCDP metric's ρ: every part it is split into must be
 // within what the library's calibration handles.
 func (o MetricOptions) validateRho() error {
-	rhoNoise, rhoSel := o.rhoSplit()
+	r := o.rhoParts()
+	noise := r.noise
 	if o.Kind == KindMean && o.noiseKind() == NoiseGaussian {
-		rhoNoise /= 2
+		noise /= 2
 	}
-	if o.SelectPartitions && !(rhoSel >= minRho) {
-		return fmt.Errorf("rho = %v is too small to split for partition selection (each part must be ≥ %g)", o.Rho, minRho)
-	}
-	if !(rhoNoise >= minRho && rhoNoise <= maxRho) {
-		return fmt.Errorf("rho = %v gives its noise ρ = %v, outside [%g, %g] where the noise can be calibrated", o.Rho, rhoNoise, minRho, float64(maxRho))
-	}
-	if o.noiseKind() == NoiseGaussian {
-		if _, _, err := libraryGaussian(rhoNoise); err != nil {
-			return err
+	for _, part := range []struct {
+		name string
+		rho  float64
+		need bool
+	}{{"its noise", noise, true}, {"partition selection", r.sel, o.SelectPartitions}, {"the caps-cut estimate", r.caps, o.CapsCutFraction > 0},
+		{"the count of values", r.count, o.Kind == KindQuantiles}} {
+		if !part.need {
+			continue
+		}
+		if !(part.rho >= minRho && part.rho <= maxRho) {
+			return fmt.Errorf("rho = %v gives %s ρ = %v, outside [%g, %g] where noise can be calibrated", o.Rho, part.name, part.rho, minRho, float64(maxRho))
+		}
+		if o.noiseKind() == NoiseGaussian && part.name != "partition selection" {
+			if _, _, err := libraryGaussian(part.rho); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

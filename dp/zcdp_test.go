@@ -1,6 +1,7 @@
 package dp
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -153,58 +154,61 @@ func TestLibraryGaussianSigma(t *testing.T) {
 	}
 }
 
-// TestZCDPParts: for every kind, the Gaussian mechanisms a zCDP metric runs
-// add up to its ρ (minus partition selection's part), and each gets from the
-// library at least the σ its part of ρ needs (checkZCDP, which NewAggregator
-// runs before any data is read).
+// TestZCDPParts: for every kind, with and without partition selection and
+// the caps-cut estimate, the Gaussian mechanisms a zCDP metric runs and its
+// selection add up to its ρ, and each gets from the library at least the σ
+// its part of ρ needs (checkZCDP, which NewAggregator runs before any data
+// is read).
 func TestZCDPParts(t *testing.T) {
-	for _, sel := range []bool{false, true} {
-		for _, o := range allKinds(nil) {
-			o.Epsilon, o.Rho, o.Noise = 0, 0.02, NoiseGaussian
-			if sel {
-				o.SelectPartitions, o.Delta = true, 1e-6
-			}
-			if err := o.Validate(); err != nil {
-				t.Fatalf("%s: %v", o.Kind, err)
-			}
-			parts := o.gaussianParts()
-			var sum float64
-			for _, p := range parts {
-				sum += p.rho
-				got := noise.SigmaForGaussian(p.l0, p.lInf, p.eps, p.del)
-				if want := GaussianSigma(p.l0, p.lInf, p.rho); got < want || got > 1.001*want {
-					t.Errorf("%s (selection %v): σ = %v, want [%v, %v]", o.Kind, sel, got, want, 1.001*want)
+	for _, caps := range []float64{0, 0.1} {
+		for _, sel := range []bool{false, true} {
+			for _, o := range allKinds(nil) {
+				o.Epsilon, o.Rho, o.Noise, o.CapsCutFraction = 0, 0.02, NoiseGaussian, caps
+				if sel {
+					o.SelectPartitions, o.Delta = true, 1e-6
 				}
-			}
-			rhoNoise, rhoSel := o.rhoSplit()
-			if math.Abs(sum-rhoNoise) > 1e-15 || rhoNoise+rhoSel > o.Rho {
-				t.Errorf("%s (selection %v): parts sum to ρ = %v, noise %v + selection %v, want ≤ %v", o.Kind, sel, sum, rhoNoise, rhoSel, o.Rho)
-			}
-			if want := 1; o.Kind == KindMean {
-				if len(parts) != 2 {
-					t.Errorf("mean: %d Gaussian parts, want 2 (count and normalized sum)", len(parts))
+				name := fmt.Sprintf("%s (selection %v, caps cut %v)", o.Kind, sel, caps)
+				if err := o.Validate(); err != nil {
+					t.Fatalf("%s: %v", name, err)
 				}
-			} else if len(parts) != want {
-				t.Errorf("%s: %d Gaussian parts, want 1", o.Kind, len(parts))
-			}
-			if o.Kind == KindQuantiles && parts[0].l0 != int64(o.MaxPartitions)*quantileTreeHeight {
-				t.Errorf("quantiles: l0 = %d, want l0 × tree height", parts[0].l0)
-			}
-			_, _, epsSel, delSel := o.split()
-			if sel && (math.Abs(PureRho(epsSel)-rhoSel) > 1e-15 || delSel != o.Delta) {
-				t.Errorf("%s: selection (ε = %v, δ = %v) counts ρ = %v, want %v and all of δ", o.Kind, epsSel, delSel, PureRho(epsSel), rhoSel)
-			}
-			if err := o.checkZCDP(); err != nil {
-				t.Errorf("%s: %v", o.Kind, err)
-			}
-			if _, err := NewAggregator(o); err != nil {
-				t.Errorf("%s: %v", o.Kind, err)
+				parts := o.gaussianParts()
+				_, rhoSel := o.rhoSplit()
+				sum := rhoSel
+				for _, p := range parts {
+					sum += p.rho
+					got := noise.SigmaForGaussian(p.l0, p.lInf, p.eps, p.del)
+					if want := GaussianSigma(p.l0, p.lInf, p.rho); got < want || got > 1.001*want {
+						t.Errorf("%s: σ = %v, want [%v, %v]", name, got, want, 1.001*want)
+					}
+				}
+				if sum > o.Rho || sum < o.Rho*(1-1e-12) {
+					t.Errorf("%s: parts add up to ρ = %v, want %v", name, sum, o.Rho)
+				}
+				want := map[Kind]int{KindMean: 2, KindQuantiles: 2}[o.Kind]
+				if want == 0 {
+					want = 1
+				}
+				if caps > 0 {
+					want++
+				}
+				if len(parts) != want {
+					t.Errorf("%s: %d Gaussian parts, want %d", name, len(parts), want)
+				}
+				if o.Kind == KindQuantiles && parts[0].l0 != int64(o.MaxPartitions)*treeHeight {
+					t.Errorf("quantiles: l0 = %d, want l0 × tree height", parts[0].l0)
+				}
+				_, _, epsSel, delSel := o.split()
+				if sel && (math.Abs(PureRho(epsSel)-rhoSel) > 1e-15 || delSel != o.Delta) {
+					t.Errorf("%s: selection (ε = %v, δ = %v) counts ρ = %v, want %v and all of δ", name, epsSel, delSel, PureRho(epsSel), rhoSel)
+				}
+				if err := o.checkZCDP(); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+				if _, err := NewAggregator(o); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
 			}
 		}
-	}
-	// The library's tree height is what gaussianParts assumes.
-	if quantileTreeHeight != 4 {
-		t.Errorf("quantileTreeHeight = %d, want the library's default 4", quantileTreeHeight)
 	}
 }
 

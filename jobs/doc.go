@@ -85,9 +85,16 @@
 //     with Gaussian noise, the ones selecting partitions with Laplace), and
 //     the others get none. The shares never add up to more than ε and δ.
 //     [Spec.Spend], what the ledger is charged, is the run's whole ε and δ.
-//   - Every published partition is public: listed in the spec, bucket
-//     labels, "other", or "total" ([Metric.PublishedPartitions]) — unless a
-//     metric opts into DP partition selection.
+//     Inside its share, each metric spends [CapsCutFraction] on the DP
+//     estimate of how many of its users the per-user caps cut
+//     (reports.CapsCut), and a quantiles metric a further part on the noisy
+//     count of values its intervals are derived from ([Explain] lists both).
+//   - Every published partition is public: listed in the spec plus "other",
+//     bucket labels (they cover every value, so no "other"), or "total"
+//     ([Metric.PublishedPartitions]) — unless a metric opts into DP
+//     partition selection. "other" holds only non-null values outside the
+//     list: an event whose dimension or value is null is not part of the
+//     metric at all.
 //   - [Explain] prints every statistic a job releases without reading data:
 //     the "privacy tab" promised to users.
 //

@@ -358,8 +358,8 @@ func withhold(tx ledger.Tx, cfg Config, res *Result, now time.Time, w *WithheldE
 	}
 	w.RunID, w.At, w.Epsilon, w.Delta, w.Rho = cfg.RunID, now, share.Epsilon, share.Delta, share.Rho
 	for _, c := range w.Failed {
-		cfg.Logger.Warn("withheld by the quality gate: nothing published", "category", c.Category,
-			"noisy_users", c.Value, "min_users", spec.Gate.MinUsers, "epsilon", share.Epsilon, "rho", share.Rho)
+		cfg.Logger.Warn("withheld by the quality gate: nothing published",
+			append([]any{"category", c.Category, "noisy_users", c.Value, "min_users", spec.Gate.MinUsers}, spendAttrs(share)[:2]...)...)
 	}
 	return res, w
 }

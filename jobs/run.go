@@ -292,7 +292,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := checkUserIDTypes(spec, cfg.Events, cfg.Consent); err != nil {
 		return nil, err
 	}
-	log.Info("run started", "epsilon", eps, "delta", delta, "rho", charge.Rho, "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)
+	log.Info("run started", append(spendAttrs(charge), "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)...)
 
 	// 2. Read, bound, aggregate and release, in memory.
 	released, err := aggregate(ctx, cfg, start, end, now)
@@ -362,8 +362,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Dir, res.Status = dir, StatusReleased
 	res.Index = regenerateIndex(cfg.OutDir, spec.Name, log) // a view of the releases: its failure is only logged
 	windowEps, _ := res.Window.Guarantee(res.Cap)
-	log.Info("released", "dir", dir, "epsilon", eps, "delta", delta, "rho", charge.Rho,
-		"window_epsilon", windowEps, "cap_epsilon", res.Cap.Epsilon)
+	log.Info("released", append(append([]any{"dir", dir}, spendAttrs(charge)...),
+		"window_epsilon", windowEps, "cap_epsilon", res.Cap.Epsilon)...)
 	return res, nil
 }
 

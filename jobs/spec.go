@@ -36,9 +36,10 @@ const (
 )
 
 // OtherPartition is the implicit partition of every metric with a public
-// partition list or buckets: values outside the list are counted there. It
-// is always published (for a bucketed dimension it stays empty: every value
-// falls in a bucket).
+// partition list: non-null values outside the list are counted there, and
+// it is always published. An event whose dimension is null is not part of
+// the metric at all. Bucketed dimensions have no "other": every value falls
+// in a bucket.
 const OtherPartition = "other"
 
 // TotalPartition is the single partition of a metric without a dimension.
@@ -218,8 +219,9 @@ type Metric struct {
 	// Dimension is the column that splits the metric into partitions;
 	// empty for a single total (partition "total").
 	Dimension string
-	// Partitions is the public list of the dimension's values. Values not
-	// listed go to "other".
+	// Partitions is the public list of the dimension's values. Non-null
+	// values not listed go to "other"; events whose dimension (or value) is
+	// null are not part of the metric.
 	Partitions []string
 	// SelectPartitions, instead of a public list, keeps the values found in
 	// the data that pass DP partition selection. Needs δ.
@@ -296,15 +298,15 @@ func (m *Metric) PartitionList() []string {
 }
 
 // PublishedPartitions returns the partitions that are always published for
-// m, including "other": the public list or the bucket labels, or "total"
-// for a metric without a dimension. It returns nil when the partitions are
-// selected from the data.
+// m: the public list and "other", the bucket labels (which cover every
+// value, so there is no "other"), or "total" for a metric without a
+// dimension. It returns nil when the partitions are selected from the data.
 func (m *Metric) PublishedPartitions() []string {
 	switch {
 	case m.Dimension == "":
 		return []string{TotalPartition}
 	case m.Buckets != nil:
-		return append(m.Buckets.Labels(), OtherPartition)
+		return m.Buckets.Labels()
 	case m.SelectPartitions:
 		return nil
 	default:

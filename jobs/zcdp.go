@@ -306,6 +306,10 @@ func zcdpReport(r *reports.Report, spec *Spec, released []*dp.Released) {
 		m := &r.Metrics[i]
 		m.ZCDP = &reports.ZCDP{Rho: rel.Rho, Delta: rel.Delta}
 		m.Epsilon, m.Delta = spec.Alone(rel.Rho, rel.Delta)
+		if c := m.CapsCut; c != nil && rel.CapsCut != nil && rel.CapsCut.Rho > 0 {
+			c.Rho = rel.CapsCut.Rho
+			c.Epsilon, c.Delta = spec.Alone(c.Rho, 0)
+		}
 	}
 }
 
@@ -332,8 +336,100 @@ func (s *Spec) zcdpStatistics(out []Statistic) {
 	for _, o := range s.GateOptions(nil) {
 		byName[o.Name] = o.Rho
 	}
-	for i := range out {
-		out[i].Rho = byName[out[i].Name]
-		out[i].EpsilonShare = out[i].Rho / rho
+	splits := map[string]dp.BudgetSplit{}
+	for _, o := range s.MetricOptions(nil) {
+		splits[o.Name] = o.RhoSplit()
 	}
+	for i := range out {
+		st := &out[i]
+		st.Rho = byName[st.Name]
+		st.EpsilonShare = st.Rho / rho
+		// The ε of the parts are only the library's calibration under zcdp.
+		st.CapsCutEpsilon, st.CapsCutDelta, st.ValueCountEpsilon, st.ValueCountDelta = 0, 0, 0, 0
+		if sp, ok := splits[st.Name]; ok {
+			st.CapsCutRho, st.ValueCountRho = sp.CapsCut.Epsilon, sp.ValueCount.Epsilon
+		}
+	}
+}
+
+// explainZCDP is the privacy tab's account of zcdp accounting.
+type explainZCDP struct {
+	Rho           float64 `json:"rho"`
+	RhoDerived    bool    `json:"rho_derived"`
+	RunsPerWindow int     `json:"runs_per_window"`
+	MaxRho        float64 `json:"max_rho"`
+	CapRho        float64 `json:"cap_rho"`
+	// AloneEpsilon and AloneDelta are what one run promises on its own;
+	// WindowEpsilon what RunsPerWindow runs promise together (at the cap's δ).
+	AloneEpsilon  float64 `json:"alone_epsilon"`
+	AloneDelta    float64 `json:"alone_delta"`
+	WindowEpsilon float64 `json:"window_epsilon"`
+}
+
+func (s *Spec) explainZCDP() *explainZCDP {
+	if !s.ZCDP() {
+		return nil
+	}
+	rho, runs := s.RunRho(), s.PlannedRuns()
+	z := &explainZCDP{Rho: rho, RhoDerived: s.RhoDerived(), RunsPerWindow: runs, MaxRho: s.Privacy.MaxRho, CapRho: s.CapRho(0)}
+	z.AloneEpsilon, z.AloneDelta = s.Alone(rho, s.Privacy.Delta)
+	z.WindowEpsilon, _ = s.Alone(float64(runs)*rho, float64(runs)*s.Privacy.Delta)
+	return z
+}
+
+// zcdpSummary is the privacy tab's header under zcdp accounting.
+func (e *explanation) zcdpSummary() [][2]string {
+	z := e.ZCDP
+	origin := fmt.Sprintf("privacy.rho; the cap allows %s runs of it", runsAt(z.Rho, z.CapRho))
+	if z.RhoDerived {
+		origin = fmt.Sprintf("derived: the ledger cap is ρ = %s in total, over %d planned runs (privacy.runs_per_window)", short(z.CapRho), z.RunsPerWindow)
+	}
+	return [][2]string{
+		{"Privacy unit", fmt.Sprintf("one user (%s): all of a user's events in one %s run are protected together", e.PrivacyUnit, e.Period)},
+		{"Accounting", "zero-concentrated differential privacy (zCDP, privacy.accounting: zcdp): each run spends ρ; ρ's add up over runs and jobs, and the total is stated as (ε, δ) once, which for many runs is far tighter than adding ε's (docs/accounting.md)"},
+		{"Budget per run", fmt.Sprintf("ρ = %s (%s), δ = %s for partition selection, %s noise, %s confidence intervals",
+			short(z.Rho), origin, formatNumber(e.Delta), e.Noise, formatNumber(100*e.Confidence)+"%")},
+		{"What a run promises", fmt.Sprintf("on its own (ε = %s, δ = %s); %d runs in %s together (ε = %s, δ = %s)",
+			short(z.AloneEpsilon), formatNumber(z.AloneDelta), z.RunsPerWindow, plural(e.Ledger.WindowDays, "day", "days"), short(z.WindowEpsilon), formatNumber(e.Ledger.CapDelta))},
+		{"Charged to the ledger", fmt.Sprintf("ρ = %s, δ = %s per run", formatNumber(z.Rho), formatNumber(e.ChargedDelta))},
+		{"Per-run ceiling", fmt.Sprintf("ρ ≤ %s, δ ≤ %s (overrides cannot exceed it)", formatNumber(z.MaxRho), formatNumber(e.MaxDelta))},
+		{"Ledger cap", fmt.Sprintf("ε ≤ %s, δ ≤ %s over all releases in any %s, that is ρ ≤ %s in total (releases accounted in ε count ε²/2; δ spent lowers it)",
+			formatNumber(e.Ledger.CapEpsilon), formatNumber(e.Ledger.CapDelta), plural(e.Ledger.WindowDays, "day", "days"), short(z.CapRho))},
+		{"Consent categories", strings.Join(e.ConsentCategories, ", ") + " (opt-in, looking forward: an event counts for a statistic only if its category was granted when the event was recorded and still is at the run; a withdrawal counts whatever its date)"},
+		{"Columns read", strings.Join(e.ColumnsRead, ", ")},
+		{"Never read", strings.Join(e.ForbiddenColumns, ", ")},
+	}
+}
+
+// runsAt is how many runs of ρ fit in a cap of capRho.
+func runsAt(rho, capRho float64) string {
+	if rho <= 0 {
+		return "unlimited"
+	}
+	return fmt.Sprint(int(math.Floor(capRho/rho + 1e-9)))
+}
+
+// rhoBudget is Statistic.budget under zcdp accounting.
+func (st *Statistic) rhoBudget() string {
+	b := fmt.Sprintf("ρ = %s (%s of the run's ρ, weight %s), δ = %s", short(st.Rho), percent(st.EpsilonShare), formatNumber(st.Weight), short(st.Delta))
+	var of []string
+	if st.CapsCutRho > 0 {
+		of = append(of, fmt.Sprintf("ρ = %s estimates how many users the per-user caps cut", short(st.CapsCutRho)))
+	}
+	if st.ValueCountRho > 0 {
+		of = append(of, fmt.Sprintf("ρ = %s counts the values in each partition, from which the quantiles' intervals are derived", short(st.ValueCountRho)))
+	}
+	if len(of) > 0 {
+		b += "; of which " + joinWords(of)
+	}
+	return b
+}
+
+// spendAttrs are the log attributes of a charge: epsilon and delta, or rho
+// and delta under zcdp (public parameters, never data).
+func spendAttrs(c ledger.Spend) []any {
+	if c.ZCDP() {
+		return []any{"rho", c.Rho, "delta", c.Delta}
+	}
+	return []any{"epsilon", c.Epsilon, "delta", c.Delta}
 }

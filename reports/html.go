@@ -34,6 +34,8 @@ type pageView struct {
 	AnyNoInterval         bool
 	Title                 string // the human title: the spec's, else the job name
 	TidyCSV, SchemaFile   string
+	AnyCapsCut            bool
+	AnyQuantiles          bool
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
 	Population            []populationView
@@ -159,6 +161,8 @@ func buildPage(r *Report) *pageView {
 		v.AnyNoisy = v.AnyNoisy || mv.HasNoisy
 		v.AnyNoInterval = v.AnyNoInterval || mv.NoInterval
 		v.AnyUserShares = v.AnyUserShares || (mv.M.Kind == KindUsers && mv.HasShare)
+		v.AnyCapsCut = v.AnyCapsCut || mv.CapsCut != ""
+		v.AnyQuantiles = v.AnyQuantiles || r.Metrics[i].Kind == KindQuantiles
 		if mv.Chart != nil {
 			v.ChartCount++
 		}

@@ -106,8 +106,23 @@ type (
 		ConfidenceLevel num             `json:"confidence_level"`
 		Partitions      []jsonPartition `json:"partitions"`
 		Warnings        []string        `json:"warnings"`
+		CapsCut         *jsonCapsCut    `json:"caps_cut,omitempty"`
 		// Since 1.2.0; omitted under pure accounting.
 		ZCDP *jsonZCDP `json:"zcdp,omitempty"`
+	}
+	jsonCapsCut struct {
+		Epsilon           num  `json:"epsilon"`
+		Delta             num  `json:"delta"`
+		Rho               *num `json:"rho,omitempty"` // since 1.2.0, under zcdp
+		Users             num  `json:"users"`
+		UsersLower        num  `json:"users_lower"`
+		UsersUpper        num  `json:"users_upper"`
+		Contributing      num  `json:"contributing"`
+		ContributingLower num  `json:"contributing_lower"`
+		ContributingUpper num  `json:"contributing_upper"`
+		Share             num  `json:"share"`
+		ShareLower        num  `json:"share_lower"`
+		ShareUpper        num  `json:"share_upper"`
 	}
 	jsonPartition struct {
 		Name           string         `json:"name"`
@@ -123,6 +138,9 @@ type (
 		BucketLower    *num           `json:"bucket_lower,omitempty"`
 		BucketUpper    *num           `json:"bucket_upper,omitempty"`
 		Quantiles      []jsonQuantile `json:"quantiles,omitempty"`
+		ValueCount     *num           `json:"value_count,omitempty"`
+		CountLower     *num           `json:"value_count_lower,omitempty"`
+		CountUpper     *num           `json:"value_count_upper,omitempty"`
 	}
 	jsonQuantile struct {
 		Rank           num    `json:"rank"`
@@ -206,11 +224,19 @@ func toJSON(r *Report) jsonReport {
 			Warnings:        emptyIfNil(m.Warnings),
 			ZCDP:            zcdpJSON(m.ZCDP),
 		}
+		if c := m.CapsCut; c != nil {
+			jm.CapsCut = &jsonCapsCut{num(c.Epsilon), num(c.Delta), nil, num(c.Users), num(c.UsersLower), num(c.UsersUpper),
+				num(c.Contributing), num(c.ContributingLower), num(c.ContributingUpper), num(c.Share), num(c.ShareLower), num(c.ShareUpper)}
+			if c.Rho > 0 {
+				jm.CapsCut.Rho = numPtr(&c.Rho)
+			}
+		}
 		for _, p := range m.Partitions {
 			jp := jsonPartition{
 				Name: p.Name, Value: num(p.Value), Clamped: p.Clamped, NoiseDominated: noiseReason(&m, p) != "",
 				Share: numPtr(p.Share), ShareLower: numPtr(p.ShareLower), ShareUpper: numPtr(p.ShareUpper),
 				BucketLower: numPtr(p.BucketLower), BucketUpper: numPtr(p.BucketUpper),
+				ValueCount: numPtr(p.ValueCount), CountLower: numPtr(p.ValueCountLower), CountUpper: numPtr(p.ValueCountUpper),
 			}
 			if x := partitionInterval(p); x.ok {
 				jp.Lower, jp.Upper = numPtr(&x.lo), numPtr(&x.hi)
