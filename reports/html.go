@@ -281,7 +281,7 @@ func buildMetric(m *Metric) metricView {
 				} else {
 					c.Sub = "no interval"
 					c.Class += " no-ci"
-					noInterval(x.note)
+					noInterval(p.Name + ": " + x.note)
 				}
 				if quantileNoiseReason(m, p, q) != "" {
 					c.Class += " noisy"

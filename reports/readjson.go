@@ -113,18 +113,25 @@ func fromJSON(j *jsonReport) (*Report, error) {
 			Warnings: jm.Warnings,
 			ZCDP:     zcdpFromJSON(jm.ZCDP),
 		}
+		if c := jm.CapsCut; c != nil {
+			m.CapsCut = &CapsCut{Epsilon: float64(c.Epsilon), Delta: float64(c.Delta),
+				Users: float64(c.Users), UsersLower: float64(c.UsersLower), UsersUpper: float64(c.UsersUpper),
+				Contributing: float64(c.Contributing), ContributingLower: float64(c.ContributingLower), ContributingUpper: float64(c.ContributingUpper),
+				Share: float64(c.Share), ShareLower: float64(c.ShareLower), ShareUpper: float64(c.ShareUpper)}
+		}
 		for _, jp := range jm.Partitions {
 			p := Partition{
 				Name: jp.Name, Value: float64(jp.Value), Lower: float64(jp.Value), Upper: float64(jp.Value), Clamped: jp.Clamped,
 				IntervalNote: jp.IntervalNote,
 				Share:        floatPtr(jp.Share), ShareLower: floatPtr(jp.ShareLower), ShareUpper: floatPtr(jp.ShareUpper),
 				BucketLower: floatPtr(jp.BucketLower), BucketUpper: floatPtr(jp.BucketUpper),
+				ValueCount: floatPtr(jp.ValueCount), ValueCountLower: floatPtr(jp.CountLower), ValueCountUpper: floatPtr(jp.CountUpper),
 			}
 			if jp.Lower != nil && jp.Upper != nil {
 				p.Lower, p.Upper = float64(*jp.Lower), float64(*jp.Upper)
 			}
 			for _, q := range jp.Quantiles {
-				p.Quantiles = append(p.Quantiles, Quantile{Rank: float64(q.Rank), Value: float64(q.Value), Lower: floatPtr(q.Lower), Upper: floatPtr(q.Upper)})
+				p.Quantiles = append(p.Quantiles, Quantile{Rank: float64(q.Rank), Value: float64(q.Value), Lower: floatPtr(q.Lower), Upper: floatPtr(q.Upper), IntervalNote: q.IntervalNote})
 			}
 			m.Partitions = append(m.Partitions, p)
 		}
