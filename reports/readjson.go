@@ -118,6 +118,9 @@ func fromJSON(j *jsonReport) (*Report, error) {
 				Users: float64(c.Users), UsersLower: float64(c.UsersLower), UsersUpper: float64(c.UsersUpper),
 				Contributing: float64(c.Contributing), ContributingLower: float64(c.ContributingLower), ContributingUpper: float64(c.ContributingUpper),
 				Share: float64(c.Share), ShareLower: float64(c.ShareLower), ShareUpper: float64(c.ShareUpper)}
+			if c.Rho != nil {
+				m.CapsCut.Rho = float64(*c.Rho)
+			}
 		}
 		for _, jp := range jm.Partitions {
 			p := Partition{
