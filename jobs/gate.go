@@ -280,9 +280,13 @@ func (s *Spec) writeGatePlan(b *strings.Builder, users int) error {
 	if err != nil {
 		return fmt.Errorf("quality gate: %w", err)
 	}
-	fmt.Fprintf(b, "\nQuality gate: the users of each consent category (%s) are counted with ε = %s each, ±%s users at 95%%; "+
+	budget := "ε = " + short(opts[0].Epsilon)
+	if opts[0].Rho > 0 {
+		budget = "ρ = " + short(opts[0].Rho)
+	}
+	fmt.Fprintf(b, "\nQuality gate: the users of each consent category (%s) are counted with %s each, ±%s users at 95%%; "+
 		"a run is withheld (exit 69) if a count is below min_users = %d.\n",
-		strings.Join(s.ConsentCategories(), ", "), short(opts[0].Epsilon), short(e.HalfWidth95), s.Gate.MinUsers)
+		strings.Join(s.ConsentCategories(), ", "), budget, short(e.HalfWidth95), s.Gate.MinUsers)
 	return nil
 }
 

@@ -21,6 +21,8 @@ type PlanRow struct {
 	Unit      string // of HalfWidth95: "events", "users" or the value's unit
 	Error     dp.ExpectedError
 	Published int // partitions always published (0 when selected from data)
+	// Rho is the metric's ρ under zcdp accounting (then Epsilon is 0).
+	Rho float64
 }
 
 // PlanOptions is what a plan assumes about the data.
@@ -67,7 +69,7 @@ func PlanFor(s *Spec, po PlanOptions) ([]PlanRow, error) {
 			return nil, fmt.Errorf("expected error of metric %s: %w", m.Name, err)
 		}
 		row := PlanRow{Metric: m.Name, Kind: m.Kind, Epsilon: opt.Epsilon, Delta: opt.Delta,
-			Bounds: stats[i].Bounds, Error: e, Published: len(m.PublishedPartitions())}
+			Bounds: stats[i].Bounds, Error: e, Published: len(m.PublishedPartitions()), Rho: opt.Rho}
 		switch m.Kind {
 		case KindCount:
 			row.Unit = "events"
@@ -97,13 +99,19 @@ func WritePlanFor(w io.Writer, s *Spec, po PlanOptions) error {
 	}
 	eps, delta := s.Spend()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: one run spends ε = %s, δ = %s (%s noise); the ledger allows ε = %s, δ = %s per %d days (%s runs at this ε).\n",
-		s.Name, short(eps), short(delta), s.Privacy.Noise, short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta),
-		s.Ledger.WindowDays, runsPerWindow(eps, s.Ledger.CapEpsilon))
+	budgetCol := "ε"
+	if s.ZCDP() {
+		budgetCol = "ρ"
+		s.writeZCDPPlanHeader(&b)
+	} else {
+		fmt.Fprintf(&b, "%s: one run spends ε = %s, δ = %s (%s noise); the ledger allows ε = %s, δ = %s per %d days (%s runs at this ε).\n",
+			s.Name, short(eps), short(delta), s.Privacy.Noise, short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta),
+			s.Ledger.WindowDays, runsPerWindow(eps, s.Ledger.CapEpsilon))
+	}
 	fmt.Fprintf(&b, "Expected error of each released value at 95%% confidence, assuming %d users; no data is read.\n", users)
 	fmt.Fprintf(&b, "Noise does not depend on the data: ± is the same for a big partition and an empty one.\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "METRIC\tKIND\tε\tδ\tEVENTS/USER\t±95% VALUE\t±95% SHARE\t±95% CAPS CUT\tBOUNDS")
+	fmt.Fprintln(tw, "METRIC\tKIND\t"+budgetCol+"\tδ\tEVENTS/USER\t±95% VALUE\t±95% SHARE\t±95% CAPS CUT\tBOUNDS")
 	for _, r := range rows {
 		value, share, caps, per := "–", "–", "–", "–"
 		if r.Error.HalfWidth95 > 0 {
@@ -124,7 +132,7 @@ func WritePlanFor(w io.Writer, s *Spec, po PlanOptions) error {
 		case KindUsers:
 			per = short(r.Error.EventsPerUser) + " partitions"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Metric, r.Kind, short(r.Epsilon), short(r.Delta), per, value, share, caps, r.Bounds)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Metric, r.Kind, short(r.Epsilon+r.Rho), short(r.Delta), per, value, share, caps, r.Bounds)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -141,6 +149,11 @@ func WritePlanFor(w io.Writer, s *Spec, po PlanOptions) error {
 	if err := s.writeGatePlan(&b, users); err != nil {
 		return err
 	}
+	if s.ZCDP() {
+		if err := s.writeZCDPComparison(&b, po, rows); err != nil {
+			return err
+		}
+	}
 	assume := "each user contributes its metric's max_per_partition events (the most one partition lets through: the least noisy case)"
 	if po.EventsPerUser > 0 {
 		n := short(po.EventsPerUser) + " events (or values)"
@@ -149,11 +162,15 @@ func WritePlanFor(w io.Writer, s *Spec, po PlanOptions) error {
 		}
 		assume = fmt.Sprintf("each user contributes %s to a metric, at most its max_partitions × max_per_partition", n)
 	}
+	budget, raise := "ε", fmt.Sprintf("Raise ε (--epsilon, up to %s)", short(s.Privacy.MaxEpsilon))
+	if s.ZCDP() {
+		budget, raise = "ρ", fmt.Sprintf("Raise ρ (--rho, up to %s), plan fewer runs per window (--runs-per-window),", short(s.Privacy.MaxRho))
+	}
 	fmt.Fprintf(&b, "\nShares assume %s, spread evenly over the published partitions;\n"+
 		"a users metric counts each user in --partitions-per-user partitions (default 1). Set both from a past\n"+
 		"report: a metric's released total divided by the users its caps-cut estimate says contributed.\n"+
-		"CAPS CUT is the share of users the per-user caps cut, estimated with a tenth of each metric's ε.\n"+
-		"Raise ε (--epsilon, up to %s) or lower max_partitions / max_per_partition in the spec for less noise.\n", assume, short(s.Privacy.MaxEpsilon))
+		"CAPS CUT is the share of users the per-user caps cut, estimated with a tenth of each metric's %s.\n"+
+		"%s or lower max_partitions / max_per_partition in the spec for less noise.\n", assume, budget, raise)
 	_, err = io.WriteString(w, b.String())
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/dpstats/dpstats/dp"
 	"github.com/dpstats/dpstats/jobs/ledger"
@@ -432,4 +433,82 @@ func spendAttrs(c ledger.Spend) []any {
 		return []any{"rho", c.Rho, "delta", c.Delta}
 	}
 	return []any{"epsilon", c.Epsilon, "delta", c.Delta}
+}
+
+// writeZCDPPlanHeader opens `dpstats plan` under zcdp accounting: the
+// run's ρ, where it comes from, and what it promises, in words.
+func (s *Spec) writeZCDPPlanHeader(b *strings.Builder) {
+	rho, runs := s.RunRho(), s.PlannedRuns()
+	capRho := s.CapRho(0)
+	fmt.Fprintf(b, "%s: zero-concentrated accounting (privacy.accounting: zcdp), %s noise.\n", s.Name, s.Privacy.Noise)
+	if s.RhoDerived() {
+		fmt.Fprintf(b, "One run spends ρ = %s, δ = %s: derived from the ledger cap (ε = %s, δ = %s per %d days is ρ = %s in total%s) over %d planned runs\n"+
+			"(privacy.runs_per_window or --runs-per-window; default window_days). Set privacy.rho or --rho to fix it instead.\n",
+			short(rho), short(s.Privacy.Delta), short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta), s.Ledger.WindowDays,
+			short(s.CapRho(runs)), deltaNote(s.Privacy.Delta), runs)
+	} else {
+		fmt.Fprintf(b, "One run spends ρ = %s, δ = %s (privacy.rho or --rho); the ledger cap (ε = %s, δ = %s per %d days) is ρ = %s in total: %s runs at this ρ.\n"+
+			"Planning %d runs per window instead would give each ρ = %s (leave privacy.rho out to use that).\n",
+			short(rho), short(s.Privacy.Delta), short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta), s.Ledger.WindowDays,
+			short(capRho), runsAt(rho, capRho), runs, short(floorSig(s.CapRho(runs)/float64(runs), 3)))
+	}
+	alone, aloneDelta := s.Alone(rho, s.Privacy.Delta)
+	window, _ := s.Alone(float64(runs)*rho, float64(runs)*s.Privacy.Delta)
+	fmt.Fprintf(b, "What it promises: one run on its own is (ε = %s, δ = %s)-DP; %d runs in %d days add up to ρ = %s, together (ε = %s, δ = %s)-DP.\n"+
+		"ρ's add up over runs and jobs; only the total is turned into (ε, δ), which for many runs is far tighter than adding ε's.\n",
+		short(alone), short(aloneDelta), runs, s.Ledger.WindowDays, short(float64(runs)*rho), short(window), short(s.Ledger.CapDelta))
+}
+
+func deltaNote(delta float64) string {
+	if delta == 0 {
+		return ""
+	}
+	return ", after the planned runs' δ"
+}
+
+// PureEquivalent returns s under pure accounting with the same ledger cap
+// split over the same planned runs (ε = cap_epsilon/runs each, the same δ,
+// Laplace noise): what `dpstats plan` compares zcdp with.
+func (s *Spec) PureEquivalent() (*Spec, error) {
+	c := s.clone()
+	c.overrides = nil
+	c.Privacy.Accounting = AccountingPure
+	c.Privacy.Rho, c.Privacy.RunsPerWindow = 0, 0
+	c.Privacy.Noise, c.Privacy.noiseSet = NoiseLaplace, false
+	c.Privacy.Epsilon = s.Ledger.CapEpsilon / float64(s.PlannedRuns())
+	c.Privacy.MaxEpsilon = math.Max(c.Privacy.MaxEpsilon, c.Privacy.Epsilon)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("the pure equivalent of %s: %w", s.Name, err)
+	}
+	return c, nil
+}
+
+// writeZCDPComparison shows what zcdp accounting buys: each metric's 95%
+// half-width next to the one pure accounting gives under the same cap and
+// the same planned runs.
+func (s *Spec) writeZCDPComparison(b *strings.Builder, po PlanOptions, rows []PlanRow) error {
+	pure, err := s.PureEquivalent()
+	if err != nil {
+		return err
+	}
+	pureRows, err := PlanFor(pure, po)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b, "\nWhat zCDP buys: the same cap over the same %d runs under pure accounting would give each run ε = %s (Laplace noise):\n\n",
+		s.PlannedRuns(), short(pure.Privacy.Epsilon))
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\t±95% ZCDP\t±95% PURE\tNARROWER")
+	for i, r := range rows {
+		p := pureRows[i]
+		z, q, unit := r.Error.HalfWidth95, p.Error.HalfWidth95, r.Unit
+		if r.Error.RankHalfWidthPP > 0 {
+			z, q, unit = r.Error.RankHalfWidthPP, p.Error.RankHalfWidthPP, "percentiles"
+		}
+		if !(z > 0) || !(q > 0) {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t±%s %s\t±%s %s\t%.1f×\n", r.Metric, short(z), unit, short(q), unit, q/z)
+	}
+	return tw.Flush()
 }
