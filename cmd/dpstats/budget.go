@@ -3,11 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/dpstats/dpstats/jobs"
 	"github.com/dpstats/dpstats/jobs/ledger"
 )
 
@@ -44,7 +47,24 @@ func budgetCommand() *cli.Command {
 			}
 			cap := spec.LedgerCap()
 			s := ledger.Summarize(entries, time.Now(), cap.Window, spec.Name)
+			if spec.ZCDP() {
+				return writeZCDPBudget(c.App.Writer, spec, s, cap)
+			}
 			return s.WriteText(c.App.Writer, cap)
 		},
 	})
+}
+
+// writeZCDPBudget is budget for a job accounted in zero-concentrated DP:
+// the ledger in ρ and what it promises, and how many more of this job's
+// runs fit now.
+func writeZCDPBudget(w io.Writer, spec *jobs.Spec, s ledger.Summary, cap ledger.Cap) error {
+	if err := s.WriteTextZCDP(w, cap, spec.Privacy.Delta); err != nil {
+		return err
+	}
+	charge := spec.Charge()
+	alone, aloneDelta := spec.Alone(charge.Rho, charge.Delta)
+	_, err := fmt.Fprintf(w, "%s spends ρ = %s a run (zero-concentrated accounting; on its own a run is (ε = %s, δ = %s)-DP): %d more run(s) fit in the window now.\n",
+		spec.Name, strconv.FormatFloat(charge.Rho, 'g', 4, 64), strconv.FormatFloat(alone, 'g', 4, 64), strconv.FormatFloat(aloneDelta, 'g', -1, 64), s.RunsLeft(cap, charge))
+	return err
 }

@@ -215,7 +215,7 @@ func (s Summary) Remaining(c Cap) (eps, delta float64) {
 // when budget comes back.
 func (s Summary) WriteText(w io.Writer, c Cap) error {
 	if s.ZCDP > 0 || s.ZCDPAllTime > 0 {
-		return s.writeZCDP(w, c)
+		return s.writeZCDP(w, c, 0)
 	}
 	ew := &errWriter{w: w}
 	remEps, remDelta := s.Remaining(c)
@@ -269,18 +269,45 @@ func (ew *errWriter) printf(format string, args ...any) {
 	}
 }
 
-// writeZCDP is WriteText for a ledger that holds zCDP releases: the spend as
-// ρ, and what it promises as (ε, δ), in words.
-func (s Summary) writeZCDP(w io.Writer, c Cap) error {
+// WriteTextZCDP is WriteText for a job accounted in zero-concentrated DP,
+// whatever the ledger holds: the spend as ρ, what it promises as (ε, δ), in
+// words, and the ρ left for a zCDP release that spends delta.
+func (s Summary) WriteTextZCDP(w io.Writer, c Cap, delta float64) error {
+	return s.writeZCDP(w, c, delta)
+}
+
+// RunsLeft is how many more releases of sp fit in the window now, one
+// after another (at most 10000).
+func (s Summary) RunsLeft(c Cap, sp Spend) int {
+	if s.Unknown > 0 {
+		return 0
+	}
+	all := newSum()
+	if s.spent.eps != nil {
+		all = s.spent.clone()
+	}
+	n := 0
+	for n < 10000 && all.fits(c, sp) {
+		all.add(sp.entry())
+		n++
+	}
+	return n
+}
+
+// writeZCDP writes the zero-concentrated budget text (WriteTextZCDP).
+func (s Summary) writeZCDP(w io.Writer, c Cap, reqDelta float64) error {
 	ew := &errWriter{w: w}
 	eps, delta := s.Guarantee(c)
 	ew.printf("Budget at %s, window %s, cap ε = %s, δ = %s (zero-concentrated accounting: ρ = %s if every release is zCDP)\n",
 		s.Now.UTC().Format(time.RFC3339), fmtWindow(s.Window), fmtFloat(c.Epsilon), fmtFloat(c.Delta), fmtShort(dp.RhoForEpsilon(c.Epsilon, c.Delta)))
 	ew.printf("  spent (all jobs):  ρ = %s (%d zCDP release(s)%s), δ = %s\n", fmtShort(s.Rho), s.ZCDP, pureNote(len(s.Releases)-s.ZCDP-s.Unknown), fmtFloat(s.Delta))
 	ew.printf("  which promises:    (ε = %s, δ = %s): %s\n", fmtShort(eps), fmtFloat(delta), promise(s.Window))
-	rem := s.RemainingRho(c, 0)
+	rem := s.RemainingRho(c, reqDelta)
 	remEps, _ := s.Remaining(c)
-	ew.printf("  remaining:         ρ = %s for a zCDP release without δ (a pure release: ε = %s)\n", fmtShort(rem), fmtShort(remEps))
+	if s.ZCDP == 0 && s.Unknown == 0 {
+		remEps = s.spent.maxFitting(c, c.Epsilon, func(e float64) Spend { return Spend{Epsilon: e} })
+	}
+	ew.printf("  remaining:         ρ = %s for a zCDP release with δ = %s (a pure release: ε = %s)\n", fmtShort(rem), fmtFloat(reqDelta), fmtShort(remEps))
 	if s.Job != "" {
 		je, jd := s.JobGuarantee(c)
 		ew.printf("  spent by %s: ρ = %s (alone: ε = %s, δ = %s)\n", s.Job, fmtShort(s.JobRho), fmtShort(je), fmtFloat(jd))
