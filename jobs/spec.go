@@ -131,6 +131,8 @@ type Spec struct {
 	// must reach to publish. See QualityGate.
 	Gate QualityGate
 
+	rhoFromEpsilon float64 // zcdp: the ε override Privacy.Rho came from (ρ = ε²/2), 0 if none
+
 	file      string            // name given to ParseSpec, for error messages
 	lines     map[string]int    // field path → line in file
 	overrides map[string]string // field path → flag that set it
@@ -1500,9 +1502,11 @@ func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, err
 		}
 		return ""
 	}
-	if epsilon != nil && s.Privacy.Accounting == AccountingZCDP {
-		return nil, fmt.Errorf("under zcdp accounting (privacy.accounting) a run's budget is ρ, not ε: pass --rho (at most privacy.max_rho = %s) "+
-			"or --runs-per-window instead of --epsilon", formatNumber(s.Privacy.MaxRho))
+	if epsilon != nil && s.ZCDP() {
+		if err := c.epsilonAsRho(*epsilon, where); err != nil {
+			return nil, err
+		}
+		epsilon = nil
 	}
 	if epsilon != nil {
 		e := *epsilon

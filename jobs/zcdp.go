@@ -365,6 +365,8 @@ type explainZCDP struct {
 	AloneEpsilon  float64 `json:"alone_epsilon"`
 	AloneDelta    float64 `json:"alone_delta"`
 	WindowEpsilon float64 `json:"window_epsilon"`
+	// FromEpsilon is the ε override ρ came from (ρ = ε²/2), if any.
+	FromEpsilon float64 `json:"from_epsilon,omitempty"`
 }
 
 func (s *Spec) explainZCDP() *explainZCDP {
@@ -372,7 +374,7 @@ func (s *Spec) explainZCDP() *explainZCDP {
 		return nil
 	}
 	rho, runs := s.RunRho(), s.PlannedRuns()
-	z := &explainZCDP{Rho: rho, RhoDerived: s.RhoDerived(), RunsPerWindow: runs, MaxRho: s.Privacy.MaxRho, CapRho: s.CapRho(0)}
+	z := &explainZCDP{Rho: rho, RhoDerived: s.RhoDerived(), RunsPerWindow: runs, MaxRho: s.Privacy.MaxRho, CapRho: s.CapRho(0), FromEpsilon: s.rhoFromEpsilon}
 	z.AloneEpsilon, z.AloneDelta = s.Alone(rho, s.Privacy.Delta)
 	z.WindowEpsilon, _ = s.Alone(float64(runs)*rho, float64(runs)*s.Privacy.Delta)
 	return z
@@ -382,8 +384,11 @@ func (s *Spec) explainZCDP() *explainZCDP {
 func (e *explanation) zcdpSummary() [][2]string {
 	z := e.ZCDP
 	origin := fmt.Sprintf("privacy.rho; the cap allows %s runs of it", runsAt(z.Rho, z.CapRho))
-	if z.RhoDerived {
+	switch {
+	case z.RhoDerived:
 		origin = fmt.Sprintf("derived: the ledger cap is ρ = %s in total, over %d planned runs (privacy.runs_per_window)", short(z.CapRho), z.RunsPerWindow)
+	case z.FromEpsilon > 0:
+		origin = fmt.Sprintf("from the epsilon override %s, counted as ρ = ε²/2; the cap allows %s runs of it", short(z.FromEpsilon), runsAt(z.Rho, z.CapRho))
 	}
 	return [][2]string{
 		{"Privacy unit", fmt.Sprintf("one user (%s): all of a user's events in one %s run are protected together", e.PrivacyUnit, e.Period)},
@@ -447,9 +452,13 @@ func (s *Spec) writeZCDPPlanHeader(b *strings.Builder) {
 			short(rho), short(s.Privacy.Delta), short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta), s.Ledger.WindowDays,
 			short(s.CapRho(runs)), deltaNote(s.Privacy.Delta), runs)
 	} else {
-		fmt.Fprintf(b, "One run spends ρ = %s, δ = %s (privacy.rho or --rho); the ledger cap (ε = %s, δ = %s per %d days) is ρ = %s in total: %s runs at this ρ.\n"+
+		origin := "privacy.rho or --rho"
+		if s.rhoFromEpsilon > 0 {
+			origin = fmt.Sprintf("from --epsilon %s: under zcdp an ε override counts as ρ = ε²/2, what a pure run of ε is charged", short(s.rhoFromEpsilon))
+		}
+		fmt.Fprintf(b, "One run spends ρ = %s, δ = %s (%s); the ledger cap (ε = %s, δ = %s per %d days) is ρ = %s in total: %s runs at this ρ.\n"+
 			"Planning %d runs per window instead would give each ρ = %s (leave privacy.rho out to use that).\n",
-			short(rho), short(s.Privacy.Delta), short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta), s.Ledger.WindowDays,
+			short(rho), short(s.Privacy.Delta), origin, short(s.Ledger.CapEpsilon), short(s.Ledger.CapDelta), s.Ledger.WindowDays,
 			short(capRho), runsAt(rho, capRho), runs, short(floorSig(s.CapRho(runs)/float64(runs), 3)))
 	}
 	alone, aloneDelta := s.Alone(rho, s.Privacy.Delta)
@@ -511,4 +520,33 @@ func (s *Spec) writeZCDPComparison(b *strings.Builder, po PlanOptions, rows []Pl
 		fmt.Fprintf(tw, "%s\t±%s %s\t±%s %s\t%.1f×\n", r.Metric, short(z), unit, short(q), unit, q/z)
 	}
 	return tw.Flush()
+}
+
+// epsilonAsRho applies an ε override (--epsilon, DPSTATS_EPSILON) to a zcdp
+// spec: the run spends ρ = ε²/2, the ρ a pure run of ε is charged in a
+// ledger that holds zCDP releases. A schedule that pins its ε (the shipped
+// CronJob's ConfigMap does) thus keeps working when the spec switches to
+// zcdp, and never spends more than it was charged before; --rho and
+// --runs-per-window say it directly. ε is checked against
+// privacy.max_epsilon, and its ρ against privacy.max_rho, as overrides are.
+func (c *Spec) epsilonAsRho(e float64, where func(string) string) error {
+	switch {
+	case !(e > 0) || math.IsInf(e, 0):
+		return fmt.Errorf("epsilon must be > 0 and finite, got %s", formatNumber(e))
+	case c.overrides["privacy.rho"] != "":
+		return fmt.Errorf("an epsilon override and a rho override were both given; under zcdp accounting give --rho (or --epsilon, which counts as ρ = ε²/2), not both")
+	case c.Privacy.MaxEpsilon > 0 && e > c.Privacy.MaxEpsilon:
+		return fmt.Errorf("%w: epsilon %s is above privacy.max_epsilon = %s%s. Try: pass an epsilon ≤ %s, or --rho (at most privacy.max_rho = %s)",
+			ErrCeiling, formatNumber(e), formatNumber(c.Privacy.MaxEpsilon), where("privacy.max_epsilon"),
+			formatNumber(c.Privacy.MaxEpsilon), formatNumber(c.Privacy.MaxRho))
+	}
+	rho := dp.PureRho(e)
+	if rho > c.Privacy.MaxRho {
+		return fmt.Errorf("%w: epsilon %s counts as ρ = ε²/2 = %s under zcdp accounting, above privacy.max_rho = %s%s",
+			ErrCeiling, formatNumber(e), formatNumber(rho), formatNumber(c.Privacy.MaxRho), where("privacy.max_rho"))
+	}
+	c.Privacy.Rho = rho
+	c.rhoFromEpsilon = e
+	c.overrides["privacy.rho"] = "epsilon override, as ρ = ε²/2"
+	return nil
 }

@@ -174,9 +174,24 @@ func TestZCDPOverrides(t *testing.T) {
 	if _, err := pure.WithAccounting(&zcdp, &big, nil); !errors.Is(err, ErrCeiling) || !strings.Contains(err.Error(), "privacy.max_rho = 0.5") {
 		t.Errorf("--rho above max_rho: %v, want ErrCeiling naming privacy.max_rho", err)
 	}
-	eps := 0.2
-	if _, err := z.WithOverrides(&eps, nil, nil); err == nil || !strings.Contains(err.Error(), "--rho") {
-		t.Errorf("--epsilon under zcdp: %v, want a refusal pointing to --rho", err)
+	// An ε override (a CronJob's DPSTATS_EPSILON) counts as ρ = ε²/2 under
+	// zcdp, within both ceilings; with --rho as well it is ambiguous.
+	eps := 0.3
+	ze, err := z.WithOverrides(&eps, nil, nil)
+	if err != nil || ze.RunRho() != 0.045 || ze.RhoDerived() || ze.Charge() != (ledger.Spend{Rho: 0.045}) {
+		t.Errorf("--epsilon 0.3 under zcdp: ρ = %v, %v; want 0.045", ze.RunRho(), err)
+	}
+	var plan strings.Builder
+	if err := WritePlan(&plan, ze, 1000); err != nil || !strings.Contains(plan.String(), "from --epsilon 0.3: under zcdp an ε override counts as ρ = ε²/2") {
+		t.Errorf("plan does not say where ρ came from (%v):\n%s", err, plan.String())
+	}
+	big = 1.5
+	if _, err := z.WithOverrides(&big, nil, nil); !errors.Is(err, ErrCeiling) || !strings.Contains(err.Error(), "max_epsilon") {
+		t.Errorf("--epsilon 1.5 under zcdp: %v, want ErrCeiling", err)
+	}
+	zr, _ := z.WithAccounting(nil, &rho, nil)
+	if _, err := zr.WithOverrides(&eps, nil, nil); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("--rho and --epsilon under zcdp: %v, want a refusal", err)
 	}
 	laplace := NoiseLaplace
 	zl, err := pure.WithOverrides(nil, nil, &laplace)

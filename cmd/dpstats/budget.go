@@ -21,16 +21,19 @@ func budgetCommand() *cli.Command {
 		Description: "budget reads the ledger (read only, without locking it) and prints the ε and δ spent inside the window\n" +
 			"by every job that shares the ledger, what is left under the cap of --job's spec, the spend of all\n" +
 			"time, and when each release leaves the window. A ledger that does not exist is an error (exit 73).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			jobFlag(),
 			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file"},
-		},
+		}, accountingFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.String("ledger") == "" {
 				return usagef("budget: --ledger is required")
 			}
 			spec, err := loadSpec(c.String("job"))
 			if err != nil {
+				return err
+			}
+			if spec, err = accountingOverrides(c, spec); err != nil {
 				return err
 			}
 			// Read only: budget works on a read-only mount or a backup copy.

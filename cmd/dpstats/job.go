@@ -23,10 +23,16 @@ func jobFlag() *cli.StringFlag {
 }
 
 func privacyFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.Float64Flag{Name: "epsilon", EnvVars: []string{"DPSTATS_EPSILON"}, Usage: "the run's ε (default: the spec's; never above its max_epsilon)"},
 		&cli.Float64Flag{Name: "delta", EnvVars: []string{"DPSTATS_DELTA"}, Usage: "the run's δ (default: the spec's; never above its max_delta)"},
 		&cli.StringFlag{Name: "noise", EnvVars: []string{"DPSTATS_NOISE"}, Usage: "laplace or gaussian (default: the spec's; gaussian needs δ > 0)"},
+	}, accountingFlags()...)
+}
+
+// accountingFlags select the privacy accounting and, under zcdp, a run's ρ.
+func accountingFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "accounting", EnvVars: []string{"DPSTATS_ACCOUNTING"}, Usage: "pure (ε's add up) or zcdp (zero-concentrated: ρ's add up; default: the spec's privacy.accounting)"},
 		&cli.Float64Flag{Name: "rho", EnvVars: []string{"DPSTATS_RHO"}, Usage: "the run's ρ under zcdp accounting (default: the spec's, or derived from the ledger cap; never above its max_rho)"},
 		&cli.IntFlag{Name: "runs-per-window", EnvVars: []string{"DPSTATS_RUNS_PER_WINDOW"}, Usage: "zcdp: runs planned in the ledger window, to derive ρ from the cap (default: the spec's, or window_days)"},

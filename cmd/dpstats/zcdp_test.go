@@ -82,9 +82,16 @@ func TestZCDPCommands(t *testing.T) {
 			t.Errorf("budget lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// The shipped CronJob pins DPSTATS_EPSILON: under zcdp it counts as
+	// ρ = ε²/2, so switching the spec's key alone keeps the schedule running.
+	r = runBin(t, "plan", "--job", spec, "--epsilon", "0.3")
+	if r.code != 0 || !strings.Contains(r.stdout, "One run spends ρ = 0.045, δ = 0 (from --epsilon 0.3") {
+		t.Errorf("plan --epsilon 0.3 of a zcdp spec: %s", r)
+	}
 	for _, args := range [][]string{
-		{"plan", "--job", spec, "--epsilon", "0.2"},
+		{"plan", "--job", spec, "--epsilon", "2"},
 		{"plan", "--job", spec, "--rho", "0.6"},
+		{"plan", "--job", spec, "--rho", "0.01", "--epsilon", "0.1"},
 		{"plan", "--job", job, "--accounting", "zCDP"},
 	} {
 		if r := runBin(t, args...); r.code != exitUsage {
