@@ -169,6 +169,67 @@ func TestCapsCutRelease(t *testing.T) {
 	}
 }
 
+// TestCapsCutReleaseZCDP: under zCDP the caps-cut estimate spends
+// CapsCutFraction of the metric's ρ (and no ε), its intervals hold the true
+// figures as often as their level says (coverage ≥ 0.95 − 4.5 standard
+// errors, three checks), its released count of cut users is unbiased with
+// the σ of its ρ (4.5 standard errors), and the metric's own noise has the
+// σ of the rest of ρ. False failures: < 3·10⁻⁵ over the 5 checks.
+func TestCapsCutReleaseZCDP(t *testing.T) {
+	const users, over, many = 3000, 400, 200
+	opt := MetricOptions{Name: "device", Kind: KindCount, Rho: 0.05, Noise: NoiseGaussian, MaxPartitions: 2, MaxPerPartition: 10,
+		Partitions: publicNames(4), CapsCutFraction: 0.2}
+	var ev []event
+	for u := uint32(0); u < users; u++ {
+		switch {
+		case u < over:
+			ev = append(ev, event{u, 0, 0}, event{u, 1, 0}, event{u, 2, 0})
+		case u < over+many:
+			for i := 0; i < 12; i++ {
+				ev = append(ev, event{u, int32(u % 4), 0})
+			}
+		default:
+			ev = append(ev, event{u, int32(u % 4), 0})
+		}
+	}
+	a := feed(t, opt, ev)
+	n := trials(3000, 1000)
+	const truthCut, truthShare = float64(over + many), float64(over+many) / users
+	var shareCov, usersCov, contribCov int
+	var sum float64
+	for _, r := range releaseMany(t, a, nil, n) {
+		c := r.CapsCut
+		if c == nil || c.Epsilon != 0 || c.Delta != 0 || math.Abs(c.Rho-0.01) > 1e-15 {
+			t.Fatalf("caps cut %+v, want ρ = 0.01 and no ε, δ", c)
+		}
+		if c.ShareLower <= truthShare && truthShare <= c.ShareUpper {
+			shareCov++
+		}
+		if c.UsersLower <= truthCut && truthCut <= c.UsersUpper {
+			usersCov++
+		}
+		if c.ContributingLower <= users && users <= c.ContributingUpper {
+			contribCov++
+		}
+		sum += c.Users
+	}
+	floor := 0.95 - 4.5*math.Sqrt(0.95*0.05/float64(n))
+	for name, cov := range map[string]int{"share": shareCov, "cut users": usersCov, "contributing users": contribCov} {
+		if f := float64(cov) / float64(n); f < floor {
+			t.Errorf("%s interval coverage %.3f, want ≥ %.3f", name, f, floor)
+		}
+	}
+	se := GaussianSigma(1, 1, 0.01) / math.Sqrt(float64(n))
+	if mean := sum / float64(n); math.Abs(mean-truthCut) > 4.5*se {
+		t.Errorf("mean released cut users %.1f, want %v ± %.1f", mean, truthCut, 4.5*se)
+	}
+	rel, _ := a.release(nil)
+	want := 1.959964 * GaussianSigma(2, 10, 0.04)
+	if p := rel.Partitions[0]; math.Abs((p.Upper-p.Lower)/2-want) > 1+0.001*want { // integer intervals; σ ≤ 0.1% over
+		t.Errorf("count half-width %v, want %v (ρ = 0.04 after the caps-cut slice)", (p.Upper-p.Lower)/2, want)
+	}
+}
+
 // TestCapsCutOff: CapsCutFraction 0 releases no estimate and gives the
 // metric all of its ε.
 func TestCapsCutOff(t *testing.T) {

@@ -185,11 +185,27 @@ func TestTreeNoise(t *testing.T) {
 // TestQuantileIntervalGaussian: the same interval with Gaussian noise,
 // spread-out data at N/σ ≈ 150; coverage checked as above (4.5 standard
 // errors, false-failure rate < 3.4·10⁻⁶).
+//
+// It runs under both accountings: pure (ε = 1, δ = 10⁻⁶) and zCDP (ρ = 0.01,
+// 0.009 for the tree: σ = 2/√0.018 ≈ 15, N/σ ≈ 200): 2 checks, < 7·10⁻⁶.
 func TestQuantileIntervalGaussian(t *testing.T) {
+	for _, opt := range []MetricOptions{
+		{Name: "q", Kind: KindQuantiles, Epsilon: 1, Delta: 1e-6, Noise: NoiseGaussian, MaxPartitions: 1, MaxPerPartition: 1,
+			Lower: 0, Upper: 14400, Ranks: []float64{0.5}},
+		{Name: "q", Kind: KindQuantiles, Rho: 0.01, Noise: NoiseGaussian, MaxPartitions: 1, MaxPerPartition: 1,
+			Lower: 0, Upper: 14400, Ranks: []float64{0.5}},
+	} {
+		name := "pure"
+		if opt.Rho > 0 {
+			name = "zcdp"
+		}
+		t.Run(name, func(t *testing.T) { testQuantileIntervalGaussian(t, opt) })
+	}
+}
+
+func testQuantileIntervalGaussian(t *testing.T, opt MetricOptions) {
 	n := trials(200, 80)
 	const users = 3000
-	opt := MetricOptions{Name: "q", Kind: KindQuantiles, Epsilon: 1, Delta: 1e-6, Noise: NoiseGaussian, MaxPartitions: 1, MaxPerPartition: 1,
-		Lower: 0, Upper: 14400, Ranks: []float64{0.5}}
 	var ev []event
 	for u, v := range quantileData("durations", users, rand.New(rand.NewPCG(9, 9))) {
 		ev = append(ev, event{uint32(u), 0, v})

@@ -28,7 +28,13 @@
 //	privacy            epsilon (required, > 0), delta (default 0, in [0, 1)),
 //	                   max_epsilon (required, ≥ epsilon), max_delta (default
 //	                   delta), noise (laplace | gaussian; gaussian needs
-//	                   delta > 0), confidence (default 0.95)
+//	                   delta > 0), confidence (default 0.95); accounting
+//	                   (pure | zcdp, default pure): under zcdp a run spends
+//	                   rho (> 0; default: the ledger cap's ρ over
+//	                   runs_per_window runs, default window_days) within
+//	                   max_rho (default max_epsilon²/2), epsilon is not used,
+//	                   noise defaults to gaussian and needs no delta
+//	                   (docs/accounting.md)
 //	ledger             cap_epsilon (required, ≥ max_epsilon), cap_delta
 //	                   (default max_delta, ≥ max_delta), window_days (default 30)
 //	quality_gate       {weight, min_users}: the quality gate (see

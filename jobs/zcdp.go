@@ -139,9 +139,11 @@ func (s *Spec) Alone(rho, delta0 float64) (eps, delta float64) {
 }
 
 // minShareRho is the smallest ρ a metric or gate count can be given: a
-// metric's ρ is halved for partition selection and again inside a mean,
-// and dp calibrates no noise below 2^-80.
-const minShareRho = 0x1p-76
+// metric's ρ loses a tenth to the caps-cut estimate, is halved for
+// partition selection and again inside a mean, and a quantiles metric
+// gives a tenth of its noise's part to the count of values; dp calibrates no
+// noise below 2^-80.
+const minShareRho = 0x1p-72
 
 // zcdpPrivacy validates the keys of zcdp accounting.
 func (v *validator) zcdpPrivacy() {
