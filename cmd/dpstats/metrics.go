@@ -309,7 +309,7 @@ func outcomeRegistry(o runOutcome, constLabels prometheus.Labels) (*prometheus.R
 
 	gauge(metricLastRunTimestamp, "When the last dpstats run finished (Unix time, rounded down to the minute).", unixSeconds(o.Finished))
 	gauge(metricLastRunDuration, "How long the last dpstats run took, rounded down to whole minutes (in seconds).", coarseDuration(o.Duration).Seconds())
-	gauge(metricLastRunExitCode, "Exit code of the last dpstats run (0 ok, 64 usage, 65 data, 66 no input, 70 internal, 73 cannot write, 75 ledger locked, 77 budget refused, 130 interrupted).", float64(o.ExitCode))
+	gauge(metricLastRunExitCode, "Exit code of the last dpstats run (0 ok, 64 usage, 65 data, 66 no input, 69 withheld by the quality gate, 70 internal, 73 cannot write, 74 charged period without its report, 75 ledger locked, 77 budget refused, 130 interrupted).", float64(o.ExitCode))
 	gauge(metricLastRunSuccess, "1 if the last dpstats run succeeded (exit 0: released, or already released), else 0.", boolFloat(success))
 
 	status := prometheus.NewGaugeVec(prometheus.GaugeOpts{
