@@ -30,6 +30,7 @@ var knownEnv = []string{
 	"DPSTATS_JOB", "DPSTATS_INPUT", "DPSTATS_CONSENT", "DPSTATS_PERIOD", "DPSTATS_OUT",
 	"DPSTATS_LEDGER", "DPSTATS_EPSILON", "DPSTATS_DELTA", "DPSTATS_NOISE", "DPSTATS_RERUN",
 	"DPSTATS_LOCK_WAIT", "DPSTATS_METRICS_PUSH", "DPSTATS_METRICS_TEXTFILE", "DPSTATS_LOG_FORMAT",
+	"DPSTATS_ACCOUNTING", "DPSTATS_RHO", "DPSTATS_RUNS_PER_WINDOW", // zero-concentrated accounting (docs/accounting.md)
 }
 
 // requiredEnv must be in the ConfigMap: without them the run fails (64) or

@@ -30,6 +30,9 @@ func NewAggregator(opt MetricOptions) (*Aggregator, error) {
 	if _, err := newPartitionAgg(opt); err != nil {
 		return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
 	}
+	if err := opt.checkZCDP(); err != nil {
+		return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
+	}
 	if opt.SelectPartitions {
 		if _, err := newSelector(opt); err != nil {
 			return nil, fmt.Errorf("NewAggregator: metric %q: %w", opt.Name, err)
@@ -51,10 +54,11 @@ func (a *Aggregator) public() bool { return !a.opt.SelectPartitions }
 // interned user index (memory is proportional to the highest index ×
 // MaxPartitions). With public partitions, partition is 0..len(Partitions)-1,
 // or len(Partitions) for "other"; any index out of that range also goes to
-// "other". With discovered partitions, partition is any dense index ≥ 0
+// "other" (or, with NoOther, is dropped). With discovered partitions, partition is any dense index ≥ 0
 // whose name is given at Release; negative indexes are dropped. value is
-// ignored by count and users; NaN values are skipped by sum, mean and
-// quantiles, and other values are clamped to [Lower, Upper].
+// ignored by count and users; for sum, mean and quantiles a NaN value is
+// dropped before bounding (it takes none of the user's MaxPartitions), and
+// other values are clamped to [Lower, Upper].
 func (a *Aggregator) Add(user uint32, partition int32, value float64) {
 	if p, ok := a.partition(partition); ok {
 		a.b.add(user, p, value)
@@ -68,7 +72,10 @@ func (a *Aggregator) partition(p int32) (int32, bool) {
 		return 0, false
 	}
 	if a.public() {
-		if other := int32(len(a.opt.Partitions)); p < 0 || p > other {
+		if other := int32(len(a.opt.Partitions)); p < 0 || p > other || (a.opt.NoOther && p == other) {
+			if a.opt.NoOther {
+				return 0, false
+			}
 			p = other
 		}
 	} else if p < 0 {
@@ -106,11 +113,11 @@ func (a *Aggregator) AddEvents(user uint32, partition int32, n int) {
 // sameOptions reports whether two aggregators compute the same metric with
 // the same parameters (the Seed hook is ignored).
 func sameOptions(x, y MetricOptions) bool {
-	return x.Name == y.Name && x.Kind == y.Kind && x.Epsilon == y.Epsilon && x.Delta == y.Delta &&
+	return x.Name == y.Name && x.Kind == y.Kind && x.Epsilon == y.Epsilon && x.Delta == y.Delta && x.Rho == y.Rho &&
 		x.noiseKind() == y.noiseKind() && x.MaxPartitions == y.MaxPartitions && x.linf() == y.linf() &&
 		x.Lower == y.Lower && x.Upper == y.Upper && slices.Equal(x.Ranks, y.Ranks) &&
 		slices.Equal(x.Partitions, y.Partitions) && x.SelectPartitions == y.SelectPartitions &&
-		x.confidence() == y.confidence()
+		x.confidence() == y.confidence() && x.CapsCutFraction == y.CapsCutFraction && x.NoOther == y.NoOther
 }
 
 // Merge folds b, which must have seen a disjoint set of users (workers that
@@ -152,7 +159,10 @@ func (a *Aggregator) Merge(b *Aggregator) error {
 
 // numPartitions is the number of partition indexes in the pre-noise state.
 func (a *Aggregator) numPartitions() int {
-	if a.public() {
+	switch {
+	case a.public() && a.opt.NoOther:
+		return len(a.opt.Partitions)
+	case a.public():
 		return len(a.opt.Partitions) + 1
 	}
 	return int(a.maxPart) + 1

@@ -32,9 +32,9 @@ type slot struct {
 }
 
 // slot16 is a kept (user, partition) pair of a count or users metric with
-// public partitions, at most 65534 of them, and l∞ ≤ 65535: 4 bytes. Its
-// count saturates at 65535 ≥ l∞; only min(n, l∞) is ever used, so the
-// saturation changes nothing.
+// public partitions, at most 65534 of them, and l∞ < 65535: 4 bytes. Its
+// count saturates at 65535 > l∞; only min(n, l∞) and whether n > l∞ (the
+// caps-cut estimate) are ever used, and both are exact under saturation.
 type slot16 struct {
 	pp uint16
 	n  uint16
@@ -62,6 +62,11 @@ type bounder struct {
 	vals32 []float32
 	use32  bool
 
+	// over has bit u set when user u touched more than l0 partitions (one
+	// was rejected or evicted): the caps cut that user. On the heap (a bit
+	// per user).
+	over []uint64
+
 	maps *mappings // the arrays above that are memory maps (see growSlice)
 }
 
@@ -80,7 +85,7 @@ func newBounder(o MetricOptions) (*bounder, error) {
 	b := &bounder{kind: o.Kind, l0: o.MaxPartitions, linf: o.linf(), lower: o.Lower, upper: o.Upper}
 	b.use32 = exact32(o.Lower, o.Upper)
 	b.compact = (o.Kind == KindCount || o.Kind == KindUsers) && !o.SelectPartitions &&
-		len(o.Partitions)+1 <= math.MaxUint16-1 && b.linf <= math.MaxUint16
+		len(o.Partitions)+1 <= math.MaxUint16-1 && b.linf < math.MaxUint16
 	b.maps = newMappings(b)
 	var seed [32]byte
 	if o.Seed != nil {
@@ -134,6 +139,9 @@ func (b *bounder) slotAt(i int) (pp, n uint32) {
 // of the same metric.
 func (b *bounder) copyUser(o *bounder, u int) {
 	l0, linf := b.l0, b.linf
+	if o.overBit(u) {
+		b.over[u/64] |= 1 << (u % 64)
+	}
 	if b.compact {
 		copy(b.small[u*l0:(u+1)*l0], o.small[u*l0:(u+1)*l0])
 		return
@@ -162,6 +170,9 @@ func (b *bounder) copyUser(o *bounder, u int) {
 
 func (b *bounder) grow(user uint32) {
 	need := (int(user) + 1) * b.l0
+	if words := (int(user) + 64) / 64; words > len(b.over) {
+		b.over = append(b.over, make([]uint64, words-len(b.over))...)
+	}
 	if b.compact {
 		if cap(b.small) == 0 {
 			b.small = growSlice(b.maps, b.small, max(need, 1024*b.l0))
@@ -204,10 +215,14 @@ func (b *bounder) add(user uint32, part int32, v float64) { b.addN(user, part, v
 
 // addN records k contributions of the same user to the same partition: k
 // events for count and users (v is ignored), or one value v for the other
-// kinds (k must then be 1). The kept partitions depend only on which
+// kinds (k must then be 1; a NaN v is dropped before it touches anything:
+// it takes no partition slot). The kept partitions depend only on which
 // partitions a user touches, never on how often, so this is exactly k
 // calls of add.
 func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
+	if math.IsNaN(v) && b.kind != KindCount && b.kind != KindUsers {
+		return
+	}
 	if b.compact {
 		b.addN16(user, part, k)
 		return
@@ -229,6 +244,7 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 			return
 		}
 	}
+	b.over[user/64] |= 1 << (user % 64)
 	p := b.prio(user, part)
 	mi, maxPrio := 0, b.prio(user, int32(s[0].pp-1))
 	for i := 1; i < len(s); i++ {
@@ -265,6 +281,7 @@ func (b *bounder) addN16(user uint32, part int32, k uint32) {
 			return
 		}
 	}
+	b.over[user/64] |= 1 << (user % 64)
 	p := b.prio(user, part)
 	mi, maxPrio := 0, b.prio(user, int32(s[0].pp-1))
 	for i := 1; i < len(s); i++ {
@@ -369,4 +386,44 @@ func (b *bounder) aggregate(nPart int) preAgg {
 		}
 	}
 	return pa
+}
+
+// overBit reports whether user u touched more than l0 partitions.
+func (b *bounder) overBit(u int) bool {
+	return u/64 < len(b.over) && b.over[u/64]&(1<<(u%64)) != 0
+}
+
+// capsCut counts the users who contributed to the metric, split by whether
+// the per-user caps cut them: they touched more than l0 partitions, or gave
+// more than l∞ to a kept partition (count: events; mean and quantiles:
+// values, of which l∞ were sampled; sum: their sum left l∞×[lower, upper]).
+// Each user is in exactly one of the two counts, or in neither.
+func (b *bounder) capsCut() (cut, kept int64) {
+	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
+	for u := 0; u < b.users(); u++ {
+		if pp, _ := b.slotAt(u * b.l0); pp == 0 {
+			continue // no contribution (slots fill as a prefix)
+		}
+		c := b.overBit(u)
+		for i := u * b.l0; i < (u+1)*b.l0 && !c; i++ {
+			pp, n := b.slotAt(i)
+			if pp == 0 {
+				break
+			}
+			switch b.kind {
+			case KindCount, KindMean, KindQuantiles:
+				// compact slots saturate at 65535 > l∞: still exact
+				c = n > uint32(b.linf)
+			case KindSum:
+				v := b.sums[i]
+				c = v < lo || v > hi
+			}
+		}
+		if c {
+			cut++
+		} else {
+			kept++
+		}
+	}
+	return cut, kept
 }

@@ -27,7 +27,8 @@
 //     count is a dpagg.BoundedSumInt64 of per-user totals in [0, l∞]; users a
 //     dpagg.Count; sum a dpagg.BoundedSumFloat64; mean a dpagg.BoundedMean;
 //     quantiles a dpagg.BoundedQuantiles.
-//   - Public partitions (plus "other") are always all released, even when
+//   - Public partitions (plus "other", unless MetricOptions.NoOther says
+//     the list covers every value) are always all released, even when
 //     empty. Discovered partitions pass dpagg.PreAggSelectPartition; the
 //     metric's budget is then split: ε/2 for selection and ε/2 for noise;
 //     with Laplace noise all of δ goes to selection, with Gaussian noise δ/2
@@ -37,13 +38,40 @@
 //     budget by weights so that the metrics sum to at most the total (basic
 //     composition). With Laplace noise and no selection a metric is pure ε-DP
 //     and its δ share is charged but unused.
+//   - Under zero-concentrated accounting (MetricOptions.Rho > 0, see
+//     zcdp.go and docs/accounting.md) a metric's share is ρ instead of ε:
+//     its Gaussian noise gets σ = √l0·l∞/√(2ρ) (the library is given an
+//     (ε, δ) pair for which it uses at least that σ, checked before any data
+//     is read), Laplace noise ε = √(2ρ), partition selection ε = √(2ρ/2)
+//     and all of δ. EpsilonForRho and RhoForEpsilon convert between ρ and
+//     (ε, δ) (Canonne, Kamath and Steinke 2020).
 //   - Shares are post-processing of the noisy counts (clamped at 0 and
 //     normalized); they spend no budget. Their interval is a delta-method
 //     approximation, see ReleasedPartition.
+//   - Every released quantile carries an interval for the bounded quantile
+//     (of the values the tree received), or none and the reason. It is
+//     post-processing of the released quantile tree and of a noisy count of
+//     the partition's values (QuantileCountFraction of the metric's noise
+//     budget): the tree's noise turns into a rank error Δ, and the interval
+//     is [Q̂(r−Δ), Q̂(r+Δ)] widened to the tree's level-2 grid. quantci.go
+//     derives Δ (first-order noise of the two top levels plus the bias of
+//     the library's small-node filter). It is conservative (coverage
+//     measured at 0.99–1.0 for 95% intervals) under one documented
+//     assumption about sparse tails; see quantci.go. Below 20 node standard
+//     deviations of values no interval is given.
+//   - What the caps cut (MetricOptions.CapsCutFraction): users who
+//     contributed are split into those the caps cut (more partitions than
+//     MaxPartitions, more than MaxPerPartition in one) and the others, and
+//     each group is counted with dpagg.Count; the groups are disjoint, so
+//     the two counts spend the slice once. Released.CapsCut gives the number
+//     and share of users cut with intervals (the share's by a union bound).
+//   - A NaN value (a null in the data) is dropped before bounding: it takes
+//     none of a user's MaxPartitions.
 //   - An Aggregator is released once: a second release with fresh noise would
 //     let an observer average it away.
 //   - PlanError gives the data-independent expected error used by
-//     `dpstats plan`; the tests check it against the spread of real releases.
+//     `dpstats plan`, given the users and the events (or values) per user
+//     (PlanInput); the tests check it against the spread of real releases.
 //
 // # What is not protected
 //

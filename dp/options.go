@@ -50,6 +50,11 @@ type MetricOptions struct {
 	// needed by the mechanism (the metric is pure ε-DP); it is still reported
 	// as charged.
 	Epsilon, Delta float64
+	// Rho, when > 0, accounts the metric in zero-concentrated DP instead
+	// (Epsilon must then be 0): the metric is ρ-zCDP, or (ρ, δ)-zCDP when it
+	// selects partitions, and its noise is calibrated from ρ (see zcdp.go).
+	// Gaussian noise then needs no δ; Delta is only for partition selection.
+	Rho float64
 	// Noise distribution. Defaults to Laplace.
 	Noise NoiseKind
 	// MaxPartitions (l0) bounds the partitions a user contributes to; they are
@@ -71,6 +76,10 @@ type MetricOptions struct {
 	// len(Partitions) is "other" (or "total" when the list is empty and no
 	// selection is asked for). Must be empty when SelectPartitions is set.
 	Partitions []string
+	// NoOther says that the public partitions cover every value (bucketed
+	// numeric dimensions): there is no "other" partition, and an Add to an
+	// index outside the list is dropped. Needs a non-empty Partitions.
+	NoOther bool
 	// SelectPartitions asks for partitions discovered from the data; each
 	// passes DP partition selection (dpagg.PreAggSelectPartition). The
 	// metric's budget is then split: ε/2 for selection and ε/2 for noise; with
@@ -78,6 +87,12 @@ type MetricOptions struct {
 	SelectPartitions bool
 	// ConfidenceLevel of the released intervals, in (0, 1). Defaults to 0.95.
 	ConfidenceLevel float64
+	// CapsCutFraction is the part of the metric's ε (and δ with Gaussian
+	// noise) spent on estimating how many of its users the per-user caps
+	// (MaxPartitions, MaxPerPartition) cut: a noisy count of the users who
+	// were cut and of those who were not (see Released.CapsCut). 0 turns the
+	// estimate off. In [0, 0.5].
+	CapsCutFraction float64
 	// Seed is a TEST-ONLY hook that makes the random choice of partitions and
 	// values reproducible. Leave nil in production: the choice then uses keys
 	// from crypto/rand. Noise never depends on it: it always comes from the
@@ -111,19 +126,76 @@ func (o MetricOptions) numeric() bool {
 	return o.Kind == KindSum || o.Kind == KindMean || o.Kind == KindQuantiles
 }
 
+// QuantileCountFraction is the part of a quantiles metric's noise budget
+// (after the caps-cut estimate and partition selection took theirs) spent on
+// a noisy count of the values in each partition. The quantile tree gets the
+// rest. The count is what turns the tree's noise into a rank error, and so
+// into an interval for each released quantile (see quantci.go).
+const QuantileCountFraction = 0.1
+
+// budgetParts is how a metric's (ε, δ) is split among its mechanisms. By
+// basic composition the parts sum to at most the metric's share.
+type budgetParts struct {
+	noiseEps, noiseDel float64 // the aggregation (the quantile tree for quantiles)
+	selEps, selDel     float64 // partition selection
+	capsEps, capsDel   float64 // the caps-cut estimate
+	countEps, countDel float64 // quantiles: the noisy count of values per partition
+}
+
+// minus returns a−b, rounded down if needed so that (a−b)+b ≤ a.
+func minus(a, b float64) float64 {
+	r := a - b
+	for r > 0 && r+b > a {
+		r = math.Nextafter(r, 0)
+	}
+	return max(r, 0)
+}
+
+// parts splits the metric's budget: first the caps-cut estimate's share
+// (CapsCutFraction of ε, and of δ with Gaussian noise), then, of the rest,
+// half for partition selection if asked (with Laplace noise all of δ goes to
+// selection, with Gaussian noise δ/2 each), and for quantiles
+// QuantileCountFraction of the noise part for the count of values.
+func (o MetricOptions) parts() budgetParts {
+	if o.zcdp() {
+		return o.zcdpParts()
+	}
+	gauss := o.noiseKind() == NoiseGaussian
+	var p budgetParts
+	eps, del := o.Epsilon, o.Delta
+	if o.CapsCutFraction > 0 {
+		p.capsEps = o.Epsilon * o.CapsCutFraction
+		eps = minus(o.Epsilon, p.capsEps)
+		if gauss {
+			p.capsDel = o.Delta * o.CapsCutFraction
+			del = minus(o.Delta, p.capsDel)
+		}
+	}
+	switch {
+	case !o.SelectPartitions && gauss:
+		p.noiseEps, p.noiseDel = eps, del
+	case !o.SelectPartitions:
+		p.noiseEps = eps
+	case gauss:
+		p.noiseEps, p.noiseDel, p.selEps, p.selDel = eps/2, del/2, eps/2, del/2
+	default:
+		p.noiseEps, p.selEps, p.selDel = eps/2, eps/2, del
+	}
+	if o.Kind == KindQuantiles {
+		p.countEps = p.noiseEps * QuantileCountFraction
+		p.noiseEps = minus(p.noiseEps, p.countEps)
+		if gauss {
+			p.countDel = p.noiseDel * QuantileCountFraction
+			p.noiseDel = minus(p.noiseDel, p.countDel)
+		}
+	}
+	return p
+}
+
 // split returns the (ε, δ) used for noise and for partition selection.
 func (o MetricOptions) split() (epsNoise, delNoise, epsSel, delSel float64) {
-	gauss := o.noiseKind() == NoiseGaussian
-	if !o.SelectPartitions {
-		if gauss {
-			return o.Epsilon, o.Delta, 0, 0
-		}
-		return o.Epsilon, 0, 0, 0
-	}
-	if gauss {
-		return o.Epsilon / 2, o.Delta / 2, o.Epsilon / 2, o.Delta / 2
-	}
-	return o.Epsilon / 2, 0, o.Epsilon / 2, o.Delta
+	p := o.parts()
+	return p.noiseEps, p.noiseDel, p.selEps, p.selDel
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
@@ -142,7 +214,16 @@ func (o MetricOptions) Validate() error {
 	default:
 		return bad("kind %q is unknown; use count, users, sum, mean or quantiles", o.Kind)
 	}
-	if !finite(o.Epsilon) || o.Epsilon <= 0 {
+	switch {
+	case o.Rho != 0 && (!finite(o.Rho) || o.Rho < 0):
+		return bad("rho = %v, must be finite and > 0", o.Rho)
+	case o.Rho > 0 && o.Epsilon != 0:
+		return bad("epsilon = %v and rho = %v: give one (pure accounting: epsilon; zCDP: rho)", o.Epsilon, o.Rho)
+	case o.Rho > 0:
+		if err := o.validateRho(); err != nil {
+			return bad("%v", err)
+		}
+	case !finite(o.Epsilon) || o.Epsilon <= 0:
 		return bad("epsilon = %v, must be finite and > 0", o.Epsilon)
 	}
 	if math.IsNaN(o.Delta) || o.Delta < 0 || o.Delta >= 1 {
@@ -151,7 +232,7 @@ func (o MetricOptions) Validate() error {
 	switch o.noiseKind() {
 	case NoiseLaplace:
 	case NoiseGaussian:
-		if o.Delta == 0 {
+		if o.Delta == 0 && !o.zcdp() {
 			return bad("gaussian noise needs delta > 0 (got 0); use laplace noise for pure ε-DP")
 		}
 	default:
@@ -189,6 +270,9 @@ func (o MetricOptions) Validate() error {
 			return bad("partition selection needs delta > 0 (got 0)")
 		}
 	}
+	if o.NoOther && len(o.Partitions) == 0 {
+		return bad("no_other needs a public partition list that covers every value")
+	}
 	seen := make(map[string]bool, len(o.Partitions))
 	for _, p := range o.Partitions {
 		if p == OtherName {
@@ -199,8 +283,36 @@ func (o MetricOptions) Validate() error {
 		}
 		seen[p] = true
 	}
+	if f := o.CapsCutFraction; math.IsNaN(f) || f < 0 || f > 0.5 {
+		return bad("caps-cut fraction = %v, must be in [0, 0.5]", f)
+	}
 	if c := o.ConfidenceLevel; c != 0 && (math.IsNaN(c) || c <= 0 || c >= 1) {
 		return bad("confidence level = %v, must be in (0, 1)", c)
 	}
 	return nil
+}
+
+// BudgetSplit is how a metric's (ε, δ) share is divided among the
+// mechanisms that spend it; the parts sum to at most the share.
+type BudgetSplit struct {
+	// Aggregation is the metric's own noise (for quantiles: the tree).
+	Aggregation Budget
+	// Selection is DP partition selection (SelectPartitions).
+	Selection Budget
+	// CapsCut is the estimate of how many users the caps cut.
+	CapsCut Budget
+	// ValueCount is, for quantiles, the noisy count of values per partition
+	// their intervals are derived from.
+	ValueCount Budget
+}
+
+// Split returns how the metric's budget is divided (see MetricOptions).
+func (o MetricOptions) Split() BudgetSplit {
+	p := o.parts()
+	return BudgetSplit{
+		Aggregation: Budget{p.noiseEps, p.noiseDel},
+		Selection:   Budget{p.selEps, p.selDel},
+		CapsCut:     Budget{p.capsEps, p.capsDel},
+		ValueCount:  Budget{p.countEps, p.countDel},
+	}
 }

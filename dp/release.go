@@ -26,8 +26,42 @@ type Released struct {
 	Partitions []ReleasedPartition
 	// Warnings about the release; they only depend on the noisy output.
 	Warnings []string
+	// Rho is the metric's ρ share under zero-concentrated accounting (then
+	// Epsilon is 0 and Delta is the δ of partition selection); 0 otherwise.
+	Rho float64
 
 	opt MetricOptions // the options released with, for post-processing (ShareOfUsers)
+	// CapsCut estimates how many of the metric's users the per-user caps
+	// cut; nil when MetricOptions.CapsCutFraction is 0.
+	CapsCut *CapsCut
+}
+
+// CapsCut is a DP estimate of how much a metric's per-user caps
+// (MaxPartitions, MaxPerPartition) cut. Every user who contributed to the
+// metric is in exactly one of two disjoint groups: cut (they touched more
+// than MaxPartitions partitions, or gave more than MaxPerPartition events
+// or values to one of them; for sum, their sum in a partition left
+// MaxPerPartition×[Lower, Upper]) or not cut. Each group's size is a
+// dpagg.Count (sensitivity 1: a user is in one group, once); the groups are
+// disjoint, so both counts together spend the estimate's ε once (parallel
+// composition). Clamping each value to [Lower, Upper] is not a per-user cap
+// and is not counted.
+type CapsCut struct {
+	Epsilon, Delta float64 // spent on the estimate (part of the metric's share)
+	// Rho is spent on the estimate instead under zero-concentrated
+	// accounting (then Epsilon and Delta are 0).
+	Rho float64
+	// Users is the noisy number of users who were cut, clamped at 0, and
+	// [UsersLower, UsersUpper] its confidence interval from the library.
+	Users, UsersLower, UsersUpper float64
+	// Contributing is the noisy number of users who contributed (cut plus
+	// not cut), with an interval that holds when both counts' intervals at
+	// half the error rate hold (union bound).
+	Contributing, ContributingLower, ContributingUpper float64
+	// Share is Users/Contributing, and [ShareLower, ShareUpper] the range of
+	// cut/(cut+not cut) over the two counts' intervals at half the error
+	// rate each: it holds the true share with at least the confidence level.
+	Share, ShareLower, ShareUpper float64
 }
 
 // ReleasedPartition is one partition of a release.
@@ -37,9 +71,15 @@ type ReleasedPartition struct {
 	// the release's confidence level, from the library (count, users, sum,
 	// mean). Zero for quantiles, which use Quantiles instead.
 	Value, Lower, Upper float64
-	// Quantiles holds the noisy quantiles (quantiles kind), in Ranks order.
-	// The library offers no confidence interval for quantiles.
+	// Quantiles holds the noisy quantiles (quantiles kind), in Ranks order,
+	// each with an interval derived by post-processing (quantci.go).
 	Quantiles []QuantileValue
+	// Values is the noisy number of values in the partition (quantiles
+	// kind: the per-user sampled values the tree received), clamped at 0,
+	// and [ValuesLower, ValuesUpper] its interval. It costs
+	// QuantileCountFraction of the metric's noise budget and is what the
+	// quantile intervals are derived from.
+	Values, ValuesLower, ValuesUpper float64
 	// Share of the partition in the total (count only), derived by
 	// post-processing: noisy values clamped at 0 and normalized by their sum
 	// T. (A users metric counts one user in up to MaxPartitions partitions,
@@ -53,8 +93,15 @@ type ReleasedPartition struct {
 	Clamped bool
 }
 
-// QuantileValue is one noisy quantile.
-type QuantileValue struct{ Rank, Value float64 }
+// QuantileValue is one noisy quantile. [Lower, Upper] is a confidence
+// interval at the release's level for the quantile at Rank of the bounded
+// values (those the tree received), or, when NoInterval is set, there is
+// none and NoInterval says why for people (Lower = Upper = Value then).
+type QuantileValue struct {
+	Rank, Value  float64
+	Lower, Upper float64
+	NoInterval   string
+}
 
 func (o MetricOptions) noise() noise.Noise {
 	if o.noiseKind() == NoiseGaussian {
@@ -71,6 +118,7 @@ type partitionAgg struct {
 	fsum  *dpagg.BoundedSumFloat64
 	mean  *dpagg.BoundedMean
 	quant *dpagg.BoundedQuantiles
+	qn    *dpagg.BoundedSumInt64 // quantiles: number of values
 }
 
 func newPartitionAgg(o MetricOptions) (*partitionAgg, error) {
@@ -91,6 +139,11 @@ func newPartitionAgg(o MetricOptions) (*partitionAgg, error) {
 		pa.mean, err = dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{Epsilon: eps, Delta: del, MaxPartitionsContributed: l0, MaxContributionsPerPartition: linf, Lower: o.Lower, Upper: o.Upper, Noise: o.noise()})
 	case KindQuantiles:
 		pa.quant, err = dpagg.NewBoundedQuantiles(&dpagg.BoundedQuantilesOptions{Epsilon: eps, Delta: del, MaxPartitionsContributed: l0, MaxContributionsPerPartition: linf, Lower: o.Lower, Upper: o.Upper, Noise: o.noise()})
+		if err == nil {
+			// A user gives at most l∞ values to each of at most l0 partitions.
+			bp := o.parts()
+			pa.qn, err = dpagg.NewBoundedSumInt64(&dpagg.BoundedSumInt64Options{Epsilon: bp.countEps, Delta: bp.countDel, MaxPartitionsContributed: l0, Lower: 0, Upper: linf, Noise: o.noise()})
+		}
 	default:
 		err = fmt.Errorf("kind %q is unknown", o.Kind)
 	}
@@ -111,14 +164,11 @@ func (pa *partitionAgg) feed(st preAgg, p int) error {
 	case KindUsers:
 		return pa.count.IncrementBy(st.users[p])
 	case KindCount:
-		linf := int64(pa.opt.linf())
-		q, r := st.total[p]/linf, st.total[p]%linf
-		for i := int64(0); i < q; i++ {
-			if err := pa.isum.Add(linf); err != nil {
-				return err
-			}
+		return addTotal(pa.isum, st.total[p], int64(pa.opt.linf()))
+	case KindQuantiles:
+		if err := addTotal(pa.qn, int64(len(st.values[p])), int64(pa.opt.linf())); err != nil {
+			return err
 		}
-		return pa.isum.Add(r)
 	}
 	for _, v := range st.values[p] {
 		var err error
@@ -135,6 +185,19 @@ func (pa *partitionAgg) feed(st preAgg, p int) error {
 		}
 	}
 	return nil
+}
+
+// addTotal adds total to a bounded sum whose summands are in [0, linf], in
+// summands of linf: the sum is the same as adding each user's part, and the
+// noise depends only on the options.
+func addTotal(s *dpagg.BoundedSumInt64, total, linf int64) error {
+	q, r := total/linf, total%linf
+	for i := int64(0); i < q; i++ {
+		if err := s.Add(linf); err != nil {
+			return err
+		}
+	}
+	return s.Add(r)
 }
 
 // result draws the noise and fills r.
@@ -164,14 +227,7 @@ func (pa *partitionAgg) result(r *ReleasedPartition) error {
 			ci, err = pa.mean.ComputeConfidenceInterval(alpha)
 		}
 	case KindQuantiles:
-		for _, rank := range pa.opt.Ranks {
-			v, err := pa.quant.Result(rank)
-			if err != nil {
-				return err
-			}
-			r.Quantiles = append(r.Quantiles, QuantileValue{Rank: rank, Value: v})
-		}
-		return nil
+		return pa.quantiles(r)
 	}
 	if err != nil {
 		return err
@@ -180,6 +236,47 @@ func (pa *partitionAgg) result(r *ReleasedPartition) error {
 	nonNeg := pa.opt.Kind == KindCount || pa.opt.Kind == KindUsers || (pa.opt.Kind == KindSum && pa.opt.Lower >= 0)
 	if nonNeg && r.Value < 0 {
 		r.Value, r.Clamped = 0, true
+	}
+	return nil
+}
+
+// quantiles releases the count of values and the quantiles, each with its
+// interval.
+func (pa *partitionAgg) quantiles(r *ReleasedPartition) error {
+	o := pa.opt
+	alpha := 1 - o.confidence()
+	n, err := pa.qn.Result()
+	if err != nil {
+		return err
+	}
+	ci, err := pa.qn.ComputeConfidenceInterval(alpha)
+	if err != nil {
+		return err
+	}
+	r.Values, r.ValuesLower, r.ValuesUpper = math.Max(0, float64(n)), float64(ci.LowerBound), float64(ci.UpperBound)
+	bp := o.parts()
+	in := qciInput{
+		lower: o.Lower, upper: o.Upper,
+		nHat: float64(n), nLow: float64(ci.LowerBound), nUp: float64(ci.UpperBound),
+		noise: treeNoise(o.noiseKind(), int64(o.MaxPartitions), float64(o.linf()), bp.noiseEps, bp.noiseDel),
+		alpha: alpha,
+	}
+	for _, rank := range o.Ranks {
+		v, err := pa.quant.Result(rank)
+		if err != nil {
+			return err
+		}
+		qv := QuantileValue{Rank: rank, Value: v, Lower: v, Upper: v}
+		lo, hi, reason, err := quantileInterval(pa.quant.Result, rank, in)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			qv.NoInterval = reason
+		} else {
+			qv.Lower, qv.Upper = lo, hi
+		}
+		r.Quantiles = append(r.Quantiles, qv)
 	}
 	return nil
 }
@@ -229,7 +326,7 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 	o := a.opt
 	st := a.preNoise()
 	rel := &Released{
-		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Noise: o.noiseKind(),
+		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Rho: o.Rho, Noise: o.noiseKind(),
 		ConfidenceLevel: o.confidence(), MaxPartitions: o.MaxPartitions, MaxPerPartition: o.linf(),
 		opt: o,
 	}
@@ -249,7 +346,9 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 		if len(o.Partitions) == 0 {
 			last = TotalName
 		}
-		cands = append(cands, cand{len(o.Partitions), last})
+		if !o.NoOther {
+			cands = append(cands, cand{len(o.Partitions), last})
+		}
 	} else {
 		for p := 0; p < a.numPartitions(); p++ {
 			if st.users[p] == 0 {
@@ -300,7 +399,71 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 			return nil, err
 		}
 	}
+	if o.CapsCutFraction > 0 {
+		cc, err := a.capsCut()
+		if err != nil {
+			return nil, err
+		}
+		rel.CapsCut = cc
+	}
 	return rel, nil
+}
+
+// capsCut releases the caps-cut estimate (see CapsCut).
+func (a *Aggregator) capsCut() (*CapsCut, error) {
+	o := a.opt
+	bp := o.parts()
+	cut, kept := a.b.capsCut()
+	alpha := 1 - o.confidence()
+	release := func(n int64) (v int64, full, half noise.ConfidenceInterval, err error) {
+		c, err := dpagg.NewCount(&dpagg.CountOptions{Epsilon: bp.capsEps, Delta: bp.capsDel, MaxPartitionsContributed: 1, Noise: o.noise()})
+		if err != nil {
+			return 0, full, half, err
+		}
+		if err = c.IncrementBy(n); err != nil {
+			return 0, full, half, err
+		}
+		if v, err = c.Result(); err != nil {
+			return 0, full, half, err
+		}
+		if full, err = c.ComputeConfidenceInterval(alpha); err != nil {
+			return 0, full, half, err
+		}
+		half, err = c.ComputeConfidenceInterval(alpha / 2)
+		return v, full, half, err
+	}
+	c, cFull, cHalf, err := release(cut)
+	if err != nil {
+		return nil, err
+	}
+	k, _, kHalf, err := release(kept)
+	if err != nil {
+		return nil, err
+	}
+	pos := func(x float64) float64 { return math.Max(0, x) }
+	cc := &CapsCut{
+		Epsilon: bp.capsEps, Delta: bp.capsDel,
+		Rho:   o.rhoParts().caps,
+		Users: pos(float64(c)), UsersLower: pos(cFull.LowerBound), UsersUpper: pos(cFull.UpperBound),
+		Contributing:      pos(float64(c)) + pos(float64(k)),
+		ContributingLower: pos(cHalf.LowerBound) + pos(kHalf.LowerBound),
+		ContributingUpper: pos(cHalf.UpperBound) + pos(kHalf.UpperBound),
+		ShareUpper:        1,
+	}
+	if o.zcdp() {
+		cc.Epsilon, cc.Delta = 0, 0 // only the library's calibration: ρ is what was spent
+	}
+	if cc.Contributing > 0 {
+		cc.Share = cc.Users / cc.Contributing
+	}
+	// cut/(cut+kept) grows with cut and falls with kept.
+	if lo, d := pos(cHalf.LowerBound), pos(cHalf.LowerBound)+pos(kHalf.UpperBound); d > 0 {
+		cc.ShareLower = lo / d
+	}
+	if hi, d := pos(cHalf.UpperBound), pos(cHalf.UpperBound)+pos(kHalf.LowerBound); d > 0 {
+		cc.ShareUpper = hi / d
+	}
+	return cc, nil
 }
 
 // shares post-processes the noisy counts into shares (no privacy cost).

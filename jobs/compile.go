@@ -9,12 +9,19 @@ import (
 	"github.com/dpstats/dpstats/dp"
 )
 
+// CapsCutFraction is the part of every metric's ε share (and δ share with
+// Gaussian noise) spent on the DP estimate of how many of its users the
+// per-user caps cut (dp.CapsCut). It is inside the metric's share: the run's
+// ε and δ do not change.
+const CapsCutFraction = 0.1
+
 // MetricOptions returns the dp options of every metric of s, in metric
 // order: its share of the run's budget (Spec.Shares), its bounds and its
 // public partitions. seed is a test-only hook (see dp.MetricOptions.Seed);
 // production passes nil.
 func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 	shares := s.Shares()
+	rhos := s.RhoShares()
 	opts := make([]dp.MetricOptions, len(s.Metrics))
 	for i := range s.Metrics {
 		m := &s.Metrics[i]
@@ -23,6 +30,7 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 			Kind:             dp.Kind(m.Kind),
 			Epsilon:          shares[i].Epsilon,
 			Delta:            shares[i].Delta,
+			Rho:              rhos[i],
 			Noise:            dp.NoiseKind(s.Privacy.Noise),
 			MaxPartitions:    m.MaxPartitions,
 			MaxPerPartition:  m.MaxPerPartition,
@@ -30,6 +38,9 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 			SelectPartitions: m.SelectPartitions,
 			ConfidenceLevel:  s.Privacy.Confidence,
 			Ranks:            slices.Clone(m.Ranks),
+			CapsCutFraction:  CapsCutFraction,
+			// Buckets cover every value: there is nothing for "other".
+			NoOther: m.Buckets != nil,
 		}
 		if m.Kind.HasValue() {
 			o.Lower, o.Upper = m.Lower, m.Upper
@@ -62,10 +73,10 @@ type feed struct {
 	dim       int
 	bucketNum int
 	buckets   datasets.Generalizer
-	other     int32 // index of "other" (= number of public partitions)
+	other     int32 // index of "other" (= number of public partitions), or of "total"
 	selected  bool  // partitions discovered from the data: index = code
 	public    map[string]int32
-	codeToIdx []int32 // dimension code → partition index, filled lazily
+	codeToIdx []int32 // dimension code → partition index (-1: no value), filled lazily
 
 	// Value source for sum, mean and quantiles, or -1.
 	valueNum int
@@ -191,26 +202,29 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 		if !f.grants.Allowed(u) && (times == nil || !f.grantedAt(u, times[i])) {
 			continue
 		}
-		part := f.other // total, or "other" for a null or unlisted value
+		// An event whose dimension or value is null is not part of the
+		// metric: "other" only holds values outside the public list.
+		part := f.other // total, or "other" for an unlisted value
 		switch {
 		case codes != nil:
 			c := codes[i]
-			switch {
-			case c < 0 && f.selected:
-				continue // a null is no partition to discover
-			case c < 0:
-			case f.selected:
-				part = c
-			default:
-				if int(c) >= len(f.codeToIdx) {
-					f.mapCodes(values(f.dim))
-				}
-				part = f.codeToIdx[c]
+			if c < 0 {
+				continue
+			}
+			if int(c) >= len(f.codeToIdx) {
+				f.mapCodes(values(f.dim))
+			}
+			if part = f.codeToIdx[c]; part < 0 {
+				continue // an empty string: no value, like a null
 			}
 		case bucketVals != nil:
-			if bucketValid[i] {
-				part = int32(f.buckets.Bucket(bucketVals[i]))
+			if !bucketValid[i] {
+				continue
 			}
+			part = int32(f.buckets.Bucket(bucketVals[i]))
+		}
+		if vals != nil && !valid[i] {
+			continue
 		}
 		if vals == nil {
 			// count and users: rows come sorted by user, so a user's events
@@ -224,11 +238,7 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 			run++
 			continue
 		}
-		v := math.NaN()
-		if valid[i] {
-			v = float64(vals[i])
-		}
-		f.agg.Add(u, part, v)
+		f.agg.Add(u, part, float64(vals[i]))
 	}
 	if run > 0 {
 		f.agg.AddEvents(runUser, runPart, run)
@@ -246,12 +256,23 @@ func (f *feed) grantedAt(user uint32, t int64) bool {
 	return f.fromOK && t >= f.from
 }
 
-// mapCodes extends codeToIdx to every dimension value seen so far.
+// mapCodes extends codeToIdx to every dimension value seen so far: the
+// public partition's index, "other" for an unlisted value, the code itself
+// for discovered partitions, and -1 for the empty string, which exports
+// write for a missing value and which is no value at all.
 func (f *feed) mapCodes(values []string) {
 	for c := len(f.codeToIdx); c < len(values); c++ {
-		idx, ok := f.public[values[c]]
-		if !ok {
-			idx = f.other
+		var idx int32
+		switch {
+		case values[c] == "":
+			idx = -1
+		case f.selected:
+			idx = int32(c)
+		default:
+			var ok bool
+			if idx, ok = f.public[values[c]]; !ok {
+				idx = f.other
+			}
 		}
 		f.codeToIdx = append(f.codeToIdx, idx)
 	}

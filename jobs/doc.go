@@ -28,7 +28,13 @@
 //	privacy            epsilon (required, > 0), delta (default 0, in [0, 1)),
 //	                   max_epsilon (required, ≥ epsilon), max_delta (default
 //	                   delta), noise (laplace | gaussian; gaussian needs
-//	                   delta > 0), confidence (default 0.95)
+//	                   delta > 0), confidence (default 0.95); accounting
+//	                   (pure | zcdp, default pure): under zcdp a run spends
+//	                   rho (> 0; default: the ledger cap's ρ over
+//	                   runs_per_window runs, default window_days) within
+//	                   max_rho (default max_epsilon²/2), epsilon is not used,
+//	                   noise defaults to gaussian and needs no delta
+//	                   (docs/accounting.md)
 //	ledger             cap_epsilon (required, ≥ max_epsilon), cap_delta
 //	                   (default max_delta, ≥ max_delta), window_days (default 30)
 //	quality_gate       {weight, min_users}: the quality gate (see
@@ -85,9 +91,16 @@
 //     with Gaussian noise, the ones selecting partitions with Laplace), and
 //     the others get none. The shares never add up to more than ε and δ.
 //     [Spec.Spend], what the ledger is charged, is the run's whole ε and δ.
-//   - Every published partition is public: listed in the spec, bucket
-//     labels, "other", or "total" ([Metric.PublishedPartitions]) — unless a
-//     metric opts into DP partition selection.
+//     Inside its share, each metric spends [CapsCutFraction] on the DP
+//     estimate of how many of its users the per-user caps cut
+//     (reports.CapsCut), and a quantiles metric a further part on the noisy
+//     count of values its intervals are derived from ([Explain] lists both).
+//   - Every published partition is public: listed in the spec plus "other",
+//     bucket labels (they cover every value, so no "other"), or "total"
+//     ([Metric.PublishedPartitions]) — unless a metric opts into DP
+//     partition selection. "other" holds only non-null values outside the
+//     list: an event whose dimension or value is null is not part of the
+//     metric at all.
 //   - [Explain] prints every statistic a job releases without reading data:
 //     the "privacy tab" promised to users.
 //

@@ -50,12 +50,29 @@ type Statistic struct {
 	Epsilon      float64 `json:"epsilon"`
 	Delta        float64 `json:"delta"`
 	EpsilonShare float64 `json:"epsilon_share"`
+	// CapsCutEpsilon and CapsCutDelta are the part of Epsilon and Delta
+	// spent on estimating how many users the per-user caps cut.
+	CapsCutEpsilon float64 `json:"caps_cut_epsilon"`
+	CapsCutDelta   float64 `json:"caps_cut_delta"`
+	// ValueCountEpsilon and ValueCountDelta are, for quantiles, the part
+	// spent on the noisy count of values per partition that the quantiles'
+	// intervals are derived from.
+	ValueCountEpsilon float64 `json:"value_count_epsilon,omitempty"`
+	ValueCountDelta   float64 `json:"value_count_delta,omitempty"`
+	// Rho is this statistic's ρ under zcdp accounting (then Epsilon is 0
+	// and EpsilonShare is its share of the run's ρ), and CapsCutRho and
+	// ValueCountRho the parts of it for the caps-cut estimate and the
+	// count of values (the ε fields of those parts are then 0).
+	Rho           float64 `json:"rho,omitempty"`
+	CapsCutRho    float64 `json:"caps_cut_rho,omitempty"`
+	ValueCountRho float64 `json:"value_count_rho,omitempty"`
 }
 
 // Statistics describes every metric of s, in report order, then the
 // quality gate's counts of users (one per consent category).
 func (s *Spec) Statistics() []Statistic {
 	shares := s.Shares()
+	opts := s.MetricOptions(nil)
 	out := make([]Statistic, len(s.Metrics))
 	for i := range s.Metrics {
 		m := &s.Metrics[i]
@@ -83,13 +100,18 @@ func (s *Spec) Statistics() []Statistic {
 		if s.Privacy.Epsilon > 0 {
 			st.EpsilonShare = shares[i].Epsilon / s.Privacy.Epsilon
 		}
+		split := opts[i].Split()
+		st.CapsCutEpsilon, st.CapsCutDelta = split.CapsCut.Epsilon, split.CapsCut.Delta
+		st.ValueCountEpsilon, st.ValueCountDelta = split.ValueCount.Epsilon, split.ValueCount.Delta
 		if m.Kind.HasValue() {
 			lo, hi := m.Lower, m.Upper
 			st.Lower, st.Upper = &lo, &hi
 		}
 		out[i] = st
 	}
-	return append(out, s.gateStatistics()...)
+	out = append(out, s.gateStatistics()...)
+	s.zcdpStatistics(out)
+	return out
 }
 
 func measures(m *Metric) string {
@@ -161,17 +183,20 @@ func withUnit(v float64, unit string) string {
 }
 
 func generalization(m *Metric) string {
-	var parts []string
+	var parts, nulls []string
 	switch {
 	case m.Dimension == "":
 	case m.Buckets != nil:
 		b := m.Buckets
 		parts = append(parts, fmt.Sprintf("%s grouped into %d ranges (%s); exact values are not used; values below %s count in the first range",
 			m.Dimension, len(b.Edges), strings.Join(b.Labels(), ", "), withUnit(b.Edges[0], b.Unit)))
+		nulls = append(nulls, m.Dimension)
 	case m.SelectPartitions:
 		parts = append(parts, fmt.Sprintf("%s values found in the data, each published only if it passes DP partition selection (enough users share it)", m.Dimension))
+		nulls = append(nulls, m.Dimension)
 	default:
 		parts = append(parts, fmt.Sprintf("%s limited to the %d listed values; any other value counts as %q", m.Dimension, len(m.Partitions), OtherPartition))
+		nulls = append(nulls, m.Dimension)
 	}
 	if m.Kind.HasValue() {
 		unit := ""
@@ -180,9 +205,14 @@ func generalization(m *Metric) string {
 			parts = append(parts, fmt.Sprintf("%s rounded to the nearest %s", m.Value, withUnit(m.Generalize.Step, unit)))
 		}
 		parts = append(parts, fmt.Sprintf("%s clamped to [%s, %s]", m.Value, formatNumber(m.Lower), withUnit(m.Upper, unit)))
+		nulls = append(nulls, m.Value)
 	}
 	if len(parts) == 0 {
 		return "none: a single total"
+	}
+	if len(nulls) > 0 {
+		// "other" holds unlisted values only, never missing ones.
+		parts = append(parts, "events with no "+strings.Join(nulls, " or no ")+" are not counted")
 	}
 	return strings.Join(parts, "; ")
 }
@@ -236,6 +266,8 @@ type explanation struct {
 	ColumnsRead       []string    `json:"columns_read"`
 	ForbiddenColumns  []string    `json:"forbidden_columns"`
 	Statistics        []Statistic `json:"statistics"`
+	// Zero-concentrated accounting, present only under it (zcdp.go).
+	ZCDP *explainZCDP `json:"zcdp,omitempty"`
 }
 
 type ledgerJSON struct {
@@ -246,7 +278,7 @@ type ledgerJSON struct {
 
 func (s *Spec) explanation() explanation {
 	eps, delta := s.Spend()
-	return explanation{
+	e := explanation{
 		Schema:            ExplainSchema,
 		Job:               s.Name,
 		Description:       strings.TrimSpace(s.Description),
@@ -266,6 +298,8 @@ func (s *Spec) explanation() explanation {
 		ForbiddenColumns:  s.ForbiddenColumnList(),
 		Statistics:        s.Statistics(),
 	}
+	e.ZCDP = s.explainZCDP()
+	return e
 }
 
 // Explain writes the privacy tab of s to w: every statistic the job
@@ -314,6 +348,9 @@ func percent(f float64) string {
 }
 
 func (e *explanation) summary() [][2]string {
+	if e.ZCDP != nil {
+		return e.zcdpSummary()
+	}
 	charged := fmt.Sprintf("ε = %s, δ = %s per run", formatNumber(e.ChargedEpsilon), formatNumber(e.ChargedDelta))
 	return [][2]string{
 		{"Privacy unit", fmt.Sprintf("one user (%s): all of a user's events in one %s run are protected together", e.PrivacyUnit, e.Period)},
@@ -340,8 +377,27 @@ func (st *Statistic) details() [][2]string {
 		{"Partitions", partitions},
 		{"Generalization", st.Generalization},
 		{"Bounds", st.Bounds},
-		{"Budget", fmt.Sprintf("ε = %s (%s of the run's ε, weight %s), δ = %s", short(st.Epsilon), percent(st.EpsilonShare), formatNumber(st.Weight), short(st.Delta))},
+		{"Budget", st.budget()},
 	}
+}
+
+// budget says the statistic's share of the budget and how it is divided.
+func (st *Statistic) budget() string {
+	if st.Rho > 0 {
+		return st.rhoBudget()
+	}
+	b := fmt.Sprintf("ε = %s (%s of the run's ε, weight %s), δ = %s", short(st.Epsilon), percent(st.EpsilonShare), formatNumber(st.Weight), short(st.Delta))
+	var of []string
+	if st.CapsCutEpsilon > 0 {
+		of = append(of, fmt.Sprintf("ε = %s estimates how many users the per-user caps cut", short(st.CapsCutEpsilon)))
+	}
+	if st.ValueCountEpsilon > 0 {
+		of = append(of, fmt.Sprintf("ε = %s counts the values in each partition, from which the quantiles' intervals are derived", short(st.ValueCountEpsilon)))
+	}
+	if len(of) > 0 {
+		b += "; of which " + joinWords(of)
+	}
+	return b
 }
 
 func (e *explanation) text(b *strings.Builder) {
@@ -404,11 +460,15 @@ func (e *explanation) markdown(b *strings.Builder) {
 		fmt.Fprintf(b, "- **%s:** %s\n", r[0], mdCell(r[1]))
 	}
 	fmt.Fprintf(b, "\n## What is collected\n\n%s are released, nothing else.\n\n", plural(len(e.Statistics), "statistic", "statistics"))
-	b.WriteString("| # | Statistic | What it measures | Columns read | Consent | ε share | δ |\n")
+	share := "ε share"
+	if e.ZCDP != nil {
+		share = "ρ share"
+	}
+	b.WriteString("| # | Statistic | What it measures | Columns read | Consent | " + share + " | δ |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for i, st := range e.Statistics {
 		fmt.Fprintf(b, "| %d | `%s` | %s | %s | %s | %s (%s) | %s |\n", i+1, st.Name, mdCell(st.Description),
-			mdCell(strings.Join(st.Columns, ", ")), mdCell(st.Consent), short(st.Epsilon), percent(st.EpsilonShare), short(st.Delta))
+			mdCell(strings.Join(st.Columns, ", ")), mdCell(st.Consent), short(st.Epsilon+st.Rho), percent(st.EpsilonShare), short(st.Delta))
 	}
 	for i, st := range e.Statistics {
 		fmt.Fprintf(b, "\n### %d. `%s` — %s\n\n", i+1, st.Name, mdCell(st.Title))

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dpstats/dpstats/dp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/explain")
@@ -134,13 +137,15 @@ func TestStatistics(t *testing.T) {
 		{"count measures", st[0].Measures, "number of events per device_type"},
 		{"count bounds", st[0].Bounds, "each user adds at most 5 events to each of at most 2 partitions"},
 		{"count partitions", strings.Join(st[0].Partitions, ","), "tv,phone,web,other"},
-		{"count generalization", st[0].Generalization, `device_type limited to the 3 listed values; any other value counts as "other"`},
+		{"count generalization", st[0].Generalization, `device_type limited to the 3 listed values; any other value counts as "other"; events with no device_type are not counted`},
 		{"count has no clamp", st[0].Lower == nil && st[0].Upper == nil, true},
 		{"bucket measures", st[1].Measures, "number of events per bitrate_kbps range"},
-		{"bucket generalization", st[1].Generalization, `bitrate_kbps grouped into 3 ranges (0–999 kbps, 1000–1999 kbps, ≥ 2000 kbps); exact values are not used; values below 0 kbps count in the first range`},
+		{"bucket generalization", st[1].Generalization, `bitrate_kbps grouped into 3 ranges (0–999 kbps, 1000–1999 kbps, ≥ 2000 kbps); exact values are not used; values below 0 kbps count in the first range; events with no bitrate_kbps are not counted`},
 		{"bucket bounds", st[1].Bounds, "each user adds at most 1 event to each of at most 1 partition"},
 		{"quantile measures", st[2].Measures, "median and 90th percentile of duration_s per media_type"},
-		{"quantile generalization", st[2].Generalization, "media_type limited to the 2 listed values; any other value counts as \"other\"; duration_s rounded to the nearest 60 s; duration_s clamped to [0, 14400 s]"},
+		{"quantile generalization", st[2].Generalization, "media_type limited to the 2 listed values; any other value counts as \"other\"; duration_s rounded to the nearest 60 s; duration_s clamped to [0, 14400 s]; events with no media_type or no duration_s are not counted"},
+		{"quantile caps-cut ε", math.Abs(st[2].CapsCutEpsilon-0.4*CapsCutFraction) < 1e-12, true},
+		{"quantile value-count ε", math.Abs(st[2].ValueCountEpsilon-0.4*(1-CapsCutFraction)*dp.QuantileCountFraction) < 1e-12, true},
 		{"quantile clamp", *st[2].Lower == 0 && *st[2].Upper == 14400, true},
 		{"quantile columns", strings.Join(st[2].Columns, ","), "user_id,event_time,media_type,duration_s"},
 		// Weights 1, 1, 2 and the quality gate's 1: the quantiles get 2/5.
@@ -178,7 +183,7 @@ func TestDescribeHelpers(t *testing.T) {
 		t.Errorf("measures(total sum) = %q, want %q", got, want)
 	}
 	sel := &Metric{Kind: KindCount, Dimension: "country", SelectPartitions: true}
-	if got, want := generalization(sel), "country values found in the data, each published only if it passes DP partition selection (enough users share it)"; got != want {
+	if got, want := generalization(sel), "country values found in the data, each published only if it passes DP partition selection (enough users share it); events with no country are not counted"; got != want {
 		t.Errorf("generalization(select) = %q, want %q", got, want)
 	}
 	if got, want := generalization(&Metric{Kind: KindCount}), "none: a single total"; got != want {
@@ -252,10 +257,13 @@ metrics:
 	//    Consent:         playback_stats
 	//    Partitions:      sd, 720p, 1080p, 4k, other
 	//    Generalization:  resolution limited to the 4 listed values; any other
-	//                     value counts as "other"
+	//                     value counts as "other"; events with no resolution are
+	//                     not counted
 	//    Bounds:          each user adds at most 10 events to each of at most 2
 	//                     partitions
-	//    Budget:          ε = 0.5 (50.0% of the run's ε, weight 1), δ = 0
+	//    Budget:          ε = 0.5 (50.0% of the run's ε, weight 1), δ = 0; of
+	//                     which ε = 0.05 estimates how many users the per-user
+	//                     caps cut
 	//
 	// 2. population:playback_stats — Users counted for playback_stats
 	//    What:            Number of distinct users with at least one event in the

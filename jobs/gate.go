@@ -100,12 +100,7 @@ func (s *Spec) budgetShares() []Share {
 		}
 		return s.Metrics[i].Weight
 	}
-	needsDelta := func(i int) bool {
-		if i == n {
-			return s.Privacy.Noise == NoiseGaussian
-		}
-		return s.Metrics[i].NeedsDelta(s.Privacy.Noise)
-	}
+	needsDelta := s.needsDelta
 	shares := make([]Share, n+1)
 	var wEps, wDelta float64
 	for i := range n + 1 {
@@ -115,7 +110,7 @@ func (s *Spec) budgetShares() []Share {
 		}
 	}
 	for i := range n + 1 {
-		if wEps > 0 {
+		if wEps > 0 && !s.ZCDP() {
 			shares[i].Epsilon = s.Privacy.Epsilon * weight(i) / wEps
 		}
 		if needsDelta(i) && wDelta > 0 {
@@ -125,6 +120,58 @@ func (s *Spec) budgetShares() []Share {
 	fitSum(shares, s.Privacy.Epsilon, func(sh *Share) *float64 { return &sh.Epsilon })
 	fitSum(shares, s.Privacy.Delta, func(sh *Share) *float64 { return &sh.Delta })
 	return shares
+}
+
+// rhoParts splits the run's ρ (zcdp accounting; all 0 under pure) across
+// the metrics and, as the last element, the quality gate, by weight like
+// ε. The parts never add up to more than the run's ρ.
+func (s *Spec) rhoParts() []float64 {
+	n := len(s.Metrics)
+	parts := make([]float64, n+1)
+	rho := s.RunRho()
+	if rho == 0 {
+		return parts
+	}
+	w := s.Gate.Weight
+	for _, m := range s.Metrics {
+		w += m.Weight
+	}
+	shares := make([]Share, n+1)
+	for i := range shares {
+		wi := s.Gate.Weight
+		if i < n {
+			wi = s.Metrics[i].Weight
+		}
+		shares[i].Epsilon = rho * wi / w
+	}
+	fitSum(shares, rho, func(sh *Share) *float64 { return &sh.Epsilon })
+	for i := range shares {
+		parts[i] = shares[i].Epsilon
+	}
+	return parts
+}
+
+// RhoShares returns every metric's ρ under zcdp accounting (0 under pure),
+// in metric order.
+func (s *Spec) RhoShares() []float64 { return s.rhoParts()[:len(s.Metrics)] }
+
+// GateRho is the quality gate's ρ (0 under pure): what a withheld zcdp run
+// charges.
+func (s *Spec) GateRho() float64 {
+	p := s.rhoParts()
+	return p[len(p)-1]
+}
+
+// needsDelta reports whether budget part i (a metric, or the quality gate
+// when i is len(s.Metrics)) consumes some of the run's δ: with Gaussian
+// noise under pure accounting all do; otherwise only metrics that select
+// their partitions (zcdp accounts Gaussian noise in ρ, without δ).
+func (s *Spec) needsDelta(i int) bool {
+	gauss := s.Privacy.Noise == NoiseGaussian && !s.ZCDP()
+	if i == len(s.Metrics) {
+		return gauss
+	}
+	return gauss || s.Metrics[i].SelectPartitions
 }
 
 // GateShare is the quality gate's part of the run's budget: what a withheld
@@ -146,11 +193,15 @@ func (s *Spec) GateOptions(seed *int64) []dp.MetricOptions {
 	}
 	g := s.GateShare()
 	parts := make([]Share, len(cats))
+	gRho := s.GateRho()
+	rhos := make([]Share, len(cats)) // ρ in the Epsilon field, to share fitSum
 	for i := range parts {
 		parts[i] = Share{Epsilon: g.Epsilon / float64(len(cats)), Delta: g.Delta / float64(len(cats))}
+		rhos[i].Epsilon = gRho / float64(len(cats))
 	}
 	fitSum(parts, g.Epsilon, func(sh *Share) *float64 { return &sh.Epsilon })
 	fitSum(parts, g.Delta, func(sh *Share) *float64 { return &sh.Delta })
+	fitSum(rhos, gRho, func(sh *Share) *float64 { return &sh.Epsilon })
 	opts := make([]dp.MetricOptions, len(cats))
 	for i, c := range cats {
 		opts[i] = dp.MetricOptions{
@@ -158,6 +209,7 @@ func (s *Spec) GateOptions(seed *int64) []dp.MetricOptions {
 			Kind:            dp.KindUsers,
 			Epsilon:         parts[i].Epsilon,
 			Delta:           parts[i].Delta,
+			Rho:             rhos[i].Epsilon,
 			Noise:           dp.NoiseKind(s.Privacy.Noise),
 			MaxPartitions:   1,
 			MaxPerPartition: 1,
@@ -228,9 +280,13 @@ func (s *Spec) writeGatePlan(b *strings.Builder, users int) error {
 	if err != nil {
 		return fmt.Errorf("quality gate: %w", err)
 	}
-	fmt.Fprintf(b, "\nQuality gate: the users of each consent category (%s) are counted with ε = %s each, ±%s users at 95%%; "+
+	budget := "ε = " + short(opts[0].Epsilon)
+	if opts[0].Rho > 0 {
+		budget = "ρ = " + short(opts[0].Rho)
+	}
+	fmt.Fprintf(b, "\nQuality gate: the users of each consent category (%s) are counted with %s each, ±%s users at 95%%; "+
 		"a run is withheld (exit 69) if a count is below min_users = %d.\n",
-		strings.Join(s.ConsentCategories(), ", "), short(opts[0].Epsilon), short(e.HalfWidth95), s.Gate.MinUsers)
+		strings.Join(s.ConsentCategories(), ", "), budget, short(e.HalfWidth95), s.Gate.MinUsers)
 	return nil
 }
 
@@ -294,20 +350,20 @@ func checkGate(cfg Config, start, end time.Time, population []*dp.Released) *Wit
 // Withheld set, and returns w (carrying what was charged) as the run's error.
 func withhold(tx ledger.Tx, cfg Config, res *Result, now time.Time, w *WithheldError) (*Result, error) {
 	spec := cfg.Spec
-	share := spec.GateShare()
-	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: share.Epsilon, Delta: share.Delta,
+	share := spec.GateCharge()
+	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: share.Epsilon, Delta: share.Delta, Rho: share.Rho,
 		Metrics: spec.gateNames(), Time: now, Rerun: cfg.Rerun, Withheld: true}
 	if err := tx.Append(entry); err != nil {
 		return nil, &OutputError{fmt.Errorf("record the quality gate's spend in the ledger (the run was withheld): %w", err)}
 	}
-	res.Status, res.Epsilon, res.Delta = StatusWithheld, share.Epsilon, share.Delta
+	res.Status, res.Epsilon, res.Delta, res.Rho = StatusWithheld, share.Epsilon, share.Delta, share.Rho
 	if entries, err := tx.Entries(); err == nil {
 		res.Window = ledger.Summarize(entries, cfg.Now().UTC(), res.Cap.Window, spec.Name)
 	}
-	w.RunID, w.At, w.Epsilon, w.Delta = cfg.RunID, now, share.Epsilon, share.Delta
+	w.RunID, w.At, w.Epsilon, w.Delta, w.Rho = cfg.RunID, now, share.Epsilon, share.Delta, share.Rho
 	for _, c := range w.Failed {
-		cfg.Logger.Warn("withheld by the quality gate: nothing published", "category", c.Category,
-			"noisy_users", c.Value, "min_users", spec.Gate.MinUsers, "epsilon", share.Epsilon)
+		cfg.Logger.Warn("withheld by the quality gate: nothing published",
+			append([]any{"category", c.Category, "noisy_users", c.Value, "min_users", spec.Gate.MinUsers}, spendAttrs(share)[:2]...)...)
 	}
 	return res, w
 }
@@ -317,7 +373,7 @@ func withhold(tx ledger.Tx, cfg Config, res *Result, now time.Time, w *WithheldE
 func withheldEarlier(cfg Config, start, end time.Time, prev ledger.Entry) *WithheldError {
 	w := newWithheldError(cfg, start, end)
 	w.Earlier = true
-	w.RunID, w.At, w.Epsilon, w.Delta = prev.RunID, prev.Time, prev.Epsilon, prev.Delta
+	w.RunID, w.At, w.Epsilon, w.Delta, w.Rho = prev.RunID, prev.Time, prev.Epsilon, prev.Delta, prev.Rho
 	return w
 }
 
@@ -341,10 +397,11 @@ type WithheldError struct {
 	// (a retry without --rerun) read, drew and charged nothing.
 	Earlier bool
 	// RunID and At name the run that was withheld and when; Epsilon and
-	// Delta are what it charged.
+	// Delta are what it charged (Rho and Delta under zcdp accounting).
 	RunID          string
 	At             time.Time
 	Epsilon, Delta float64
+	Rho            float64
 	// Failed are the categories whose noisy count was below MinUsers (this
 	// run only).
 	Failed     []GateCount
@@ -376,8 +433,12 @@ func (e *WithheldError) Error() string {
 		if e.SpecFile != "" {
 			spec = e.SpecFile
 		}
-		fmt.Fprintf(&b, "\nThe check's ε = %s, δ = %s is recorded in the ledger as withheld (run %s); the threshold is quality_gate.min_users in %s.",
-			short(e.Epsilon), short(e.Delta), e.RunID, spec)
+		spent := fmt.Sprintf("ε = %s, δ = %s", short(e.Epsilon), short(e.Delta))
+		if e.Rho > 0 {
+			spent = fmt.Sprintf("ρ = %s, δ = %s", short(e.Rho), short(e.Delta))
+		}
+		fmt.Fprintf(&b, "\nThe check's %s is recorded in the ledger as withheld (run %s); the threshold is quality_gate.min_users in %s.",
+			spent, e.RunID, spec)
 	}
 	fmt.Fprintf(&b, "\nLook at:\n"+
 		"  - the period: %s selects events with %s in [%s, %s); do the event exports hold that day?\n"+
@@ -413,6 +474,7 @@ func addPopulation(r *reports.Report, spec *Spec, released, population []*dp.Rel
 			Category: c, Value: v.Value, Lower: v.Lower, Upper: v.Upper, Clamped: v.Clamped,
 			Epsilon: p.Epsilon, Delta: p.Delta, ConfidenceLevel: p.ConfidenceLevel,
 		})
+		zcdpPopulation(&r.Population[len(r.Population)-1], spec, p)
 	}
 	for i, rel := range released {
 		if spec.Metrics[i].Kind != KindUsers || i >= len(r.Metrics) {

@@ -17,9 +17,18 @@ import (
 
 // gateSpec is the runner's test job with the quality gate at min_users.
 func gateSpec(t testing.TB, eps float64, minUsers string) *Spec {
+	return gateSpecIn(t, AccountingPure, eps, minUsers)
+}
+
+// gateSpecIn is gateSpec under accounting a (see specIn).
+func gateSpecIn(t testing.TB, a string, eps float64, minUsers string) *Spec {
 	t.Helper()
 	text := strings.Replace(strings.NewReplacer("CAP", "1e9", "EPS", formatNumber(eps)).Replace(runSpecYAML),
 		"quality_gate: {min_users: 0}", "quality_gate: {min_users: "+minUsers+"}", 1)
+	if a == AccountingZCDP {
+		rho := formatNumber(eps * eps / 2)
+		text = strings.Replace(text, "noise: laplace}", "noise: gaussian, accounting: zcdp, rho: "+rho+", max_rho: "+rho+"}", 1)
+	}
 	s, err := ParseSpec("gate-test.yaml", strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +152,14 @@ func TestGateNoiseScale(t *testing.T) {
 // without Rerun reads and charges nothing, and Rerun runs (and charges)
 // again.
 func TestRunWithheld(t *testing.T) {
+	for _, a := range accountings {
+		t.Run(a, func(t *testing.T) { testRunWithheld(t, a) })
+	}
+}
+
+func testRunWithheld(t *testing.T, a string) {
 	h := newHarness(t)
-	spec := gateSpec(t, 10, "100")
+	spec := gateSpecIn(t, a, 10, "100")
 	evs, gs := population(50)
 	// ε = 10 over weights 5 + 1: each of the 2 gate counts has ε = 10/12,
 	// Laplace scale 1.2. 50 users pass 100 with probability ½e^{−50/1.2};
@@ -157,9 +172,9 @@ func TestRunWithheld(t *testing.T) {
 	if res == nil || res.Status != StatusWithheld {
 		t.Fatalf("Result = %+v, want status withheld", res)
 	}
-	gate := spec.GateShare()
-	if res.Epsilon != gate.Epsilon || res.Delta != gate.Delta {
-		t.Errorf("Result charged ε = %v, δ = %v, want the gate's %+v", res.Epsilon, res.Delta, gate)
+	gate := spec.GateCharge()
+	if res.Epsilon != gate.Epsilon || res.Delta != gate.Delta || res.Rho != gate.Rho {
+		t.Errorf("Result charged ε = %v, δ = %v, ρ = %v, want the gate's %+v", res.Epsilon, res.Delta, res.Rho, gate)
 	}
 	if got := len(w.Failed); got != 2 {
 		t.Errorf("%d categories failed, want 2: %v", got, w.Failed)
@@ -181,21 +196,21 @@ func TestRunWithheld(t *testing.T) {
 		t.Fatalf("ledger has %d entries, want 1", len(es))
 	}
 	e := es[0]
-	if !e.Withheld || e.Epsilon != gate.Epsilon || e.Delta != gate.Delta || e.RunID != res.RunID ||
+	if !e.Withheld || e.Epsilon != gate.Epsilon || e.Rho != gate.Rho || e.Delta != gate.Delta || e.RunID != res.RunID ||
 		!slices.Equal(e.Metrics, []string{"population:playback_stats", "population:product_usage"}) {
 		t.Errorf("ledger entry = %+v, want withheld, ε = %v, the gate's counts", e, gate.Epsilon)
 	}
 	if _, err := os.Stat(filepath.Join(h.out, "run-test", period)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("withheld period has an output directory (err %v)", err)
 	}
-	if res.Window.Epsilon != gate.Epsilon {
-		t.Errorf("window spend %v, want the gate's %v", res.Window.Epsilon, gate.Epsilon)
+	if windowSpent(res.Window) != gate.Epsilon+gate.Rho {
+		t.Errorf("window spend %v, want the gate's %v", windowSpent(res.Window), gate.Epsilon+gate.Rho)
 	}
 
 	// A retry reads nothing: unreadable inputs prove it.
 	res2, err := Run(context.Background(), h.config(spec, unreadable(), unreadable()))
 	var w2 *WithheldError
-	if !errors.As(err, &w2) || !w2.Earlier || res2 == nil || res2.Status != StatusWithheld || res2.Epsilon != 0 {
+	if !errors.As(err, &w2) || !w2.Earlier || res2 == nil || res2.Status != StatusWithheld || res2.Epsilon != 0 || res2.Rho != 0 {
 		t.Fatalf("retry = %+v, %v; want withheld earlier, nothing charged", res2, err)
 	}
 	if !strings.Contains(err.Error(), "withheld at run "+res.RunID) || !strings.Contains(err.Error(), "charged nothing") {
@@ -214,8 +229,8 @@ func TestRunWithheld(t *testing.T) {
 		t.Fatalf("rerun = %+v, %v; want released", res3, err)
 	}
 	es = h.entries()
-	if len(es) != 2 || es[1].Withheld || !es[1].Rerun || es[1].Epsilon != 10 {
-		t.Errorf("ledger after rerun = %+v, want a second, released entry of ε = 10", es)
+	if len(es) != 2 || es[1].Withheld || !es[1].Rerun || chargedOf(es[1]) != runCharge(spec) {
+		t.Errorf("ledger after rerun = %+v, want a second, released entry charged %v", es, runCharge(spec))
 	}
 	if _, err := os.Stat(filepath.Join(res3.Dir, "report.json")); err != nil {
 		t.Errorf("rerun published no report: %v", err)

@@ -85,13 +85,18 @@ type MissingReportError struct {
 	Recorded           time.Time // when the spend was recorded
 	Epsilon, Delta     float64   // what it charged
 	Staged             string    // where its staged copy would be
+	Rho                float64   // what it charged under zcdp accounting (then Epsilon is 0)
 }
 
 func (e *MissingReportError) Error() string {
-	return fmt.Sprintf("%s %s is recorded in the ledger as released by run %s at %s (ε = %g, δ = %g charged), "+
+	charged := fmt.Sprintf("ε = %g, δ = %g", e.Epsilon, e.Delta)
+	if e.Rho > 0 {
+		charged = fmt.Sprintf("ρ = %g, δ = %g", e.Rho, e.Delta)
+	}
+	return fmt.Sprintf("%s %s is recorded in the ledger as released by run %s at %s (%s charged), "+
 		"but its report was never published, and no staged copy of it survives (%s): publishing the period now "+
 		"means drawing new noise, which must be charged again",
-		e.Job, e.Period, e.RunID, e.Recorded.UTC().Format(time.RFC3339), e.Epsilon, e.Delta, e.Staged)
+		e.Job, e.Period, e.RunID, e.Recorded.UTC().Format(time.RFC3339), charged, e.Staged)
 }
 
 // Hint is the "Try:" line of the command line.
@@ -224,7 +229,7 @@ func publishRecorded(cfg Config, res *Result, prev ledger.Entry, log *slog.Logge
 		staged = filepath.Join(cfg.OutDir, spec.Name, reports.StagedPrefix+"<run id>")
 	}
 	return &MissingReportError{Job: spec.Name, Period: cfg.Period, RunID: prev.RunID, Recorded: prev.Time,
-		Epsilon: prev.Epsilon, Delta: prev.Delta, Staged: staged}
+		Epsilon: prev.Epsilon, Delta: prev.Delta, Staged: staged, Rho: prev.Rho}
 }
 
 // cleanStaged removes the staged reports of job that must never be

@@ -76,9 +76,15 @@ var errFull = errors.New("no space left on device (injected)")
 // its inputs, publishes the staged report byte for byte, charges nothing,
 // and the run after that finds the period released.
 func TestRunPublishFailsThenRetryPublishesStaged(t *testing.T) {
+	for _, a := range accountings {
+		t.Run(a, func(t *testing.T) { testRunPublishFailsThenRetryPublishesStaged(t, a) })
+	}
+}
+
+func testRunPublishFailsThenRetryPublishesStaged(t *testing.T, a string) {
 	h := newHarness(t)
 	evs, gs := population(60)
-	spec := specWith(t, 1, 10)
+	spec := specIn(t, a, 1, 10)
 	cfg := h.with(spec, evs, gs)
 	cfg.faults.beforePublish = func() error { return errFull }
 	_, err := Run(context.Background(), cfg)
@@ -104,7 +110,7 @@ func TestRunPublishFailsThenRetryPublishesStaged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry: %v (it must publish the staged report without reading anything)", err)
 	}
-	if res.Status != StatusPublishedStaged || res.RunID != es[0].RunID || res.Epsilon != 0 || res.Delta != 0 {
+	if res.Status != StatusPublishedStaged || res.RunID != es[0].RunID || res.Epsilon != 0 || res.Delta != 0 || res.Rho != 0 {
 		t.Errorf("retry = status %q, run %s, charged ε %v δ %v; want %q, run %s, nothing charged",
 			res.Status, res.RunID, res.Epsilon, res.Delta, StatusPublishedStaged, es[0].RunID)
 	}
@@ -138,9 +144,15 @@ func TestRunPublishFailsThenRetryPublishesStaged(t *testing.T) {
 // *MissingReportError saying what happened and to use --rerun; --rerun
 // releases, charged again.
 func TestRunMissingReport(t *testing.T) {
+	for _, a := range accountings {
+		t.Run(a, func(t *testing.T) { testRunMissingReport(t, a) })
+	}
+}
+
+func testRunMissingReport(t *testing.T, a string) {
 	h := newHarness(t)
 	evs, gs := population(60)
-	spec := specWith(t, 1, 10)
+	spec := specIn(t, a, 1, 10)
 	cfg := h.with(spec, evs, gs)
 	cfg.faults.beforePublish = func() error { return errFull }
 	if _, err := Run(context.Background(), cfg); err == nil {
@@ -157,8 +169,8 @@ func TestRunMissingReport(t *testing.T) {
 	if !errors.As(err, &me) {
 		t.Fatalf("retry without a staged report = %v, want *MissingReportError", err)
 	}
-	if me.RunID != first.RunID || me.Period != period || me.Epsilon != 1 {
-		t.Errorf("MissingReportError = %+v, want run %s, period %s, ε 1", me, first.RunID, period)
+	if me.RunID != first.RunID || me.Period != period || me.Epsilon+me.Rho != runCharge(spec) {
+		t.Errorf("MissingReportError = %+v, want run %s, period %s, charged %v", me, first.RunID, period, runCharge(spec))
 	}
 	if msg := err.Error() + " " + me.Hint(); !strings.Contains(msg, "--rerun") || !strings.Contains(msg, "never published") ||
 		!strings.Contains(msg, "charged again") {
@@ -174,8 +186,8 @@ func TestRunMissingReport(t *testing.T) {
 	if err != nil || res.Status != StatusReleased {
 		t.Fatalf("--rerun = %+v, %v", res, err)
 	}
-	if es := h.entries(); len(es) != 2 || !es[1].Rerun || res.Window.Epsilon != 2 {
-		t.Errorf("after --rerun the ledger has %d entries (window ε %v), want 2, charged again", len(es), res.Window.Epsilon)
+	if es := h.entries(); len(es) != 2 || !es[1].Rerun || windowSpent(res.Window) != 2*runCharge(spec) {
+		t.Errorf("after --rerun the ledger has %d entries (window spend %v), want 2, charged again", len(es), windowSpent(res.Window))
 	}
 }
 
@@ -183,9 +195,15 @@ func TestRunMissingReport(t *testing.T) {
 // under OUT) happens before the spend is recorded: nothing charged,
 // nothing left, and the retry releases.
 func TestRunStageFailsChargesNothing(t *testing.T) {
+	for _, a := range accountings {
+		t.Run(a, func(t *testing.T) { testRunStageFailsChargesNothing(t, a) })
+	}
+}
+
+func testRunStageFailsChargesNothing(t *testing.T, a string) {
 	h := newHarness(t)
 	evs, gs := population(60)
-	spec := specWith(t, 1, 10)
+	spec := specIn(t, a, 1, 10)
 	cfg := h.with(spec, evs, gs)
 	cfg.faults.beforeStage = func() error { return errFull }
 	if _, err := Run(context.Background(), cfg); !errors.Is(err, errFull) {
@@ -225,9 +243,15 @@ func (failingTx) Append(ledger.Entry) error { return errFull }
 // recorded: publishing it would be an uncharged release) and releases
 // afresh, charged once.
 func TestRunAppendFailsThenRetryReleasesAfresh(t *testing.T) {
+	for _, a := range accountings {
+		t.Run(a, func(t *testing.T) { testRunAppendFailsThenRetryReleasesAfresh(t, a) })
+	}
+}
+
+func testRunAppendFailsThenRetryReleasesAfresh(t *testing.T, a string) {
 	h := newHarness(t)
 	evs, gs := population(60)
-	spec := specWith(t, 1, 10)
+	spec := specIn(t, a, 1, 10)
 	cfg := h.with(spec, evs, gs)
 	cfg.Ledger = failingLedger{h.ledger}
 	_, err := Run(context.Background(), cfg)
@@ -260,9 +284,15 @@ func TestRunAppendFailsThenRetryReleasesAfresh(t *testing.T) {
 // survives the cleanup of later releases of other periods, and its retry
 // still publishes it.
 func TestRunStagedSurvivesOtherReleases(t *testing.T) {
+	for _, a := range accountings {
+		t.Run(a, func(t *testing.T) { testRunStagedSurvivesOtherReleases(t, a) })
+	}
+}
+
+func testRunStagedSurvivesOtherReleases(t *testing.T, a string) {
 	h := newHarness(t)
 	evs, gs := population(60)
-	spec := specWith(t, 1, 10)
+	spec := specIn(t, a, 1, 10)
 	cfg := h.with(spec, evs, gs)
 	cfg.faults.beforePublish = func() error { return errFull }
 	if _, err := Run(context.Background(), cfg); err == nil {

@@ -93,8 +93,15 @@ func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released)
 			}
 			rm.Partitions = append(rm.Partitions, rp)
 		}
+		if c := rel.CapsCut; c != nil {
+			rm.CapsCut = &reports.CapsCut{Epsilon: c.Epsilon, Delta: c.Delta,
+				Users: c.Users, UsersLower: c.UsersLower, UsersUpper: c.UsersUpper,
+				Contributing: c.Contributing, ContributingLower: c.ContributingLower, ContributingUpper: c.ContributingUpper,
+				Share: c.Share, ShareLower: c.ShareLower, ShareUpper: c.ShareUpper}
+		}
 		r.Metrics = append(r.Metrics, rm)
 	}
+	zcdpReport(r, spec, released)
 	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("job %s: %w", spec.Name, err)
 	}
@@ -108,20 +115,23 @@ func partitionFor(m *Metric, rel *dp.Released, p dp.ReleasedPartition) reports.P
 		rp.Share, rp.ShareLower, rp.ShareUpper = ptr(p.Share), ptr(p.ShareLower), ptr(p.ShareUpper)
 	case KindQuantiles:
 		// Value is the released quantile nearest the median, with its own
-		// interval; never the clamping range, which is the metric's.
-		for _, q := range p.Quantiles {
-			rp.Quantiles = append(rp.Quantiles, quantileFor(q))
-		}
+		// interval (derived by post-processing, see dp/quantci.go), or none
+		// and the reason: never the clamping range, which is the metric's.
 		best := math.Inf(1)
-		for _, q := range rp.Quantiles {
+		for _, q := range p.Quantiles {
+			rq := reports.Quantile{Rank: q.Rank, Value: q.Value, IntervalNote: q.NoInterval}
+			if q.NoInterval == "" {
+				rq.Lower, rq.Upper = ptr(q.Lower), ptr(q.Upper)
+			}
+			rp.Quantiles = append(rp.Quantiles, rq)
 			if d := math.Abs(q.Rank - 0.5); d < best {
-				best, rp.Value = d, q.Value
-				rp.Lower, rp.Upper, rp.IntervalNote = 0, 0, noQuantileInterval
-				if q.Lower != nil && q.Upper != nil {
-					rp.Lower, rp.Upper, rp.IntervalNote = *q.Lower, *q.Upper, ""
+				best, rp.Value, rp.Lower, rp.Upper, rp.IntervalNote = d, q.Value, q.Lower, q.Upper, q.NoInterval
+				if q.NoInterval != "" {
+					rp.Lower, rp.Upper = 0, 0
 				}
 			}
 		}
+		rp.ValueCount, rp.ValueCountLower, rp.ValueCountUpper = ptr(p.Values), ptr(p.ValuesLower), ptr(p.ValuesUpper)
 	}
 	return rp
 }

@@ -131,6 +131,9 @@ type Result struct {
 	Dir string
 	// Epsilon and Delta are what this run charged (0 unless released).
 	Epsilon, Delta float64
+	// Rho is what this run charged under zcdp accounting (then Epsilon is
+	// 0 and Delta the δ of partition selection).
+	Rho float64
 	// Window is the ledger's state after the run.
 	Window ledger.Summary
 	Cap    ledger.Cap
@@ -276,7 +279,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return res, summarize()
 	}
 	eps, delta := spec.Spend()
-	if err := ledger.Check(tx, res.Cap, now, eps, delta); err != nil {
+	charge := spec.Charge()
+	if err := ledger.CheckSpend(tx, res.Cap, now, charge); err != nil {
 		return nil, err
 	}
 	if err := prepareOutput(cfg.OutDir, spec.Name, cfg.Period, cfg.Rerun); err != nil {
@@ -288,7 +292,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := checkUserIDTypes(spec, cfg.Events, cfg.Consent); err != nil {
 		return nil, err
 	}
-	log.Info("run started", "epsilon", eps, "delta", delta, "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)
+	log.Info("run started", append(spendAttrs(charge), "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)...)
 
 	// 2. Read, bound, aggregate and release, in memory.
 	released, err := aggregate(ctx, cfg, start, end, now)
@@ -311,7 +315,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 3. Stage the whole report, then record the spend durably, before
 	// anything is visible. The report states the ledger's totals as they
 	// are once its own entry is in.
-	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: eps, Delta: delta,
+	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: eps, Delta: delta, Rho: charge.Rho,
 		Metrics: metricNames(spec), Time: now, Rerun: cfg.Rerun}
 	after := ledger.Summarize(append(entries[:len(entries):len(entries)], entry), now, res.Cap.Window, spec.Name)
 	report.Ledger = reports.LedgerSummary{
@@ -319,6 +323,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		EpsilonSpent: after.Epsilon, EpsilonCap: res.Cap.Epsilon,
 		DeltaSpent: after.Delta, DeltaCap: res.Cap.Delta,
 		EpsilonAllTime: after.EpsilonAllTime, DeltaAllTime: after.DeltaAllTime, UnknownAllTime: after.UnknownAllTime,
+	}
+	if after.ZCDP > 0 || after.ZCDPAllTime > 0 {
+		zcdpLedgerSummary(&report.Ledger, after, res.Cap)
 	}
 	if cfg.faults.beforeStage != nil {
 		if err := cfg.faults.beforeStage(); err != nil {
@@ -332,7 +339,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, &OutputError{fmt.Errorf("record spend in ledger (the report is staged; a retry publishes it "+
 			"if the spend was recorded, and releases afresh if it was not): %w", err)}
 	}
-	res.Epsilon, res.Delta = eps, delta
+	res.Epsilon, res.Delta, res.Rho = eps, delta, charge.Rho
 	if err := summarize(); err != nil {
 		return nil, err
 	}
@@ -354,8 +361,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Dir, res.Status = dir, StatusReleased
 	res.Index = regenerateIndex(cfg.OutDir, spec.Name, log) // a view of the releases: its failure is only logged
-	log.Info("released", "dir", dir, "epsilon", eps, "delta", delta,
-		"window_epsilon", res.Window.Epsilon, "cap_epsilon", res.Cap.Epsilon)
+	windowEps, _ := res.Window.Guarantee(res.Cap)
+	log.Info("released", append(append([]any{"dir", dir}, spendAttrs(charge)...),
+		"window_epsilon", windowEps, "cap_epsilon", res.Cap.Epsilon)...)
 	return res, nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/dpstats/dpstats/dp"
 )
 
 // SpecVersion is the only job spec version this package reads.
@@ -34,9 +36,10 @@ const (
 )
 
 // OtherPartition is the implicit partition of every metric with a public
-// partition list or buckets: values outside the list are counted there. It
-// is always published (for a bucketed dimension it stays empty: every value
-// falls in a bucket).
+// partition list: non-null values outside the list are counted there, and
+// it is always published. An event whose dimension is null is not part of
+// the metric at all. Bucketed dimensions have no "other": every value falls
+// in a bucket.
 const OtherPartition = "other"
 
 // TotalPartition is the single partition of a metric without a dimension.
@@ -128,6 +131,8 @@ type Spec struct {
 	// must reach to publish. See QualityGate.
 	Gate QualityGate
 
+	rhoFromEpsilon float64 // zcdp: the ε override Privacy.Rho came from (ρ = ε²/2), 0 if none
+
 	file      string            // name given to ParseSpec, for error messages
 	lines     map[string]int    // field path → line in file
 	overrides map[string]string // field path → flag that set it
@@ -166,6 +171,24 @@ type Privacy struct {
 	// Confidence is the level of the published confidence intervals, in
 	// (0, 1). Default 0.95.
 	Confidence float64
+
+	// Accounting is how runs are accounted (zcdp.go, docs/accounting.md):
+	// "pure" (default; ε's add up, the run's budget is Epsilon) or "zcdp"
+	// (zero-concentrated DP; ρ's add up, the run's budget is RunRho, and
+	// Epsilon is not used).
+	Accounting string
+	// Rho is the run's ρ under zcdp accounting, > 0. 0 (the default)
+	// derives it from the ledger cap and RunsPerWindow.
+	Rho float64
+	// MaxRho is the per-run ceiling of ρ that an override cannot exceed.
+	// Default: MaxEpsilon²/2, the ρ a pure run at the ceiling counts as.
+	MaxRho float64
+	// RunsPerWindow is how many runs are planned in the ledger's window;
+	// under zcdp without Rho, the cap's ρ is split over them. Default:
+	// ledger.window_days (one run a day).
+	RunsPerWindow int
+
+	noiseSet bool // whether Noise was given (spec or override), not defaulted
 }
 
 // LedgerCap bounds the total spend of all jobs sharing a ledger.
@@ -198,8 +221,9 @@ type Metric struct {
 	// Dimension is the column that splits the metric into partitions;
 	// empty for a single total (partition "total").
 	Dimension string
-	// Partitions is the public list of the dimension's values. Values not
-	// listed go to "other".
+	// Partitions is the public list of the dimension's values. Non-null
+	// values not listed go to "other"; events whose dimension (or value) is
+	// null are not part of the metric.
 	Partitions []string
 	// SelectPartitions, instead of a public list, keeps the values found in
 	// the data that pass DP partition selection. Needs δ.
@@ -276,15 +300,15 @@ func (m *Metric) PartitionList() []string {
 }
 
 // PublishedPartitions returns the partitions that are always published for
-// m, including "other": the public list or the bucket labels, or "total"
-// for a metric without a dimension. It returns nil when the partitions are
-// selected from the data.
+// m: the public list and "other", the bucket labels (which cover every
+// value, so there is no "other"), or "total" for a metric without a
+// dimension. It returns nil when the partitions are selected from the data.
 func (m *Metric) PublishedPartitions() []string {
 	switch {
 	case m.Dimension == "":
 		return []string{TotalPartition}
 	case m.Buckets != nil:
-		return append(m.Buckets.Labels(), OtherPartition)
+		return m.Buckets.Labels()
 	case m.SelectPartitions:
 		return nil
 	default:
@@ -727,18 +751,32 @@ func (p *parser) privacy(n *yaml.Node, field string, s *Spec) {
 		"max_delta":   func(v *yaml.Node, f string) { pr.MaxDelta = p.float(v, f) },
 		"noise":       func(v *yaml.Node, f string) { pr.Noise = p.str(v, f) },
 		"confidence":  func(v *yaml.Node, f string) { pr.Confidence = p.float(v, f) },
+		"accounting":  func(v *yaml.Node, f string) { pr.Accounting = p.str(v, f) },
+		"rho":         func(v *yaml.Node, f string) { pr.Rho = p.float(v, f) },
+		"max_rho":     func(v *yaml.Node, f string) { pr.MaxRho = p.float(v, f) },
+		"runs_per_window": func(v *yaml.Node, f string) {
+			pr.RunsPerWindow = p.int(v, f)
+		},
 	})
-	if !seen["epsilon"] {
+	if !seen["accounting"] {
+		pr.Accounting = AccountingPure
+	}
+	zcdp := pr.Accounting == AccountingZCDP
+	if !seen["epsilon"] && !zcdp {
 		p.fail(n, field+".epsilon", "required: the run's ε")
 	}
-	if !seen["max_epsilon"] {
+	if !seen["max_epsilon"] && !(zcdp && seen["max_rho"]) {
 		p.fail(n, field+".max_epsilon", "required: the per-run ceiling that --epsilon cannot exceed")
 	}
 	if !seen["max_delta"] {
 		pr.MaxDelta = pr.Delta
 	}
+	pr.noiseSet = seen["noise"]
 	if !seen["noise"] {
-		pr.Noise = NoiseLaplace
+		pr.Noise = defaultNoise(pr.Accounting)
+	}
+	if !seen["max_rho"] {
+		pr.MaxRho = dp.PureRho(pr.MaxEpsilon)
 	}
 	if !seen["confidence"] {
 		pr.Confidence = 0.95
@@ -948,6 +986,11 @@ const (
 // at fault (one is tiny next to the others); otherwise the run's ε is.
 func (v *validator) shares() {
 	s := v.s
+	if s.ZCDP() {
+		v.rhoShares()
+		v.deltaShares()
+		return
+	}
 	// Every aggregation the run draws noise for: the metrics, then each of
 	// the quality gate's per-category counts (the gate's share split evenly).
 	type part struct {
@@ -988,8 +1031,14 @@ func (v *validator) shares() {
 			formatNumber(s.Privacy.Epsilon), len(s.Metrics), w.name, w.eps, minShareEpsilon)
 		e.Hint = fmt.Sprintf("this job needs ε ≥ %.3g; an ε anywhere near that releases nothing but noise (dpstats plan shows the expected error)", need)
 	}
+	v.deltaShares()
+}
+
+// deltaShares checks that every metric that needs δ gets a usable share.
+func (v *validator) deltaShares() {
+	s := v.s
 	for i, sh := range s.Shares() {
-		if m := &s.Metrics[i]; m.NeedsDelta(s.Privacy.Noise) && sh.Delta < minShareDelta {
+		if m := &s.Metrics[i]; s.needsDelta(i) && sh.Delta < minShareDelta {
 			v.fail("privacy.delta",
 				"%s is too small: metric %s's share of it would underflow (the smallest usable δ is about %.3g per metric)",
 				formatNumber(s.Privacy.Delta), m.Name, minShareDelta)
@@ -1001,13 +1050,17 @@ func (v *validator) shares() {
 func (v *validator) privacy() {
 	s := v.s
 	p := &s.Privacy
+	zcdp := p.Accounting == AccountingZCDP
 	switch {
+	case zcdp && p.Epsilon == 0: // not used under zcdp
 	case !(p.Epsilon > 0) || math.IsInf(p.Epsilon, 0):
 		v.fail("privacy.epsilon", "must be > 0 and finite, got %s", formatNumber(p.Epsilon))
 	case p.Epsilon > p.MaxEpsilon:
 		v.fail("privacy.epsilon", "must be ≤ privacy.max_epsilon = %s, got %s", formatNumber(p.MaxEpsilon), formatNumber(p.Epsilon))
 	}
-	if !(p.MaxEpsilon > 0) || math.IsInf(p.MaxEpsilon, 0) {
+	switch {
+	case zcdp && p.MaxEpsilon == 0: // not used under zcdp when max_rho is given
+	case !(p.MaxEpsilon > 0) || math.IsInf(p.MaxEpsilon, 0):
 		v.fail("privacy.max_epsilon", "must be > 0 and finite, got %s", formatNumber(p.MaxEpsilon))
 	}
 	switch {
@@ -1022,7 +1075,7 @@ func (v *validator) privacy() {
 	switch p.Noise {
 	case NoiseLaplace:
 	case NoiseGaussian:
-		if p.Delta == 0 {
+		if p.Delta == 0 && !zcdp {
 			e := v.fail("privacy.delta", "gaussian noise needs delta > 0")
 			e.Hint = fmt.Sprintf("set privacy.delta or pass a delta override (e.g. 1e-6; at most privacy.max_delta = %s), or use laplace noise", formatNumber(p.MaxDelta))
 		}
@@ -1036,6 +1089,7 @@ func (v *validator) privacy() {
 	switch {
 	case !(l.CapEpsilon > 0) || math.IsInf(l.CapEpsilon, 0):
 		v.fail("ledger.cap_epsilon", "must be > 0 and finite, got %s", formatNumber(l.CapEpsilon))
+	case zcdp: // checked against max_rho by zcdpPrivacy
 	case l.CapEpsilon < p.MaxEpsilon:
 		e := v.fail("ledger.cap_epsilon", "must be ≥ privacy.max_epsilon = %s (otherwise a run at the ceiling could never be released), got %s",
 			formatNumber(p.MaxEpsilon), formatNumber(l.CapEpsilon))
@@ -1050,6 +1104,7 @@ func (v *validator) privacy() {
 	if l.WindowDays < 1 || l.WindowDays > 3660 {
 		v.fail("ledger.window_days", "must be between 1 and 3660, got %d", l.WindowDays)
 	}
+	v.zcdpPrivacy()
 }
 
 func (v *validator) metric(f string, m *Metric, forbidden map[string]bool) {
@@ -1355,7 +1410,9 @@ func (s *Spec) Weights() []float64 {
 	return w
 }
 
-// Share is one metric's part of the run's budget.
+// Share is one metric's part of the run's budget. Under zcdp accounting
+// Epsilon is 0 (the part's ρ is in RhoShares) and Delta is only for
+// partition selection.
 type Share struct {
 	Epsilon float64
 	Delta   float64
@@ -1394,8 +1451,12 @@ func fitSum(shares []Share, total float64, field func(*Share) *float64) {
 
 // Spend returns the ε and δ a run of this spec charges to the ledger: the
 // run's whole ε and δ, even δ that no metric's mechanism needs (charging
-// more than is spent is safe; the report states the same figures).
+// more than is spent is safe; the report states the same figures). Under
+// zcdp accounting a run charges ρ instead (Charge) and ε is 0.
 func (s *Spec) Spend() (epsilon, delta float64) {
+	if s.Privacy.Accounting == AccountingZCDP {
+		return 0, s.Privacy.Delta
+	}
 	return s.Privacy.Epsilon, s.Privacy.Delta
 }
 
@@ -1441,6 +1502,12 @@ func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, err
 		}
 		return ""
 	}
+	if epsilon != nil && s.ZCDP() {
+		if err := c.epsilonAsRho(*epsilon, where); err != nil {
+			return nil, err
+		}
+		epsilon = nil
+	}
 	if epsilon != nil {
 		e := *epsilon
 		switch {
@@ -1471,6 +1538,7 @@ func (s *Spec) WithOverrides(epsilon, delta *float64, noise *string) (*Spec, err
 	}
 	if noise != nil {
 		c.Privacy.Noise = *noise
+		c.Privacy.noiseSet = true
 		c.overrides["privacy.noise"] = "noise override"
 	}
 	if err := c.Validate(); err != nil {

@@ -711,7 +711,7 @@ func TestBuckets(t *testing.T) {
 		})
 	}
 	m := Metric{Dimension: "bitrate_kbps", Buckets: &Buckets{Edges: []float64{0, 1000}, Unit: "kbps"}}
-	if got, want := m.PublishedPartitions(), []string{"0–999 kbps", "≥ 1000 kbps", "other"}; !slices.Equal(got, want) {
+	if got, want := m.PublishedPartitions(), []string{"0–999 kbps", "≥ 1000 kbps"}; !slices.Equal(got, want) {
 		t.Errorf("PublishedPartitions() = %q, want %q", got, want)
 	}
 	if got, want := m.PartitionList(), []string{"0–999 kbps", "≥ 1000 kbps"}; !slices.Equal(got, want) {

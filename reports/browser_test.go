@@ -65,25 +65,39 @@ func (b *browserEvents) listen(ev any) {
 	}
 }
 
-// TestBrowserRendersReport opens a published index.html from disk in headless
-// Chromium, takes a screenshot, and checks that every chart rendered, that
-// the page made no network request and logged no error, and that a hostile
-// partition name shows as text.
-func TestBrowserRendersReport(t *testing.T) {
-	chromium := findChromium(t)
-	out := t.TempDir()
-	r := fixture()
-	const hostile = "<script>alert(1)</script>"
-	r.Metrics[0].Partitions[5].Name = hostile
-	dir, err := Publish(out, r)
-	if err != nil {
-		t.Fatal(err)
+// checkOffline fails t if the page at path requested anything but itself
+// (a self-contained page needs no network), or the browser reported an
+// error or warning (a missing favicon aside).
+func (b *browserEvents) checkOffline(t *testing.T, path string) {
+	t.Helper()
+	fileURL := (&url.URL{Scheme: "file", Path: path}).String()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, u := range b.requests {
+		if u != fileURL {
+			t.Errorf("page made a network request: %s", u)
+		}
 	}
-	index := filepath.Join(dir, "index.html")
-	fileURL := (&url.URL{Scheme: "file", Path: index}).String()
+	if len(b.requests) == 0 {
+		t.Error("saw no request at all, not even the document: is the network listener working?")
+	}
+	for _, p := range b.problems {
+		if !strings.Contains(p, "favicon") {
+			t.Errorf("browser reported a problem: %s", p)
+		}
+	}
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// openInBrowser opens the page at path in a fresh headless Chromium (no
+// network features, its own profile), saves a full-page screenshot as
+// shotName (in DPSTATS_SCREENSHOT_DIR when set, to look at), and returns
+// the browser context and what the page logged or requested. The browser
+// closes when the test ends.
+func openInBrowser(t *testing.T, chromium, path, shotName string, timeout time.Duration) (context.Context, *browserEvents) {
+	t.Helper()
+	fileURL := (&url.URL{Scheme: "file", Path: path}).String()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
 	actx, acancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -101,11 +115,10 @@ func TestBrowserRendersReport(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
-	defer acancel()
-	var events browserEvents
+	t.Cleanup(acancel)
+	events := &browserEvents{}
 	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithListener(events.listen))
-	defer bcancel()
-
+	t.Cleanup(bcancel)
 	if err := chromedp.Do(bctx, chromedp.Navigate(fileURL)); err != nil {
 		t.Fatalf("open %s: %v", fileURL, err)
 	}
@@ -113,14 +126,32 @@ func TestBrowserRendersReport(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	shot := filepath.Join(t.TempDir(), "index.png")
-	if dirEnv := os.Getenv("DPSTATS_SCREENSHOT_DIR"); dirEnv != "" {
-		shot = filepath.Join(dirEnv, "index.png")
+	shot := filepath.Join(t.TempDir(), shotName)
+	if dir := os.Getenv("DPSTATS_SCREENSHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, shotName)
 	}
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	return bctx, events
+}
+
+// TestBrowserRendersReport opens a published index.html from disk in headless
+// Chromium, takes a screenshot, and checks that every chart rendered, that
+// the page made no network request and logged no error, and that a hostile
+// partition name shows as text.
+func TestBrowserRendersReport(t *testing.T) {
+	chromium := findChromium(t)
+	out := t.TempDir()
+	r := fixture()
+	const hostile = "<script>alert(1)</script>"
+	r.Metrics[0].Partitions[5].Name = hostile
+	dir, err := Publish(out, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, events := openInBrowser(t, chromium, filepath.Join(dir, "index.html"), "index.png", 30*time.Second)
 
 	wantCharts := 0
 	for _, m := range r.Metrics {
@@ -237,21 +268,7 @@ func TestBrowserRendersReport(t *testing.T) {
 		}
 	}
 
-	events.mu.Lock()
-	defer events.mu.Unlock()
-	for _, u := range events.requests {
-		if u != fileURL {
-			t.Errorf("page made a network request: %s", u)
-		}
-	}
-	if len(events.requests) == 0 {
-		t.Error("saw no request at all, not even the document: is the network listener working?")
-	}
-	for _, p := range events.problems {
-		if !strings.Contains(p, "favicon") {
-			t.Errorf("browser reported a problem: %s", p)
-		}
-	}
+	events.checkOffline(t, filepath.Join(dir, "index.html"))
 }
 
 // jsString quotes s as a JavaScript string literal.

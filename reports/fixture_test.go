@@ -93,6 +93,9 @@ func fixture() *Report {
 				Partitions: countPartitions(
 					[]string{"h264", "hevc", "av1", "vp9", "mpeg2", "other"},
 					[]float64{182344.4, 120871.9, 40211.3, 18220.8, 101.2, -37.4}, 598.6),
+				CapsCut: &CapsCut{Epsilon: 0.02, Users: 8120, UsersLower: 7935.6, UsersUpper: 8304.4,
+					Contributing: 81544, ContributingLower: 81322.7, ContributingUpper: 81765.3,
+					Share: 0.0996, ShareLower: 0.0971, ShareUpper: 0.1021},
 			},
 			{
 				Name: "resolution_mix", Title: "Resolution mix", Kind: KindUsers, Display: DisplayShare,
@@ -127,10 +130,11 @@ func fixture() *Report {
 				Dimension:   "media_type", ConsentCategory: "playback_stats", Unit: "min", Generalization: "rounded to 5 min",
 				MaxPartitions: 2, MaxPerPartition: 1, Lower: 0, Upper: 240, Epsilon: 0.1, ConfidenceLevel: 0.95,
 				Partitions: []Partition{
-					{Name: "movie", Value: 94.2, Lower: 90, Upper: 98.7, Quantiles: []Quantile{{0.25, 62.5, f64(58), f64(66)}, {0.5, 94.2, f64(90), f64(98.7)}, {0.75, 118.3, f64(113.1), f64(123.9)}}},
-					{Name: "episode", Value: 41.8, Lower: 40.1, Upper: 43.5, Quantiles: []Quantile{{0.25, 22.1, f64(20), f64(24.3)}, {0.5, 41.8, f64(40.1), f64(43.5)}, {0.75, 47.9, f64(46), f64(50.2)}}},
-					{Name: "clip", Value: 4.13, Lower: 2.9, Upper: 5.5, Quantiles: []Quantile{{0.25, 1.92, nil, nil}, {0.5, 4.13, f64(2.9), f64(5.5)}, {0.75, 8.7, f64(6.1), f64(11.2)}}},
-					{Name: "other", Value: 131.2, IntervalNote: "the release has no interval for this partition's quantiles", Quantiles: []Quantile{{0.25, 58.5, nil, nil}, {0.5, 131.2, nil, nil}, {0.75, 240, nil, nil}}},
+					{Name: "movie", Value: 94.2, Lower: 90, Upper: 98.7, Quantiles: []Quantile{{0.25, 62.5, f64(58), f64(66), ""}, {0.5, 94.2, f64(90), f64(98.7), ""}, {0.75, 118.3, f64(113.1), f64(123.9), ""}}},
+					{Name: "episode", Value: 41.8, Lower: 40.1, Upper: 43.5, Quantiles: []Quantile{{0.25, 22.1, f64(20), f64(24.3), ""}, {0.5, 41.8, f64(40.1), f64(43.5), ""}, {0.75, 47.9, f64(46), f64(50.2), ""}}},
+					{Name: "clip", Value: 4.13, Lower: 2.9, Upper: 5.5, ValueCount: f64(1811), ValueCountLower: f64(1632.4), ValueCountUpper: f64(1989.6), Quantiles: []Quantile{{0.25, 1.92, nil, nil, "too few values for the noise"}, {0.5, 4.13, f64(2.9), f64(5.5), ""}, {0.75, 8.7, f64(6.1), f64(11.2), ""}}},
+					{Name: "other", Value: 120, Lower: 120, Upper: 120, IntervalNote: "too few values for the noise", ValueCount: f64(0), ValueCountLower: f64(-178.6), ValueCountUpper: f64(178.6),
+						Quantiles: []Quantile{{0.25, 60, nil, nil, "too few values for the noise"}, {0.5, 120, nil, nil, "too few values for the noise"}, {0.75, 180, nil, nil, "too few values for the noise"}}},
 				},
 			},
 			{

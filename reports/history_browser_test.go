@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"context"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,37 +36,7 @@ func TestBrowserRendersHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fileURL := (&url.URL{Scheme: "file", Path: res.HTML}).String()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true), chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	)
-	defer acancel()
-	var events browserEvents
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithListener(events.listen))
-	defer bcancel()
-	if err := chromedp.Do(bctx, chromedp.Navigate(fileURL)); err != nil {
-		t.Fatalf("open %s: %v", fileURL, err)
-	}
-	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	shot := filepath.Join(t.TempDir(), "history-index.png")
-	if dir := os.Getenv("DPSTATS_SCREENSHOT_DIR"); dir != "" {
-		shot = filepath.Join(dir, "history-index.png")
-	}
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	bctx, events := openInBrowser(t, chromium, res.HTML, "history-index.png", 60*time.Second)
 
 	// What the page must show, from the history itself.
 	var panels int
@@ -159,19 +128,5 @@ func TestBrowserRendersHistory(t *testing.T) {
 		t.Errorf("only %d links to files; want each period's report, report.json and CSVs", files)
 	}
 
-	events.mu.Lock()
-	defer events.mu.Unlock()
-	for _, u := range events.requests {
-		if u != fileURL {
-			t.Errorf("page made a network request: %s", u)
-		}
-	}
-	if len(events.requests) == 0 {
-		t.Error("saw no request at all, not even the document: is the network listener working?")
-	}
-	for _, p := range events.problems {
-		if !strings.Contains(p, "favicon") {
-			t.Errorf("browser reported a problem: %s", p)
-		}
-	}
+	events.checkOffline(t, res.HTML)
 }

@@ -34,11 +34,20 @@ type pageView struct {
 	AnyNoInterval         bool
 	Title                 string // the human title: the spec's, else the job name
 	TidyCSV, SchemaFile   string
+	AnyCapsCut            bool
+	AnyQuantiles          bool
 	ChartCount            int
 	Level                 string // confidence level shared by all metrics, "" if they differ
 	Population            []populationView
 	MinUsers              string // the quality gate's threshold, "" if none
 	AnyUserShares         bool   // a users metric shows shares of its category's users
+
+	// Zero-concentrated accounting (zcdp.go): ZCDP when this report is
+	// accounted in ρ, WindowZCDP when the ledger's window holds a zCDP
+	// release (then the window is accounted in ρ even for a pure report).
+	ZCDP, WindowZCDP              bool
+	Rho, RhoDelta                 string
+	LedgerRho, RhoCap, AllTimeRho string
 }
 
 type metricView struct {
@@ -57,6 +66,7 @@ type metricView struct {
 	OtherNote            string // what "other" means here; "" without an "other" partition
 	CapsCut              string // what the per-user caps cut, when the report estimates it
 	HasShare             bool
+	Rho, RhoDelta        string // under zCDP: the metric's ρ and selection δ
 }
 
 type cellView struct {
@@ -139,6 +149,7 @@ func buildPage(r *Report) *pageView {
 		v.Title = r.Job
 	}
 	buildPopulation(v, r)
+	buildZCDP(v, r)
 	for i := range r.Metrics {
 		mv := buildMetric(&r.Metrics[i])
 		if i == 0 {
@@ -150,6 +161,8 @@ func buildPage(r *Report) *pageView {
 		v.AnyNoisy = v.AnyNoisy || mv.HasNoisy
 		v.AnyNoInterval = v.AnyNoInterval || mv.NoInterval
 		v.AnyUserShares = v.AnyUserShares || (mv.M.Kind == KindUsers && mv.HasShare)
+		v.AnyCapsCut = v.AnyCapsCut || mv.CapsCut != ""
+		v.AnyQuantiles = v.AnyQuantiles || r.Metrics[i].Kind == KindQuantiles
 		if mv.Chart != nil {
 			v.ChartCount++
 		}
@@ -190,6 +203,9 @@ func buildMetric(m *Metric) metricView {
 		CSV:       m.Name + ".csv",
 		OtherNote: otherNote(m),
 		CapsCut:   capsCutText(m),
+	}
+	if m.ZCDP != nil {
+		mv.Rho, mv.RhoDelta = fmtRho(m.ZCDP.Rho), fmtDelta(m.ZCDP.Delta)
 	}
 	value := valueFormatter(m)
 	span := func(lo, hi float64, f func(float64) string) string { return f(lo) + " – " + f(hi) }
@@ -265,7 +281,7 @@ func buildMetric(m *Metric) metricView {
 				} else {
 					c.Sub = "no interval"
 					c.Class += " no-ci"
-					noInterval(x.note)
+					noInterval(p.Name + ": " + x.note)
 				}
 				if quantileNoiseReason(m, p, q) != "" {
 					c.Class += " noisy"

@@ -67,6 +67,8 @@ type (
 		// Since 1.1.0; omitted when the report has no population counts.
 		Population []jsonPopulation `json:"population,omitempty"`
 		MinUsers   *int             `json:"min_users,omitempty"`
+		// Since 1.2.0; omitted under pure accounting.
+		ZCDP *jsonZCDP `json:"zcdp,omitempty"`
 	}
 	jsonLedger struct {
 		WindowDays   int `json:"window_days"`
@@ -78,6 +80,8 @@ type (
 		EpsilonAllTime num `json:"epsilon_all_time"`
 		DeltaAllTime   num `json:"delta_all_time"`
 		UnknownAllTime int `json:"all_time_unknown_records"`
+		// Since 1.2.0; omitted while the window holds only pure releases.
+		ZCDP *jsonLedgerZCDP `json:"zcdp,omitempty"`
 	}
 	jsonBounds struct {
 		MaxPartitions   int `json:"max_partitions"`
@@ -102,6 +106,23 @@ type (
 		ConfidenceLevel num             `json:"confidence_level"`
 		Partitions      []jsonPartition `json:"partitions"`
 		Warnings        []string        `json:"warnings"`
+		CapsCut         *jsonCapsCut    `json:"caps_cut,omitempty"`
+		// Since 1.2.0; omitted under pure accounting.
+		ZCDP *jsonZCDP `json:"zcdp,omitempty"`
+	}
+	jsonCapsCut struct {
+		Epsilon           num  `json:"epsilon"`
+		Delta             num  `json:"delta"`
+		Rho               *num `json:"rho,omitempty"` // since 1.2.0, under zcdp
+		Users             num  `json:"users"`
+		UsersLower        num  `json:"users_lower"`
+		UsersUpper        num  `json:"users_upper"`
+		Contributing      num  `json:"contributing"`
+		ContributingLower num  `json:"contributing_lower"`
+		ContributingUpper num  `json:"contributing_upper"`
+		Share             num  `json:"share"`
+		ShareLower        num  `json:"share_lower"`
+		ShareUpper        num  `json:"share_upper"`
 	}
 	jsonPartition struct {
 		Name           string         `json:"name"`
@@ -117,6 +138,9 @@ type (
 		BucketLower    *num           `json:"bucket_lower,omitempty"`
 		BucketUpper    *num           `json:"bucket_upper,omitempty"`
 		Quantiles      []jsonQuantile `json:"quantiles,omitempty"`
+		ValueCount     *num           `json:"value_count,omitempty"`
+		CountLower     *num           `json:"value_count_lower,omitempty"`
+		CountUpper     *num           `json:"value_count_upper,omitempty"`
 	}
 	jsonQuantile struct {
 		Rank           num    `json:"rank"`
@@ -176,7 +200,9 @@ func toJSON(r *Report) jsonReport {
 			EpsilonAllTime: num(r.Ledger.EpsilonAllTime),
 			DeltaAllTime:   num(r.Ledger.DeltaAllTime),
 			UnknownAllTime: r.Ledger.UnknownAllTime,
+			ZCDP:           ledgerZCDPJSON(r.Ledger.ZCDP),
 		},
+		ZCDP:      zcdpJSON(r.ZCDP),
 		Metrics:   make([]jsonMetric, 0, len(r.Metrics)),
 		Collected: make([]jsonStatistic, 0, len(r.Collected)),
 		Warnings:  emptyIfNil(r.Warnings),
@@ -196,12 +222,21 @@ func toJSON(r *Report) jsonReport {
 			ConfidenceLevel: num(m.ConfidenceLevel),
 			Partitions:      make([]jsonPartition, 0, len(m.Partitions)),
 			Warnings:        emptyIfNil(m.Warnings),
+			ZCDP:            zcdpJSON(m.ZCDP),
+		}
+		if c := m.CapsCut; c != nil {
+			jm.CapsCut = &jsonCapsCut{num(c.Epsilon), num(c.Delta), nil, num(c.Users), num(c.UsersLower), num(c.UsersUpper),
+				num(c.Contributing), num(c.ContributingLower), num(c.ContributingUpper), num(c.Share), num(c.ShareLower), num(c.ShareUpper)}
+			if c.Rho > 0 {
+				jm.CapsCut.Rho = numPtr(&c.Rho)
+			}
 		}
 		for _, p := range m.Partitions {
 			jp := jsonPartition{
 				Name: p.Name, Value: num(p.Value), Clamped: p.Clamped, NoiseDominated: noiseReason(&m, p) != "",
 				Share: numPtr(p.Share), ShareLower: numPtr(p.ShareLower), ShareUpper: numPtr(p.ShareUpper),
 				BucketLower: numPtr(p.BucketLower), BucketUpper: numPtr(p.BucketUpper),
+				ValueCount: numPtr(p.ValueCount), CountLower: numPtr(p.ValueCountLower), CountUpper: numPtr(p.ValueCountUpper),
 			}
 			if x := partitionInterval(p); x.ok {
 				jp.Lower, jp.Upper = numPtr(&x.lo), numPtr(&x.hi)

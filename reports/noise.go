@@ -46,7 +46,10 @@ func quantileInterval(p Partition, q Quantile) interval {
 	if q.Lower != nil && q.Upper != nil {
 		return interval{v: q.Value, lo: *q.Lower, hi: *q.Upper, ok: true}
 	}
-	note := p.IntervalNote
+	note := q.IntervalNote
+	if note == "" {
+		note = p.IntervalNote
+	}
 	if note == "" {
 		note = defaultQuantileNote
 	}

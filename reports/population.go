@@ -17,6 +17,9 @@ type PopulationCount struct {
 	// Epsilon and Delta were spent on this count (part of the report's).
 	Epsilon, Delta  float64
 	ConfidenceLevel float64
+	// ZCDP is set under zero-concentrated accounting: the count spent
+	// ZCDP.Rho, and Epsilon and Delta are what it promises on its own.
+	ZCDP *ZCDP
 }
 
 func (p *PopulationCount) validate() error {
@@ -28,6 +31,9 @@ func (p *PopulationCount) validate() error {
 		return fmt.Errorf("%w: %s: value %v and interval [%v, %v] must be finite, lower ≤ upper", ErrInvalidReport, where, p.Value, p.Lower, p.Upper)
 	}
 	if err := checkBudget(where, p.Epsilon, p.Delta); err != nil {
+		return err
+	}
+	if err := p.ZCDP.validate(where); err != nil {
 		return err
 	}
 	if !(p.ConfidenceLevel > 0 && p.ConfidenceLevel < 1) {
@@ -64,6 +70,8 @@ type jsonPopulation struct {
 	Epsilon         num    `json:"epsilon"`
 	Delta           num    `json:"delta"`
 	ConfidenceLevel num    `json:"confidence_level"`
+	// Since 1.2.0; omitted under pure accounting.
+	ZCDP *jsonZCDP `json:"zcdp,omitempty"`
 }
 
 func populationJSON(r *Report) ([]jsonPopulation, *int) {
@@ -72,7 +80,7 @@ func populationJSON(r *Report) ([]jsonPopulation, *int) {
 	}
 	out := make([]jsonPopulation, len(r.Population))
 	for i, p := range r.Population {
-		out[i] = jsonPopulation{p.Category, num(p.Value), num(p.Lower), num(p.Upper), p.Clamped, num(p.Epsilon), num(p.Delta), num(p.ConfidenceLevel)}
+		out[i] = jsonPopulation{p.Category, num(p.Value), num(p.Lower), num(p.Upper), p.Clamped, num(p.Epsilon), num(p.Delta), num(p.ConfidenceLevel), zcdpJSON(p.ZCDP)}
 	}
 	min := r.MinUsers
 	return out, &min
@@ -82,6 +90,7 @@ func populationJSON(r *Report) ([]jsonPopulation, *int) {
 type populationView struct {
 	Category, Value, Interval, Eps, Delta string
 	Clamped                               bool
+	Rho, RhoDelta                         string // under zCDP
 }
 
 func buildPopulation(v *pageView, r *Report) {
@@ -93,6 +102,8 @@ func buildPopulation(v *pageView, r *Report) {
 			Eps:      fmtEps(p.Epsilon),
 			Delta:    fmtDelta(p.Delta),
 			Clamped:  p.Clamped || p.Value < 0,
+			Rho:      rhoOf(p.ZCDP),
+			RhoDelta: rhoDeltaOf(p.ZCDP),
 		})
 	}
 	if r.MinUsers > 0 {

@@ -86,7 +86,9 @@ func fromJSON(j *jsonReport) (*Report, error) {
 			DeltaSpent: float64(j.Ledger.DeltaSpent), DeltaCap: float64(j.Ledger.DeltaCap),
 			EpsilonAllTime: float64(j.Ledger.EpsilonAllTime), DeltaAllTime: float64(j.Ledger.DeltaAllTime),
 			UnknownAllTime: j.Ledger.UnknownAllTime,
+			ZCDP:           ledgerZCDPFromJSON(j.Ledger.ZCDP),
 		},
+		ZCDP:     zcdpFromJSON(j.ZCDP),
 		Title:    j.Title,
 		Warnings: j.Warnings,
 	}
@@ -97,6 +99,7 @@ func fromJSON(j *jsonReport) (*Report, error) {
 		r.Population = append(r.Population, PopulationCount{
 			Category: jp.Category, Value: float64(jp.Value), Lower: float64(jp.Lower), Upper: float64(jp.Upper),
 			Clamped: jp.Clamped, Epsilon: float64(jp.Epsilon), Delta: float64(jp.Delta), ConfidenceLevel: float64(jp.ConfidenceLevel),
+			ZCDP: zcdpFromJSON(jp.ZCDP),
 		})
 	}
 	for _, jm := range j.Metrics {
@@ -108,6 +111,16 @@ func fromJSON(j *jsonReport) (*Report, error) {
 			Lower: float64(jm.Bounds.Lower), Upper: float64(jm.Bounds.Upper),
 			Epsilon: float64(jm.Epsilon), Delta: float64(jm.Delta), ConfidenceLevel: float64(jm.ConfidenceLevel),
 			Warnings: jm.Warnings,
+			ZCDP:     zcdpFromJSON(jm.ZCDP),
+		}
+		if c := jm.CapsCut; c != nil {
+			m.CapsCut = &CapsCut{Epsilon: float64(c.Epsilon), Delta: float64(c.Delta),
+				Users: float64(c.Users), UsersLower: float64(c.UsersLower), UsersUpper: float64(c.UsersUpper),
+				Contributing: float64(c.Contributing), ContributingLower: float64(c.ContributingLower), ContributingUpper: float64(c.ContributingUpper),
+				Share: float64(c.Share), ShareLower: float64(c.ShareLower), ShareUpper: float64(c.ShareUpper)}
+			if c.Rho != nil {
+				m.CapsCut.Rho = float64(*c.Rho)
+			}
 		}
 		for _, jp := range jm.Partitions {
 			p := Partition{
@@ -115,12 +128,13 @@ func fromJSON(j *jsonReport) (*Report, error) {
 				IntervalNote: jp.IntervalNote,
 				Share:        floatPtr(jp.Share), ShareLower: floatPtr(jp.ShareLower), ShareUpper: floatPtr(jp.ShareUpper),
 				BucketLower: floatPtr(jp.BucketLower), BucketUpper: floatPtr(jp.BucketUpper),
+				ValueCount: floatPtr(jp.ValueCount), ValueCountLower: floatPtr(jp.CountLower), ValueCountUpper: floatPtr(jp.CountUpper),
 			}
 			if jp.Lower != nil && jp.Upper != nil {
 				p.Lower, p.Upper = float64(*jp.Lower), float64(*jp.Upper)
 			}
 			for _, q := range jp.Quantiles {
-				p.Quantiles = append(p.Quantiles, Quantile{Rank: float64(q.Rank), Value: float64(q.Value), Lower: floatPtr(q.Lower), Upper: floatPtr(q.Upper)})
+				p.Quantiles = append(p.Quantiles, Quantile{Rank: float64(q.Rank), Value: float64(q.Value), Lower: floatPtr(q.Lower), Upper: floatPtr(q.Upper), IntervalNote: q.IntervalNote})
 			}
 			m.Partitions = append(m.Partitions, p)
 		}

@@ -12,7 +12,7 @@ import (
 // SchemaVersion is the version of the report.json format described by
 // schema/report.schema.json. It follows semver: a new optional field bumps the
 // minor version, a removed or re-typed field bumps the major version.
-const SchemaVersion = "1.1.0"
+const SchemaVersion = "1.2.0"
 
 // Metric kinds.
 const (
@@ -60,6 +60,11 @@ type Report struct {
 	// reached it (0: the gate never withholds).
 	Population []PopulationCount
 	MinUsers   int
+
+	// ZCDP is set when the job accounts in zero-concentrated DP (since
+	// schema 1.2.0): the report spent ZCDP.Rho, and Epsilon and Delta are
+	// what it promises on its own, at the ledger cap's δ.
+	ZCDP *ZCDP
 }
 
 // LedgerSummary is the budget ledger's state after this report's spend was
@@ -78,6 +83,12 @@ type LedgerSummary struct {
 	// not in them but counted in UnknownAllTime.
 	EpsilonAllTime, DeltaAllTime float64
 	UnknownAllTime               int
+
+	// ZCDP is set when the window holds a zero-concentrated release (since
+	// schema 1.2.0): EpsilonSpent and DeltaSpent are then the window's
+	// (ε, δ) guarantee at the cap's δ, and EpsilonAllTime, DeltaAllTime the
+	// ledger's; ZCDP gives the totals in ρ.
+	ZCDP *LedgerZCDP
 }
 
 // Metric is one released statistic, partitioned by one dimension.
@@ -105,6 +116,35 @@ type Metric struct {
 	BucketUnit string
 	Partitions []Partition
 	Warnings   []string
+
+	// CapsCut is the DP estimate of how many of the metric's users the
+	// per-user caps (MaxPartitions, MaxPerPartition) cut; nil if none was
+	// released.
+	CapsCut *CapsCut
+
+	// ZCDP is set under zero-concentrated accounting: the metric spent
+	// ZCDP.Rho, and Epsilon and Delta are what it promises on its own.
+	ZCDP *ZCDP
+}
+
+// CapsCut estimates how much a metric's per-user caps cut: how many of the
+// users who contributed to it gave more than the caps let through (more
+// partitions than MaxPartitions, or more than MaxPerPartition events or
+// values to one of them), from two noisy counts of disjoint groups of users
+// (cut, not cut) released with a slice of the metric's budget.
+type CapsCut struct {
+	Epsilon, Delta float64 // the part of the metric's ε and δ spent on it
+	// Rho is the part of the metric's ρ spent on it under zero-concentrated
+	// accounting (since schema 1.2.0); Epsilon and Delta are then what the
+	// estimate promises on its own.
+	Rho float64
+	// Users is the noisy number of users whose contributions were cut, with
+	// its confidence interval.
+	Users, UsersLower, UsersUpper float64
+	// Contributing is the noisy number of users who contributed at all.
+	Contributing, ContributingLower, ContributingUpper float64
+	// Share is Users/Contributing, in [0, 1], with its confidence interval.
+	Share, ShareLower, ShareUpper float64
 }
 
 // Partition is the released result for one partition of a metric.
@@ -140,14 +180,22 @@ type Partition struct {
 	// bucket, [lower, upper), when the dimension is a bucketed number; nil
 	// otherwise. A nil BucketUpper with a BucketLower is an open last bucket.
 	BucketLower, BucketUpper *float64
+	// ValueCount is, for quantiles metrics, the noisy number of values the
+	// partition's quantiles were computed from (clamped at 0), with its
+	// interval; nil otherwise. A partition with few values has quantiles
+	// that are mostly noise.
+	ValueCount, ValueCountLower, ValueCountUpper *float64
 }
 
 // Quantile is one released quantile.
 type Quantile struct {
 	Rank  float64  // in [0, 1], e.g. 0.5 for the median
 	Value float64  // released noisy quantile
-	Lower *float64 // optional interval, at the metric's confidence level;
-	Upper *float64 // without one, the partition's IntervalNote says why
+	Lower *float64 // optional interval, at the metric's confidence level
+	Upper *float64
+	// IntervalNote says why the quantile has no interval (Lower and Upper
+	// nil); "" means the partition's IntervalNote applies.
+	IntervalNote string
 }
 
 // Bounds are a statistic's contribution bounds.
@@ -217,6 +265,12 @@ func (r *Report) validate() error {
 	if err := checkBudget("report", r.Epsilon, r.Delta); err != nil {
 		return err
 	}
+	if err := r.ZCDP.validate("report"); err != nil {
+		return err
+	}
+	if err := r.Ledger.ZCDP.validate(); err != nil {
+		return err
+	}
 	if r.Noise == "" {
 		return fmt.Errorf("%w: noise kind is empty", ErrInvalidReport)
 	}
@@ -283,6 +337,18 @@ func (m *Metric) validate() error {
 		return fmt.Errorf("%w: metric name %q is reserved: its CSV would overwrite %s", ErrInvalidReport, m.Name, TidyCSVName)
 	}
 	where := "metric " + m.Name
+	if c := m.CapsCut; c != nil {
+		for _, f := range []float64{c.Epsilon, c.Delta, c.Users, c.UsersLower, c.UsersUpper, c.Contributing, c.ContributingLower, c.ContributingUpper} {
+			if !finite(f) {
+				return fmt.Errorf("%w: %s: caps-cut estimate has a non-finite number", ErrInvalidReport, where)
+			}
+		}
+		for _, f := range []float64{c.Share, c.ShareLower, c.ShareUpper} {
+			if !(f >= 0 && f <= 1) {
+				return fmt.Errorf("%w: %s: caps-cut share outside [0, 1]", ErrInvalidReport, where)
+			}
+		}
+	}
 	switch m.Kind {
 	case KindCount, KindUsers, KindSum, KindMean, KindQuantiles:
 	default:
@@ -305,6 +371,9 @@ func (m *Metric) validate() error {
 	if err := checkBudget(where, m.Epsilon, m.Delta); err != nil {
 		return err
 	}
+	if err := m.ZCDP.validate(where); err != nil {
+		return err
+	}
 	if !(m.ConfidenceLevel > 0 && m.ConfidenceLevel < 1) {
 		return fmt.Errorf("%w: %s: confidence level %v, want 0 < level < 1", ErrInvalidReport, where, m.ConfidenceLevel)
 	}
@@ -319,6 +388,11 @@ func (m *Metric) validate() error {
 		for _, f := range []*float64{p.Share, p.ShareLower, p.ShareUpper} {
 			if f != nil && !(*f >= 0 && *f <= 1) {
 				return fmt.Errorf("%w: %s: partition %q has a share outside [0, 1]", ErrInvalidReport, where, p.Name)
+			}
+		}
+		for _, f := range []*float64{p.ValueCount, p.ValueCountLower, p.ValueCountUpper} {
+			if f != nil && !finite(*f) {
+				return fmt.Errorf("%w: %s: partition %q has a non-finite value count", ErrInvalidReport, where, p.Name)
 			}
 		}
 		for _, q := range p.Quantiles {

@@ -48,6 +48,9 @@ func sanitizedMetric(m *Metric) *Metric {
 	for i, p := range m.Partitions {
 		p.Name, p.IntervalNote = clean(p.Name), clean(p.IntervalNote)
 		p.Quantiles = append([]Quantile(nil), p.Quantiles...)
+		for j := range p.Quantiles {
+			p.Quantiles[j].IntervalNote = clean(p.Quantiles[j].IntervalNote)
+		}
 		c.Partitions[i] = p
 	}
 	return &c

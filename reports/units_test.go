@@ -101,7 +101,7 @@ func TestNoiseRule(t *testing.T) {
 		{"a sum is not bounded by [lower, upper]", sum, Partition{Value: 14400, Lower: 14000, Upper: 14800}, ""},
 		{"quantile without interval at a bound", quant, Partition{Value: 14400, IntervalNote: "none", Quantiles: []Quantile{{Rank: 0.5, Value: 14400}}}, "p50: at the upper clamp bound"},
 		{"quantile without interval, mid-range", quant, Partition{Value: 3519, IntervalNote: "none", Quantiles: []Quantile{{Rank: 0.5, Value: 3519}}}, ""},
-		{"quantile with a wide interval", quant, Partition{Quantiles: []Quantile{{0.5, 4407, f64(4000), f64(4800)}, {0.9, 9000, f64(600), f64(13000)}}}, "p90: interval spans over half"},
+		{"quantile with a wide interval", quant, Partition{Quantiles: []Quantile{{0.5, 4407, f64(4000), f64(4800), ""}, {0.9, 9000, f64(600), f64(13000), ""}}}, "p90: interval spans over half"},
 		{"count", count, Partition{Value: 1000, Lower: 900, Upper: 1100}, ""},
 		{"negative count", count, Partition{Value: -37, Lower: -636, Upper: 561}, "estimate is 0"},
 		{"small count", count, Partition{Value: 101, Lower: -497, Upper: 699}, "wider than the estimate"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,6 +50,26 @@ func TestPlanCommand(t *testing.T) {
 	if low == high {
 		t.Error("plan output does not depend on --epsilon")
 	}
+	// Fewer events per user, more share error: the default (each metric's
+	// max_per_partition, 10 for device_type_share) against 1 event per user.
+	_, def, _ := runCLI(t, "plan", "--epsilon", "1", "--users", "99000")
+	_, one, _ := runCLI(t, "plan", "--epsilon", "1", "--users", "99000", "--events-per-user", "1")
+	shareOf := func(out string) string {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "device_type_share ") {
+				return strings.Fields(line)[7] // METRIC KIND ε δ EVENTS/USER ±VALUE (2 fields) ±SHARE
+			}
+		}
+		return ""
+	}
+	// The share error scales as 1/(events per user): 10 events per user
+	// give a tenth of the error of one (printed to 2 significant digits).
+	d, errD := strconv.ParseFloat(strings.TrimPrefix(shareOf(def), "±"), 64)
+	o, errO := strconv.ParseFloat(strings.TrimPrefix(shareOf(one), "±"), 64)
+	if errD != nil || errO != nil || d <= 0 || o/d < 9 || o/d > 11 {
+		t.Errorf("device_type_share share error: %q by default, %q at 1 event/user; want the second about 10 times the first\n%s\n%s",
+			shareOf(def), shareOf(one), def, one)
+	}
 }
 
 func TestPlanAndExplainRefuseBadInput(t *testing.T) {
@@ -60,6 +81,8 @@ func TestPlanAndExplainRefuseBadInput(t *testing.T) {
 		{"epsilon above the ceiling", []string{"plan", "--epsilon", "100"}, exitUsage},
 		{"epsilon from the environment above the ceiling", []string{"plan"}, exitUsage},
 		{"users < 1", []string{"plan", "--users", "0"}, exitUsage},
+		{"events per user < 0", []string{"plan", "--events-per-user", "-2"}, exitUsage},
+		{"partitions per user NaN", []string{"plan", "--partitions-per-user", "NaN"}, exitUsage},
 		{"unknown job", []string{"explain", "--job", "no-such-job"}, exitUsage},
 		{"unknown format", []string{"explain", "--format", "pdf"}, exitUsage},
 		{"unknown flag", []string{"plan", "--epsilonn", "1"}, exitUsage},

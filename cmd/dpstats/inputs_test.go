@@ -229,7 +229,11 @@ func TestUserIDTypeMismatchRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := datasets.Generate(datasets.GenOptions{Rows: 5000, Users: 500, Days: 1, Start: dataStart, Seed: 3, IntUserIDs: true}, ef, cf); err != nil {
+	// 20,000 users: the control run below must pass the shipped job's
+	// quality gate (min_users 2,000; each category's count has Laplace noise
+	// of scale ≈ 107, so thousands of users clear it with probability far
+	// above 1 − 1e-9).
+	if err := datasets.Generate(datasets.GenOptions{Rows: 60000, Users: 20000, Days: 1, Start: dataStart, Seed: 3, IntUserIDs: true}, ef, cf); err != nil {
 		t.Fatal(err)
 	}
 	if err := errors.Join(ef.Close(), cf.Close()); err != nil {

@@ -23,10 +23,19 @@ func jobFlag() *cli.StringFlag {
 }
 
 func privacyFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.Float64Flag{Name: "epsilon", EnvVars: []string{"DPSTATS_EPSILON"}, Usage: "the run's ε (default: the spec's; never above its max_epsilon)"},
 		&cli.Float64Flag{Name: "delta", EnvVars: []string{"DPSTATS_DELTA"}, Usage: "the run's δ (default: the spec's; never above its max_delta)"},
 		&cli.StringFlag{Name: "noise", EnvVars: []string{"DPSTATS_NOISE"}, Usage: "laplace or gaussian (default: the spec's; gaussian needs δ > 0)"},
+	}, accountingFlags()...)
+}
+
+// accountingFlags select the privacy accounting and, under zcdp, a run's ρ.
+func accountingFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "accounting", EnvVars: []string{"DPSTATS_ACCOUNTING"}, Usage: "pure (ε's add up) or zcdp (zero-concentrated: ρ's add up; default: the spec's privacy.accounting)"},
+		&cli.Float64Flag{Name: "rho", EnvVars: []string{"DPSTATS_RHO"}, Usage: "the run's ρ under zcdp accounting (default: the spec's, or derived from the ledger cap; never above its max_rho)"},
+		&cli.IntFlag{Name: "runs-per-window", EnvVars: []string{"DPSTATS_RUNS_PER_WINDOW"}, Usage: "zcdp: runs planned in the ledger window, to derive ρ from the cap (default: the spec's, or window_days)"},
 	}
 }
 
@@ -36,6 +45,9 @@ func privacyFlags() []cli.Flag {
 func loadJob(c *cli.Context, name string) (*jobs.Spec, error) {
 	spec, err := loadSpec(name)
 	if err != nil {
+		return nil, err
+	}
+	if spec, err = accountingOverrides(c, spec); err != nil {
 		return nil, err
 	}
 	var eps, delta *float64
@@ -91,4 +103,32 @@ func loadSpec(name string) (*jobs.Spec, error) {
 // specError makes a spec's problems a usage error, one per line.
 func specError(err error) error {
 	return usageError{fmt.Errorf("invalid job spec:\n%w", err)}
+}
+
+// accountingOverrides applies the --accounting, --rho and --runs-per-window
+// flags (or their environment variables), before the ε, δ and noise ones.
+func accountingOverrides(c *cli.Context, spec *jobs.Spec) (*jobs.Spec, error) {
+	var accounting *string
+	var rho *float64
+	var runs *int
+	if c.IsSet("accounting") {
+		v := c.String("accounting")
+		accounting = &v
+	}
+	if c.IsSet("rho") {
+		v := c.Float64("rho")
+		rho = &v
+	}
+	if c.IsSet("runs-per-window") {
+		v := c.Int("runs-per-window")
+		runs = &v
+	}
+	if accounting == nil && rho == nil && runs == nil {
+		return spec, nil
+	}
+	spec, err := spec.WithAccounting(accounting, rho, runs)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return spec, nil
 }

@@ -60,6 +60,11 @@ type runOutcome struct {
 	// window after the run; both 0 if unknown (the ledger was not read).
 	// Spent may be +Inf (a torn ledger record of unknown size).
 	WindowEpsilonSpent, WindowEpsilonCap float64
+	// Rho and WindowRhoSpent are set under zero-concentrated accounting:
+	// the ρ this run spent (Epsilon and Delta are then what the run
+	// promises on its own) and the window's total ρ (WindowEpsilonSpent is
+	// then the window's ε guarantee at the cap's δ).
+	Rho, WindowRhoSpent float64
 	// Finished is when the run ended.
 	Finished time.Time
 }
@@ -120,6 +125,8 @@ const (
 	metricLastReleaseDelta     = "dpstats_last_release_delta"             // sticky
 	metricWindowEpsilonSpent   = "dpstats_budget_window_epsilon_spent"    // sticky
 	metricWindowEpsilonCap     = "dpstats_budget_window_epsilon_cap"      // sticky
+	metricLastReleaseRho       = "dpstats_last_release_rho"               // sticky; zCDP only
+	metricWindowRhoSpent       = "dpstats_budget_window_rho_spent"        // sticky; zCDP only
 )
 
 // stickyMetrics are carried over from the previous textfile when this run
@@ -132,6 +139,8 @@ var stickyMetrics = map[string]bool{
 	metricLastReleaseDelta:     true,
 	metricWindowEpsilonSpent:   true,
 	metricWindowEpsilonCap:     true,
+	metricLastReleaseRho:       true,
+	metricWindowRhoSpent:       true,
 }
 
 // jobLabel names the job in the textfile. On the Pushgateway it is part of
@@ -300,7 +309,7 @@ func outcomeRegistry(o runOutcome, constLabels prometheus.Labels) (*prometheus.R
 
 	gauge(metricLastRunTimestamp, "When the last dpstats run finished (Unix time, rounded down to the minute).", unixSeconds(o.Finished))
 	gauge(metricLastRunDuration, "How long the last dpstats run took, rounded down to whole minutes (in seconds).", coarseDuration(o.Duration).Seconds())
-	gauge(metricLastRunExitCode, "Exit code of the last dpstats run (0 ok, 64 usage, 65 data, 66 no input, 70 internal, 73 cannot write, 75 ledger locked, 77 budget refused, 130 interrupted).", float64(o.ExitCode))
+	gauge(metricLastRunExitCode, "Exit code of the last dpstats run (0 ok, 64 usage, 65 data, 66 no input, 69 withheld by the quality gate, 70 internal, 73 cannot write, 74 charged period without its report, 75 ledger locked, 77 budget refused, 130 interrupted).", float64(o.ExitCode))
 	gauge(metricLastRunSuccess, "1 if the last dpstats run succeeded (exit 0: released, or already released), else 0.", boolFloat(success))
 
 	status := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -329,10 +338,16 @@ func outcomeRegistry(o runOutcome, constLabels prometheus.Labels) (*prometheus.R
 		gauge(metricLastReleaseTimestamp, "When dpstats last released a report (Unix time, rounded down to the minute).", unixSeconds(o.Finished))
 		gauge(metricLastReleaseEpsilon, "Privacy budget ε spent by the last release.", o.Epsilon)
 		gauge(metricLastReleaseDelta, "Privacy budget δ spent by the last release.", o.Delta)
+		if o.Rho > 0 {
+			gauge(metricLastReleaseRho, "Privacy budget ρ spent by the last release, under zero-concentrated accounting (its ε and δ are then what it promises on its own).", o.Rho)
+		}
 	}
 	if o.WindowEpsilonCap > 0 {
 		gauge(metricWindowEpsilonSpent, "ε spent by all jobs sharing the ledger in its rolling window, as of the last run that read the ledger (+Inf: a torn ledger line of unknown spend).", o.WindowEpsilonSpent)
 		gauge(metricWindowEpsilonCap, "The ledger's ε cap per rolling window, as of the last run that read the ledger.", o.WindowEpsilonCap)
+		if o.WindowRhoSpent > 0 {
+			gauge(metricWindowRhoSpent, "Total ρ of the ledger's rolling window when it holds zero-concentrated releases (pure ones as ε²/2); the ε spent is then what that ρ promises.", o.WindowRhoSpent)
+		}
 	}
 	// Gather once here so that an invalid metric (say, a label value that is
 	// not UTF-8) is reported as an error, not as a panic later.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/dpstats/dpstats/jobs"
@@ -12,20 +14,31 @@ func planCommand() *cli.Command {
 		Usage: "show the expected error of every statistic at the chosen ε, before reading any data",
 		Description: "plan reads no data and spends no budget: it prints, per metric, the ε and δ it gets, its\n" +
 			"contribution bounds and the expected 95% error of each released value (and of each share, at\n" +
-			"--users users). Try different --epsilon values to choose one before a run.",
+			"--users users who each contribute --events-per-user events; by default each metric's\n" +
+			"max_per_partition). Try different --epsilon values to choose one before a run.",
 		Flags: append([]cli.Flag{
 			jobFlag(),
 			&cli.IntFlag{Name: "users", Value: 100_000, EnvVars: []string{"DPSTATS_PLAN_USERS"}, Usage: "assumed number of consenting users per period"},
+			&cli.Float64Flag{Name: "events-per-user", Value: 0, EnvVars: []string{"DPSTATS_PLAN_EVENTS_PER_USER"},
+				Usage: "expected events (values) one user contributes to a metric per period, after the caps; 0: each metric's max_per_partition"},
+			&cli.Float64Flag{Name: "partitions-per-user", Value: 0, EnvVars: []string{"DPSTATS_PLAN_PARTITIONS_PER_USER"},
+				Usage: "for users metrics: expected partitions one user counts in, after the caps; 0: 1"},
 		}, privacyFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Int("users") < 1 {
 				return usagef("plan: --users must be ≥ 1")
 			}
+			for _, f := range []string{"events-per-user", "partitions-per-user"} {
+				if e := c.Float64(f); !(e >= 0) || math.IsInf(e, 0) {
+					return usagef("plan: --%s must be a number ≥ 0 (0: the default)", f)
+				}
+			}
 			spec, err := loadJob(c, c.String("job"))
 			if err != nil {
 				return err
 			}
-			return jobs.WritePlan(c.App.Writer, spec, c.Int("users"))
+			return jobs.WritePlanFor(c.App.Writer, spec, jobs.PlanOptions{Users: c.Int("users"),
+				EventsPerUser: c.Float64("events-per-user"), PartitionsPerUser: c.Float64("partitions-per-user")})
 		},
 	})
 }

@@ -316,6 +316,14 @@ func killPhase(p *proc, period string, st releaseState) string {
 // too short for uniform delays to land in often), then the state on disk is
 // checked, and a following run must complete.
 func TestCrashKillAtRandomMoments(t *testing.T) {
+	for _, a := range accountingRuns {
+		// ε 0.05 (or ρ = 0.05²/2) a run keeps ~120 releases (every trial
+		// and its follow-up) far under the cap of ε = 10 per 30 days.
+		t.Run(a.name, func(t *testing.T) { testCrashKillAtRandomMoments(t, a.args("0.05")) })
+	}
+}
+
+func testCrashKillAtRandomMoments(t *testing.T, eps []string) {
 	events, consent := genData(t)
 	metrics := playbackMetrics(t)
 	seed := time.Now().UnixNano()
@@ -327,9 +335,6 @@ func TestCrashKillAtRandomMoments(t *testing.T) {
 	}
 	t.Logf("seed %d (repeat with DPSTATS_TEST_CRASH_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
-	// ε 0.05 a run keeps ~120 releases (every trial and its follow-up) far
-	// under the cap of ε = 10 per 30 days.
-	eps := []string{"--epsilon", "0.05"}
 
 	// An uninterrupted run's duration (first release and --rerun), and how
 	// long publishing takes after the spend is recorded.
@@ -571,6 +576,12 @@ func garbageInput(t *testing.T, dir, name string) string {
 // refused with 77 before it reads anything (its input is garbage: reading it
 // would exit 65), says why and what to try, and writes nothing.
 func TestBudgetRefusedBeforeReading(t *testing.T) {
+	for _, a := range accountingRuns {
+		t.Run(a.name, func(t *testing.T) { testBudgetRefusedBeforeReading(t, a.args("")) })
+	}
+}
+
+func testBudgetRefusedBeforeReading(t *testing.T, mode []string) {
 	dpstatsBin(t)
 	dir := t.TempDir()
 	events := garbageInput(t, dir, "events.parquet")
@@ -579,7 +590,7 @@ func TestBudgetRefusedBeforeReading(t *testing.T) {
 	// Control: the garbage input is refused as bad data when it is read.
 	{
 		d := t.TempDir()
-		r := runBin(t, runArgs(events, consent, day(0), filepath.Join(d, "out"), newLedgerPath(t, d))...)
+		r := runBin(t, runArgs(events, consent, day(0), filepath.Join(d, "out"), newLedgerPath(t, d), mode...)...)
 		if r.code != exitDataErr {
 			t.Fatalf("control: a run that reads the garbage input exits %d, want %d (65), so the test below would prove nothing: %s", r.code, exitDataErr, r)
 		}
@@ -624,7 +635,7 @@ func TestBudgetRefusedBeforeReading(t *testing.T) {
 			}
 			outBefore := snapshot(t, out)
 
-			r := runBin(t, runArgs(events, consent, day(0), out, led)...)
+			r := runBin(t, runArgs(events, consent, day(0), out, led, mode...)...)
 			if r.code != exitBudget {
 				t.Fatalf("run over the cap exited %d, want %d (budget refused, before reading the garbage input, which would give 65): %s", r.code, exitBudget, r)
 			}
@@ -651,7 +662,7 @@ func TestBudgetRefusedBeforeReading(t *testing.T) {
 		led := newLedgerPath(t, dir)
 		writeLedgerLines(t, led, ledgerLine(now.Add(-time.Hour), job, "2000-01-01", 9.8, "r1"))
 		out := filepath.Join(dir, "out")
-		r := runBin(t, runArgs(events, consent, day(0), out, led)...)
+		r := runBin(t, runArgs(events, consent, day(0), out, led, mode...)...)
 		if r.code != exitBudget {
 			t.Fatalf("run over the cap exited %d, want %d: %s", r.code, exitBudget, r)
 		}

@@ -142,7 +142,15 @@ func runRun(c *cli.Context) (err error) {
 	if res != nil {
 		outcome.Status = string(res.Status)
 		outcome.Epsilon, outcome.Delta = res.Epsilon, res.Delta
-		outcome.WindowEpsilonSpent, outcome.WindowEpsilonCap = res.Window.Epsilon, res.Cap.Epsilon
+		outcome.WindowEpsilonSpent, _ = res.Window.Guarantee(res.Cap)
+		outcome.WindowEpsilonCap = res.Cap.Epsilon
+		if res.Rho > 0 {
+			outcome.Rho = res.Rho
+			outcome.Epsilon, outcome.Delta = spec.Alone(res.Rho, res.Delta)
+		}
+		if res.Window.ZCDP > 0 {
+			outcome.WindowRhoSpent = res.Window.Rho
+		}
 	}
 	if err != nil {
 		return err
@@ -166,6 +174,12 @@ func printResult(w io.Writer, res *jobs.Result) {
 	case jobs.StatusPublishedStaged:
 		fmt.Fprintf(w, "published %s %s: the report staged by run %s, whose spend the ledger had recorded; no data read, "+
 			"no new noise, no budget spent\nreport: %s\n", res.Job, res.Period, res.RunID, index)
+	case jobs.StatusReleased:
+		if res.Rho > 0 || res.Window.ZCDP > 0 {
+			printZCDPResult(w, res, index)
+			return
+		}
+		fallthrough
 	default:
 		fmt.Fprintf(w, "released %s %s with ε = %s, δ = %s; ledger: ε = %s of %s spent in the last %d days, ε = %s all time\nreport: %s\n",
 			res.Job, res.Period, num(res.Epsilon), num(res.Delta), num(res.Window.Epsilon), num(res.Cap.Epsilon),
@@ -252,4 +266,18 @@ func writeHeapProfile(path string) error {
 		return outputError{fmt.Errorf("memprofile: %w", err)}
 	}
 	return nil
+}
+
+// printZCDPResult is printResult for a release accounted in ρ, or into a
+// window that holds such releases.
+func printZCDPResult(w io.Writer, res *jobs.Result, index string) {
+	spent := fmt.Sprintf("ε = %s, δ = %s", num(res.Epsilon), num(res.Delta))
+	if res.Rho > 0 {
+		spent = fmt.Sprintf("ρ = %s, δ = %s (zero-concentrated)", num(res.Rho), num(res.Delta))
+	}
+	eps, delta := res.Window.Guarantee(res.Cap)
+	allEps, allDelta := res.Window.AllTimeGuarantee(res.Cap)
+	fmt.Fprintf(w, "released %s %s with %s; ledger: ρ = %s in the last %d days, together (ε = %s, δ = %s) of a cap of ε = %s; all time ρ = %s (ε = %s at δ = %s)\nreport: %s\n",
+		res.Job, res.Period, spent, num(res.Window.Rho), int(res.Cap.Window/(24*time.Hour)), num(eps), num(delta), num(res.Cap.Epsilon),
+		num(res.Window.RhoAllTime), num(allEps), num(allDelta), index)
 }

@@ -2,11 +2,14 @@ package ledger
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dpstats/dpstats/dp"
 )
 
 // BudgetError is Check's refusal: the release would cross the cap. Hint
@@ -28,6 +31,17 @@ type BudgetError struct {
 	// UnknownLines are the lines of torn records of unknown size inside
 	// the window.
 	UnknownLines []int
+	// Zero-concentrated accounting (zcdp.go). ZCDP is set when the release
+	// or the window holds a zCDP release: then SpentEpsilon and SpentDelta
+	// are the window's (ε, δ) guarantee, SpentRho its total ρ (pure
+	// releases counted as ε²/2) and WouldEpsilon the ε it would have with
+	// this release. RequestedRho is the refused release's ρ (0 if pure);
+	// MaxRho the most ρ that fits now with the requested δ (0 if none),
+	// MaxRhoAlone the most one release could spend in an empty window.
+	ZCDP                   bool
+	SpentRho, WouldEpsilon float64
+	RequestedRho           float64
+	MaxRho, MaxRhoAlone    float64
 	// Hint is a "Try: …" sentence for the operator.
 	Hint string
 }
@@ -37,26 +51,47 @@ func (e *BudgetError) Error() string {
 	if len(e.UnknownLines) > 0 {
 		spent = "an unknown amount"
 	}
+	if e.ZCDP && len(e.UnknownLines) == 0 {
+		req := fmt.Sprintf("ε = %s, δ = %s", fmtFloat(e.RequestedEpsilon), fmtFloat(e.RequestedDelta))
+		if e.RequestedRho > 0 {
+			req = fmt.Sprintf("ρ = %s, δ = %s", fmtFloat(e.RequestedRho), fmtFloat(e.RequestedDelta))
+		}
+		return fmt.Sprintf("budget refused: this release (%s) and the releases of the last %s (ρ = %s in total, pure releases counted as ε²/2: (ε = %s, δ = %s)) "+
+			"would together be (ε = %s, δ = %s)-DP, crossing the cap of ε = %s, δ = %s per %s (zero-concentrated accounting, docs/accounting.md). %s",
+			req, fmtWindow(e.Cap.Window), fmtShort(e.SpentRho), fmtShort(e.SpentEpsilon), fmtFloat(e.SpentDelta),
+			fmtShort(e.WouldEpsilon), fmtFloat(e.Cap.Delta), fmtFloat(e.Cap.Epsilon), fmtFloat(e.Cap.Delta), fmtWindow(e.Cap.Window), e.Hint)
+	}
 	return fmt.Sprintf("budget refused: this release (ε = %s, δ = %s) and the releases of the last %s (%s) would cross the cap of ε = %s, δ = %s per %s. %s",
 		fmtFloat(e.RequestedEpsilon), fmtFloat(e.RequestedDelta), fmtWindow(e.Cap.Window), spent,
 		fmtFloat(e.Cap.Epsilon), fmtFloat(e.Cap.Delta), fmtWindow(e.Cap.Window), e.Hint)
 }
 
-// Check is the budget decision of the release protocol: it returns nil if
-// appending a release of (eps, delta) at now keeps the spend of every job
-// sharing the ledger within c, and a *BudgetError otherwise. Reaching the
-// cap exactly is allowed. Amounts are compared as the decimal numbers the
-// ledger stores, so 10 × 0.1 reaches a cap of 1 exactly. Check does not look
-// at whether the period was already released; see Tx.Released.
+// Check is the budget decision of the release protocol for a pure release
+// of (eps, delta): CheckSpend(tx, c, now, Spend{Epsilon: eps, Delta: delta}).
 func Check(tx Tx, c Cap, now time.Time, eps, delta float64) error {
+	return CheckSpend(tx, c, now, Spend{Epsilon: eps, Delta: delta})
+}
+
+// CheckSpend is the budget decision of the release protocol: it returns nil
+// if appending a release of sp at now keeps the spend of every job sharing
+// the ledger within c, and a *BudgetError otherwise. Reaching the cap
+// exactly is allowed. While the window and the release are all pure,
+// amounts are compared as the decimal numbers the ledger stores, so
+// 10 × 0.1 reaches a cap of 1 exactly; once a zCDP release is involved, the
+// window's (ε, δ) is accounted as zcdp.go says. CheckSpend does not look at
+// whether the period was already released; see Tx.Released.
+func CheckSpend(tx Tx, c Cap, now time.Time, sp Spend) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("budget check: %w", err)
 	}
-	if !(eps >= 0) || isInf(eps) {
-		return fmt.Errorf("budget check: epsilon must be finite and ≥ 0, got %v", eps)
+	if !(sp.Epsilon >= 0) || isInf(sp.Epsilon) {
+		return fmt.Errorf("budget check: epsilon must be finite and ≥ 0, got %v", sp.Epsilon)
 	}
-	if !(delta >= 0 && delta <= 1) {
-		return fmt.Errorf("budget check: delta must be in [0, 1], got %v", delta)
+	if !(sp.Rho >= 0) || isInf(sp.Rho) || (sp.Rho > 0 && sp.Epsilon != 0) {
+		return fmt.Errorf("budget check: rho must be finite and ≥ 0, and spent instead of epsilon, got rho %v with epsilon %v", sp.Rho, sp.Epsilon)
+	}
+	if !(sp.Delta >= 0 && sp.Delta <= 1) {
+		return fmt.Errorf("budget check: delta must be in [0, 1], got %v", sp.Delta)
 	}
 	entries, err := tx.Entries()
 	if err != nil {
@@ -68,44 +103,54 @@ func Check(tx Tx, c Cap, now time.Time, eps, delta float64) error {
 			in = append(in, e)
 		}
 	}
-	capEps, capDelta := decimal(c.Epsilon), decimal(c.Delta)
-	reqEps, reqDelta := decimal(eps), decimal(delta)
-	fits := func(s sum) bool {
-		return s.unknown == 0 &&
-			new(big.Rat).Add(s.eps, reqEps).Cmp(capEps) <= 0 &&
-			new(big.Rat).Add(s.delta, reqDelta).Cmp(capDelta) <= 0
-	}
 	s := newSum()
 	for _, e := range in {
 		s.add(e)
 	}
-	if fits(s) {
+	if s.fits(c, sp) {
 		return nil
 	}
 
 	be := &BudgetError{
-		RequestedEpsilon: eps, RequestedDelta: delta,
+		RequestedEpsilon: sp.Epsilon, RequestedDelta: sp.Delta, RequestedRho: sp.Rho,
 		Cap: c, Now: now,
 	}
-	be.SpentEpsilon, be.SpentDelta = s.floats()
+	be.ZCDP = sp.ZCDP() || s.zcdp > 0
+	if be.ZCDP {
+		be.SpentEpsilon, be.SpentDelta = s.guarantee(c.Delta)
+		if s.zcdp == 0 {
+			be.SpentEpsilon, be.SpentDelta = s.floats()
+		}
+		be.SpentRho = s.totalRho()
+		be.WouldEpsilon, _ = s.with(sp.entry()).guarantee(c.Delta)
+	} else {
+		be.SpentEpsilon, be.SpentDelta = s.floats()
+	}
 	for _, e := range in {
 		if e.Unknown() {
 			be.UnknownLines = append(be.UnknownLines, e.Line)
 		}
 	}
-	// Now: the most ε that fits with the requested δ.
-	if s.unknown == 0 && new(big.Rat).Add(s.delta, reqDelta).Cmp(capDelta) <= 0 {
-		be.MaxEpsilon = floorFloat(new(big.Rat).Sub(capEps, s.eps))
+	// Now: the most ε (or ρ) that fits with the requested δ.
+	switch {
+	case s.unknown > 0:
+	case sp.ZCDP():
+		be.MaxRho = s.maxFitting(c, sp.Rho, func(r float64) Spend { return Spend{Rho: r, Delta: sp.Delta} })
+		be.MaxRhoAlone = newSum().maxFitting(c, dp.RhoForEpsilon(c.Epsilon, c.Delta)*2, func(r float64) Spend { return Spend{Rho: r, Delta: sp.Delta} })
+	case s.zcdp > 0:
+		be.MaxEpsilon = s.maxFitting(c, math.Min(sp.Epsilon, c.Epsilon), func(e float64) Spend { return Spend{Epsilon: e, Delta: sp.Delta} })
+	case new(big.Rat).Add(s.delta, decimal(sp.Delta)).Cmp(decimal(c.Delta)) <= 0:
+		be.MaxEpsilon = floorFloat(new(big.Rat).Sub(decimal(c.Epsilon), s.eps))
 	}
 	// Later: remove releases in the order they leave the window.
-	if reqEps.Cmp(capEps) <= 0 && reqDelta.Cmp(capDelta) <= 0 {
+	if newSum().fits(c, sp) {
 		sort.SliceStable(in, func(i, j int) bool { return in[i].Time.Before(in[j].Time) })
 		for i := 0; i < len(in); {
 			t := in[i].Time
 			for ; i < len(in) && in[i].Time.Equal(t); i++ {
 				s.sub(in[i])
 			}
-			if fits(s) {
+			if s.fits(c, sp) {
 				be.WaitUntil = t.Add(c.Window)
 				break
 			}
@@ -117,11 +162,19 @@ func Check(tx Tx, c Cap, now time.Time, eps, delta float64) error {
 
 func hint(be *BudgetError) string {
 	var try []string
-	if be.RequestedEpsilon > be.Cap.Epsilon {
-		try = append(try, "lower --epsilon to at most "+fmtFloat(be.Cap.Epsilon)+", the cap for the whole window")
-	}
-	if be.RequestedDelta > be.Cap.Delta {
-		try = append(try, "lower --delta to at most "+fmtFloat(be.Cap.Delta)+", the cap for the whole window")
+	if be.RequestedRho > 0 {
+		if be.RequestedDelta >= be.Cap.Delta {
+			try = append(try, "lower --delta to below "+fmtFloat(be.Cap.Delta)+": under zCDP the cap's δ must leave room for the conversion to ε")
+		} else if be.RequestedRho > be.MaxRhoAlone {
+			try = append(try, "lower --rho to at most "+fmtFloat(be.MaxRhoAlone)+", the most one release can spend under the cap")
+		}
+	} else {
+		if be.RequestedEpsilon > be.Cap.Epsilon {
+			try = append(try, "lower --epsilon to at most "+fmtFloat(be.Cap.Epsilon)+", the cap for the whole window")
+		}
+		if be.RequestedDelta > be.Cap.Delta {
+			try = append(try, "lower --delta to at most "+fmtFloat(be.Cap.Delta)+", the cap for the whole window")
+		}
 	}
 	if len(try) == 0 {
 		if !be.WaitUntil.IsZero() {
@@ -129,6 +182,9 @@ func hint(be *BudgetError) string {
 		}
 		if be.MaxEpsilon > 0 {
 			try = append(try, "lower --epsilon to "+fmtFloat(be.MaxEpsilon))
+		}
+		if be.MaxRho > 0 {
+			try = append(try, "lower --rho to "+fmtFloat(be.MaxRho))
 		}
 	}
 	h := "Try: " + strings.Join(try, ", or ") + "."
@@ -142,6 +198,10 @@ func hint(be *BudgetError) string {
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// fmtShort prints a derived (converted) amount with 4 significant digits:
+// it is not a number the ledger stores, so its last digits mean nothing.
+func fmtShort(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) }
 
 func fmtWindow(d time.Duration) string {
 	if d > 0 && d%(24*time.Hour) == 0 {

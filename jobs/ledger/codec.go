@@ -24,6 +24,10 @@ func validate(e Entry) error {
 		return fmt.Errorf("run id must be UTF-8, got %q", e.RunID)
 	case !(e.Epsilon >= 0) || isInf(e.Epsilon):
 		return fmt.Errorf("epsilon must be finite and ≥ 0, got %v", e.Epsilon)
+	case !(e.Rho >= 0) || isInf(e.Rho):
+		return fmt.Errorf("rho must be finite and ≥ 0, got %v", e.Rho)
+	case e.Rho > 0 && e.Epsilon != 0:
+		return fmt.Errorf("a release spends epsilon (pure) or rho (zCDP), not both: got epsilon %v and rho %v", e.Epsilon, e.Rho)
 	case !(e.Delta >= 0 && e.Delta <= 1):
 		return fmt.Errorf("delta must be in [0, 1], got %v", e.Delta)
 	case e.Time.Year() < 1 || e.Time.Year() > 9999:
@@ -47,8 +51,13 @@ func appendRecord(buf []byte, e Entry) []byte {
 	buf = appendString(buf, e.Job)
 	buf = append(buf, `,"period":`...)
 	buf = appendString(buf, e.Period)
-	buf = append(buf, `,"epsilon":`...)
-	buf = strconv.AppendFloat(buf, e.Epsilon+0, 'g', -1, 64) // +0 turns -0 into 0
+	if e.Rho > 0 {
+		buf = append(buf, `,"rho":`...)
+		buf = strconv.AppendFloat(buf, e.Rho, 'g', -1, 64)
+	} else {
+		buf = append(buf, `,"epsilon":`...)
+		buf = strconv.AppendFloat(buf, e.Epsilon+0, 'g', -1, 64) // +0 turns -0 into 0
+	}
 	buf = append(buf, `,"delta":`...)
 	buf = strconv.AppendFloat(buf, e.Delta+0, 'g', -1, 64)
 	buf = append(buf, `,"run_id":`...)
@@ -84,6 +93,7 @@ type record struct {
 	Job      *string      `json:"job"`
 	Period   *string      `json:"period"`
 	Epsilon  *json.Number `json:"epsilon"`
+	Rho      *json.Number `json:"rho"`
 	Delta    *json.Number `json:"delta"`
 	RunID    *string      `json:"run_id"`
 	Rerun    *bool        `json:"rerun"`
@@ -113,15 +123,21 @@ func decodeRecord(line []byte) (Entry, error) {
 		return Entry{}, errors.New(`missing "job"`)
 	case r.Period == nil || *r.Period == "":
 		return Entry{}, errors.New(`missing "period"`)
-	case r.Epsilon == nil:
+	case r.Epsilon == nil && r.Rho == nil:
 		return Entry{}, errors.New(`missing "epsilon"`)
+	case r.Epsilon != nil && r.Rho != nil:
+		return Entry{}, errors.New(`both "epsilon" and "rho": a release spends one or the other`)
 	case r.Delta == nil:
 		return Entry{}, errors.New(`missing "delta"`)
 	}
 	if e.Time, err = parseTime(*r.Time); err != nil {
 		return Entry{}, err
 	}
-	if e.Epsilon, err = parseEpsilon(string(*r.Epsilon)); err != nil {
+	if r.Rho != nil {
+		if e.Rho, err = parseRho(string(*r.Rho)); err != nil {
+			return Entry{}, err
+		}
+	} else if e.Epsilon, err = parseEpsilon(string(*r.Epsilon)); err != nil {
 		return Entry{}, err
 	}
 	if e.Delta, err = parseDelta(string(*r.Delta)); err != nil {
@@ -154,6 +170,14 @@ func parseEpsilon(s string) (float64, error) {
 		return 0, fmt.Errorf("bad epsilon %s: want a finite number ≥ 0", s)
 	}
 	return f + 0, nil
+}
+
+func parseRho(s string) (float64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f > 0) || isInf(f) {
+		return 0, fmt.Errorf("bad rho %s: want a finite number > 0", s)
+	}
+	return f, nil
 }
 
 func parseDelta(s string) (float64, error) {
@@ -230,6 +254,10 @@ func salvage(line []byte) Entry {
 			case "epsilon":
 				if f, err := parseEpsilon(string(v)); err == nil {
 					e.Epsilon = f
+				}
+			case "rho":
+				if f, err := parseRho(string(v)); err == nil {
+					e.Rho, e.Epsilon = f, 0
 				}
 			case "delta":
 				if f, err := parseDelta(string(v)); err == nil {
@@ -311,38 +339,68 @@ func floorFloat(r *big.Rat) float64 {
 }
 
 // sum adds ε and δ exactly; ok is false if any entry's spend is unknown.
+// It also keeps what zero-concentrated accounting needs (zcdp.go): ρ of the
+// zCDP entries, ε²/2 of the pure ones, and how many zCDP entries there are.
 type sum struct {
 	eps, delta *big.Rat
 	unknown    int
+	rho        *big.Rat // Σ ρ of zCDP entries
+	epsSq      *big.Rat // Σ ε²/2 of pure entries
+	zcdp       int      // number of zCDP entries
 }
 
-func newSum() sum { return sum{eps: new(big.Rat), delta: new(big.Rat)} }
+func newSum() sum {
+	return sum{eps: new(big.Rat), delta: new(big.Rat), rho: new(big.Rat), epsSq: new(big.Rat)}
+}
 
-func (s *sum) add(e Entry) {
-	if isInf(e.Epsilon) || isInf(e.Delta) {
-		s.unknown++
+// clone returns an independent copy of s.
+func (s sum) clone() sum {
+	c := newSum()
+	c.eps.Set(s.eps)
+	c.delta.Set(s.delta)
+	c.rho.Set(s.rho)
+	c.epsSq.Set(s.epsSq)
+	c.unknown, c.zcdp = s.unknown, s.zcdp
+	return c
+}
+
+func (s *sum) add(e Entry) { s.addSign(e, 1) }
+
+func (s *sum) sub(e Entry) { s.addSign(e, -1) }
+
+func (s *sum) addSign(e Entry, sign int) {
+	if e.Unknown() || isInf(e.Epsilon) || isInf(e.Delta) || isInf(e.Rho) {
+		s.unknown += sign
 		return
 	}
-	s.eps.Add(s.eps, decimal(e.Epsilon))
-	s.delta.Add(s.delta, decimal(e.Delta))
-}
-
-func (s *sum) sub(e Entry) {
-	if isInf(e.Epsilon) || isInf(e.Delta) {
-		s.unknown--
+	op := (*big.Rat).Add
+	if sign < 0 {
+		op = (*big.Rat).Sub
+	}
+	op(s.delta, s.delta, decimal(e.Delta))
+	if e.ZCDP() {
+		op(s.rho, s.rho, decimal(e.Rho))
+		s.zcdp += sign
 		return
 	}
-	s.eps.Sub(s.eps, decimal(e.Epsilon))
-	s.delta.Sub(s.delta, decimal(e.Delta))
+	d := decimal(e.Epsilon)
+	op(s.eps, s.eps, d)
+	sq := new(big.Rat).Mul(d, d)
+	op(s.epsSq, s.epsSq, sq.Quo(sq, big.NewRat(2, 1)))
 }
 
-// floats returns the sums as float64, +Inf if any spend is unknown.
+// floats returns the sums as float64, +Inf if any spend is unknown. ε is
+// the sum over pure entries only: with zCDP entries in s it is +Inf too
+// (there is no sum of ε to give; see guarantee).
 func (s sum) floats() (eps, delta float64) {
 	if s.unknown > 0 {
 		return math.Inf(1), math.Inf(1)
 	}
 	eps, _ = s.eps.Float64()
 	delta, _ = s.delta.Float64()
+	if s.zcdp > 0 {
+		eps = math.Inf(1)
+	}
 	return eps, delta
 }
 

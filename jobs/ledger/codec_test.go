@@ -181,6 +181,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(string(appendRecord(nil, Entry{Job: "j", Period: "p", Epsilon: 1, Delta: 1e-9, Time: t0})))
 	f.Add("{\"time\":\"2024")
 	f.Add("\x00\x00")
+	f.Add(string(appendRecord(nil, Entry{Job: "j", Period: "p", Rho: 0.05, Time: t0})))
 	f.Fuzz(func(t *testing.T, data string) {
 		entries, err := parse([]byte(data), t0, "")
 		if err != nil {
@@ -193,7 +194,7 @@ func FuzzParse(f *testing.F) {
 			if e.Time.IsZero() {
 				t.Fatalf("entry without time: %+v", e)
 			}
-			if !e.Torn && (isInf(e.Epsilon) || isInf(e.Delta) || e.Epsilon < 0 || e.Delta < 0) {
+			if !e.Torn && (isInf(e.Epsilon) || isInf(e.Delta) || isInf(e.Rho) || e.Epsilon < 0 || e.Delta < 0 || e.Rho < 0 || (e.Rho > 0 && e.Epsilon != 0)) {
 				t.Fatalf("bad spend in a whole record: %+v", e)
 			}
 		}

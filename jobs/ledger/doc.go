@@ -16,6 +16,17 @@
 // instead of silently restarting empty:
 //
 //	{"time":"2024-05-01T02:00:00Z","job":"playback-daily","period":"2024-04-30","epsilon":1,"delta":1e-09,"run_id":"r1","rerun":false,"metrics":["codec_share"]}
+//	{"time":"2024-05-02T02:00:00Z","job":"playback-daily","period":"2024-05-01","rho":0.0594,"delta":0,"run_id":"r2","rerun":false,"metrics":["codec_share"]}
+//
+// The second line is a release accounted in zero-concentrated DP (privacy
+// accounting zcdp): it records "rho" in place of "epsilon" (never both), and
+// its δ is that of its approximate-DP parts. Ledgers written before zCDP
+// existed read unchanged; a dpstats that predates it refuses a ledger with
+// "rho" as corrupt instead of miscounting it. How pure and zCDP releases add
+// up in the window is in zcdp.go and docs/accounting.md: while all are pure,
+// ε's and δ's are summed exactly; once any is zCDP, every pure release
+// counts as ε²/2 and the window's total ρ is converted to (ε, δ) at the
+// cap's δ.
 //
 // Promises:
 //
@@ -30,8 +41,8 @@
 //     or may not have recorded the spend: the transaction then counts it as
 //     spent (over-counting is safe; under-counting never happens).
 //   - Human-readable and exact: one JSON object per line, keys always in the
-//     order time, job, period, epsilon, delta, run_id, rerun, withheld (only
-//     when true), metrics; floats
+//     order time, job, period, epsilon (or rho), delta, run_id, rerun,
+//     withheld (only when true), metrics; floats
 //     printed with strconv 'g', -1 (the shortest text that reads back as the
 //     same float64); times in RFC 3339, UTC. Spend is summed as the decimal
 //     numbers written in the file, so ten releases of ε = 0.1 reach a cap of
@@ -55,7 +66,7 @@
 //   - The fields that were written completely are salvaged. A field counts as
 //     complete only when the byte after its value (',' or '}') is present, so a
 //     cut number such as "epsilon":1.2 from 1.25 is never read as 1.2.
-//   - ε and δ that cannot be salvaged are charged as +Inf: Check then refuses
+//   - ε (or ρ) and δ that cannot be salvaged are charged as +Inf: Check then refuses
 //     every release until the record leaves the window (its hint says why).
 //   - A time that cannot be salvaged is the time of the next record written
 //     after it, or, for the last line, the ledger file's modification time.

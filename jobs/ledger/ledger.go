@@ -18,6 +18,12 @@ type Entry struct {
 	// Epsilon and Delta are the privacy parameters the release spent.
 	// Required: Epsilon finite and ≥ 0, Delta in [0, 1].
 	Epsilon, Delta float64
+	// Rho, when > 0, marks a release accounted in zero-concentrated DP
+	// (zCDP): it spent ρ (finite, > 0) instead of ε, and Epsilon must be 0;
+	// Delta is then the δ of its approximate-DP parts (partition
+	// selection), often 0. Written as "rho" in place of "epsilon". See
+	// zcdp.go for how the two kinds of entries add up.
+	Rho float64
 	// Metrics lists the released metrics. Optional.
 	Metrics []string
 	// Time is when the release was recorded. Append stores it in UTC with
@@ -41,7 +47,10 @@ type Entry struct {
 
 // Unknown reports whether e is a torn record whose ε or δ could not be
 // salvaged and is charged as +Inf.
-func (e Entry) Unknown() bool { return e.Torn && (isInf(e.Epsilon) || isInf(e.Delta)) }
+func (e Entry) Unknown() bool { return e.Torn && (isInf(e.Epsilon) || isInf(e.Delta) || isInf(e.Rho)) }
+
+// ZCDP reports whether e is a zero-concentrated release (it records ρ).
+func (e Entry) ZCDP() bool { return e.Rho != 0 }
 
 // Cap is the budget allowed per rolling window, over all jobs sharing a
 // ledger.
@@ -92,7 +101,8 @@ type Tx interface {
 	Released(job, period string) (Entry, bool)
 	// Spent sums ε and δ over all jobs' entries inside the window ending at
 	// now (Time > now-window; future-dated entries count). A torn record of
-	// unknown size makes both +Inf.
+	// unknown size makes both +Inf. A zCDP entry has no ε to add: inside the
+	// window it makes ε +Inf (Summarize and Summary.Guarantee account it).
 	Spent(now time.Time, window time.Duration) (eps, delta float64)
 	// Append records e durably: it returns only after the line is written and
 	// fsynced. After a failed Append the transaction counts e as spent and

@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"sort"
 	"time"
+
+	"github.com/dpstats/dpstats/dp"
 )
 
 // Summary is the state of the budget at one moment, for dpstats budget and
@@ -36,7 +38,19 @@ type Summary struct {
 	// UnknownAllTime counts torn records of unknown size in the whole ledger.
 	UnknownAllTime int
 
-	spent sum // exact, for Remaining
+	// Zero-concentrated accounting (zcdp.go). ZCDP counts the zCDP releases
+	// inside the window and ZCDPAllTime in the whole ledger. With any
+	// inside the window, Epsilon (and JobEpsilon, the per-job and the
+	// per-release sums, when they include one) is +Inf: there is no sum of
+	// ε to give, and Guarantee says what the window promises. Rho is the
+	// window's total ρ with pure releases counted as ε²/2, JobRho Job's and
+	// RhoAllTime the whole ledger's (known records only). PureEpsilon is
+	// the sum of ε over the window's pure releases alone.
+	ZCDP, ZCDPAllTime       int
+	Rho, JobRho, RhoAllTime float64
+	PureEpsilon             float64
+
+	spent, job, ever sum // exact, for Remaining and Guarantee
 }
 
 // JobSpend is one job's spend inside the window.
@@ -44,6 +58,10 @@ type JobSpend struct {
 	Job            string
 	Epsilon, Delta float64
 	Releases       int
+	// Rho is the job's ρ (pure releases as ε²/2); ZCDP counts its zCDP
+	// releases (then Epsilon is +Inf: see Summary).
+	Rho  float64
+	ZCDP int
 }
 
 // Release is an entry inside the window and when it leaves it.
@@ -53,8 +71,22 @@ type Release struct {
 	LeavesAt time.Time
 	// EpsilonAfter and DeltaAfter are what all jobs will have spent inside
 	// the window once this release and those listed before it have left
-	// (ignoring releases still to come).
+	// (ignoring releases still to come). RhoAfter is the total ρ then (pure
+	// releases as ε²/2); with zCDP releases left, EpsilonAfter is +Inf and
+	// After says what the window then promises.
 	EpsilonAfter, DeltaAfter float64
+	RhoAfter                 float64
+
+	after sum
+}
+
+// After returns the (ε, δ) guarantee of the window once r and the releases
+// listed before it have left, at the cap's δ (see Summary.Guarantee).
+func (r Release) After(c Cap) (eps, delta float64) {
+	if r.after.eps == nil {
+		return r.EpsilonAfter, r.DeltaAfter
+	}
+	return r.after.guarantee(c.Delta)
 }
 
 // Summarize summarizes entries (as returned by Tx.Entries or File.Entries)
@@ -87,29 +119,77 @@ func Summarize(entries []Entry, now time.Time, window time.Duration, job string)
 		count[name]++
 		s.Releases = append(s.Releases, Release{Entry: e, LeavesAt: e.Time.Add(window)})
 	}
-	s.spent = all
+	s.spent, s.job, s.ever = all, mine, ever.clone()
+	s.ZCDP, s.ZCDPAllTime = all.zcdp, ever.zcdp
+	s.Rho, s.JobRho, s.PureEpsilon = all.totalRho(), mine.totalRho(), all.pureEpsilon()
 	s.Unknown = all.unknown
 	s.UnknownAllTime = ever.unknown
 	ever.unknown = 0 // the known part; the unknown records are counted apart
 	s.EpsilonAllTime, s.DeltaAllTime = ever.floats()
+	s.RhoAllTime = ever.totalRho()
 	s.Epsilon, s.Delta = all.floats()
 	s.JobEpsilon, s.JobDelta = mine.floats()
 	for name, ps := range per {
-		js := JobSpend{Job: name, Releases: count[name]}
+		js := JobSpend{Job: name, Releases: count[name], Rho: ps.totalRho(), ZCDP: ps.zcdp}
 		js.Epsilon, js.Delta = ps.floats()
 		s.Jobs = append(s.Jobs, js)
 	}
 	sort.Slice(s.Jobs, func(i, j int) bool { return s.Jobs[i].Job < s.Jobs[j].Job })
 	sort.SliceStable(s.Releases, func(i, j int) bool { return s.Releases[i].LeavesAt.Before(s.Releases[j].LeavesAt) })
-	left := newSum()
-	left.eps.Set(all.eps)
-	left.delta.Set(all.delta)
-	left.unknown = all.unknown
+	left := all.clone()
 	for i := range s.Releases {
 		left.sub(s.Releases[i].Entry)
 		s.Releases[i].EpsilonAfter, s.Releases[i].DeltaAfter = left.floats()
+		s.Releases[i].RhoAfter = left.totalRho()
+		s.Releases[i].after = left.clone()
 	}
 	return s
+}
+
+// Guarantee returns what all releases inside the window promise together,
+// as an (ε, δ) pair: (Epsilon, Delta) while they are all pure; with zCDP
+// releases, the ε of zero-concentrated accounting at δ = c.Delta (zcdp.go).
+// +Inf if a torn record of unknown size is inside the window. c.Window is
+// ignored: s covers s.Window.
+func (s Summary) Guarantee(c Cap) (eps, delta float64) {
+	if s.spent.eps == nil {
+		return 0, 0
+	}
+	return s.spent.guarantee(c.Delta)
+}
+
+// JobGuarantee is Guarantee for Job's releases alone.
+func (s Summary) JobGuarantee(c Cap) (eps, delta float64) {
+	if s.job.eps == nil {
+		return 0, 0
+	}
+	return s.job.guarantee(c.Delta)
+}
+
+// AllTimeGuarantee is Guarantee for every known release the ledger
+// records, in or out of the window (torn records of unknown size left out,
+// as in EpsilonAllTime).
+func (s Summary) AllTimeGuarantee(c Cap) (eps, delta float64) {
+	if s.ever.eps == nil {
+		return 0, 0
+	}
+	ever := s.ever.clone()
+	ever.unknown = 0
+	return ever.guarantee(c.Delta)
+}
+
+// RemainingRho returns the most ρ a zCDP release with the given δ could
+// spend now and pass CheckSpend (rounded down; 0 if none, or if a torn
+// record of unknown size is inside the window).
+func (s Summary) RemainingRho(c Cap, delta float64) float64 {
+	if s.Unknown > 0 {
+		return 0
+	}
+	all := s.spent
+	if all.eps == nil {
+		all = newSum()
+	}
+	return all.maxFitting(c, dp.RhoForEpsilon(c.Epsilon, c.Delta)*2, func(r float64) Spend { return Spend{Rho: r, Delta: delta} })
 }
 
 // Remaining returns the budget left under c at s.Now, never below zero and
@@ -118,6 +198,10 @@ func Summarize(entries []Entry, now time.Time, window time.Duration, job string)
 func (s Summary) Remaining(c Cap) (eps, delta float64) {
 	if s.Unknown > 0 {
 		return 0, 0
+	}
+	if s.ZCDP > 0 {
+		// A pure release's ε, with δ = 0: zero-concentrated accounting.
+		return s.spent.maxFitting(c, c.Epsilon, func(e float64) Spend { return Spend{Epsilon: e} }), 0
 	}
 	se, sd := new(big.Rat), new(big.Rat)
 	if s.spent.eps != nil {
@@ -130,6 +214,9 @@ func (s Summary) Remaining(c Cap) (eps, delta float64) {
 // WriteText writes s for an operator: the spend against c, per job, and
 // when budget comes back.
 func (s Summary) WriteText(w io.Writer, c Cap) error {
+	if s.ZCDP > 0 || s.ZCDPAllTime > 0 {
+		return s.writeZCDP(w, c, 0)
+	}
 	ew := &errWriter{w: w}
 	remEps, remDelta := s.Remaining(c)
 	ew.printf("Budget at %s, window %s, cap ε = %s, δ = %s\n",
@@ -180,4 +267,89 @@ func (ew *errWriter) printf(format string, args ...any) {
 	if ew.err == nil {
 		_, ew.err = fmt.Fprintf(ew.w, format, args...)
 	}
+}
+
+// WriteTextZCDP is WriteText for a job accounted in zero-concentrated DP,
+// whatever the ledger holds: the spend as ρ, what it promises as (ε, δ), in
+// words, and the ρ left for a zCDP release that spends delta.
+func (s Summary) WriteTextZCDP(w io.Writer, c Cap, delta float64) error {
+	return s.writeZCDP(w, c, delta)
+}
+
+// RunsLeft is how many more releases of sp fit in the window now, one
+// after another (at most 10000).
+func (s Summary) RunsLeft(c Cap, sp Spend) int {
+	if s.Unknown > 0 {
+		return 0
+	}
+	all := newSum()
+	if s.spent.eps != nil {
+		all = s.spent.clone()
+	}
+	n := 0
+	for n < 10000 && all.fits(c, sp) {
+		all.add(sp.entry())
+		n++
+	}
+	return n
+}
+
+// writeZCDP writes the zero-concentrated budget text (WriteTextZCDP).
+func (s Summary) writeZCDP(w io.Writer, c Cap, reqDelta float64) error {
+	ew := &errWriter{w: w}
+	eps, delta := s.Guarantee(c)
+	ew.printf("Budget at %s, window %s, cap ε = %s, δ = %s (zero-concentrated accounting: ρ = %s if every release is zCDP)\n",
+		s.Now.UTC().Format(time.RFC3339), fmtWindow(s.Window), fmtFloat(c.Epsilon), fmtFloat(c.Delta), fmtShort(dp.RhoForEpsilon(c.Epsilon, c.Delta)))
+	ew.printf("  spent (all jobs):  ρ = %s (%d zCDP release(s)%s), δ = %s\n", fmtShort(s.Rho), s.ZCDP, pureNote(len(s.Releases)-s.ZCDP-s.Unknown), fmtFloat(s.Delta))
+	ew.printf("  which promises:    (ε = %s, δ = %s): %s\n", fmtShort(eps), fmtFloat(delta), promise(s.Window))
+	rem := s.RemainingRho(c, reqDelta)
+	remEps, _ := s.Remaining(c)
+	if s.ZCDP == 0 && s.Unknown == 0 {
+		remEps = s.spent.maxFitting(c, c.Epsilon, func(e float64) Spend { return Spend{Epsilon: e} })
+	}
+	ew.printf("  remaining:         ρ = %s for a zCDP release with δ = %s (a pure release: ε = %s)\n", fmtShort(rem), fmtFloat(reqDelta), fmtShort(remEps))
+	if s.Job != "" {
+		je, jd := s.JobGuarantee(c)
+		ew.printf("  spent by %s: ρ = %s (alone: ε = %s, δ = %s)\n", s.Job, fmtShort(s.JobRho), fmtShort(je), fmtFloat(jd))
+	}
+	if s.Unknown > 0 {
+		ew.printf("  %d torn record(s) of unknown spend count as the whole budget while in the window\n", s.Unknown)
+	}
+	ae, ad := s.AllTimeGuarantee(c)
+	ew.printf("  all time (all jobs): ρ = %s, δ = %s (ε = %s at δ = %s)%s\n", fmtShort(s.RhoAllTime), fmtFloat(s.DeltaAllTime), fmtShort(ae), fmtFloat(ad), unknownNote(s.UnknownAllTime))
+	if len(s.Jobs) > 0 {
+		ew.printf("Per job:\n")
+		for _, j := range s.Jobs {
+			ew.printf("  %-24s %3d release(s)  ρ = %s, δ = %s\n", j.Job, j.Releases, fmtShort(j.Rho), fmtFloat(j.Delta))
+		}
+		ew.printf("Budget comes back:\n")
+		for _, r := range s.Releases {
+			withheld := ""
+			if r.Withheld {
+				withheld = ", withheld by the quality gate"
+			}
+			spend := fmt.Sprintf("ε = %s (ρ = %s as pure)", fmtFloat(r.Epsilon), fmtShort(dp.PureRho(r.Epsilon)))
+			if r.ZCDP() {
+				spend = "ρ = " + fmtFloat(r.Rho)
+			}
+			ae, ad := r.After(c)
+			ew.printf("  %s  %s %s (%s, δ = %s%s) leaves; then ρ = %s: (ε = %s, δ = %s)\n",
+				r.LeavesAt.UTC().Format(time.RFC3339), r.Job, r.Period, spend, fmtFloat(r.Delta), withheld,
+				fmtShort(r.RhoAfter), fmtShort(ae), fmtFloat(ad))
+		}
+	}
+	return ew.err
+}
+
+// pureNote says how many pure releases a ρ total counts as ε²/2.
+func pureNote(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d pure one(s), each counted as ε²/2", n)
+}
+
+// promise says in words what an (ε, δ) guarantee of the window means.
+func promise(window time.Duration) string {
+	return "over any " + fmtWindow(window) + ", adding or removing one user changes the probability of any outcome of all releases together by at most a factor e^ε, except with probability δ"
 }

@@ -2,7 +2,8 @@
 // a plain `go test` prints (the ok / FAIL line of every package, the output
 // of failing tests, build errors), and ends with the list of tests that
 // skipped and why: a skipped test is otherwise invisible in `make test`.
-// It exits with go test's exit status.
+// Its last line counts the tests (subtests included): "tests: N passed,
+// N failed, N skipped". It exits with go test's exit status.
 //
 //	go run ./scripts/testsummary -count=1 ./...
 package main
@@ -37,6 +38,7 @@ func main() {
 	}
 	err = cmd.Wait()
 	s.printSkips()
+	s.printTotals()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -64,6 +66,9 @@ type summary struct {
 	// printed only if it fails.
 	output map[string][]string
 	skips  []skip
+	// passed, failed and skipped count tests and subtests; a test still
+	// running when its package failed (a panic, a timeout) counts as failed.
+	passed, failed, skipped int
 }
 
 type skip struct{ pkg, test, reason string }
@@ -113,6 +118,7 @@ func (s *summary) handle(ev event) {
 		for _, k := range keys {
 			fmt.Fprint(s.w, strings.Join(s.output[k], ""))
 			delete(s.output, k)
+			s.failed++
 		}
 	case ev.Test == "":
 	case ev.Action == "output":
@@ -124,11 +130,14 @@ func (s *summary) handle(ev event) {
 	case ev.Action == "fail":
 		fmt.Fprint(s.w, strings.Join(s.output[key], ""))
 		delete(s.output, key)
+		s.failed++
 	case ev.Action == "skip":
 		s.skips = append(s.skips, skip{pkg: ev.Package, test: ev.Test, reason: skipReason(s.output[key])})
 		delete(s.output, key)
+		s.skipped++
 	case ev.Action == "pass":
 		delete(s.output, key)
+		s.passed++
 	}
 }
 
@@ -159,4 +168,10 @@ func (s *summary) printSkips() {
 		pkg := strings.TrimPrefix(sk.pkg, "github.com/dpstats/dpstats/")
 		fmt.Fprintf(s.w, "  %s %s: %s\n", pkg, sk.test, sk.reason)
 	}
+}
+
+// printTotals ends the output with the count of tests, in the plain form
+// CI reads: "tests: N passed, N failed, N skipped".
+func (s *summary) printTotals() {
+	fmt.Fprintf(s.w, "\ntests: %d passed, %d failed, %d skipped\n", s.passed, s.failed, s.skipped)
 }

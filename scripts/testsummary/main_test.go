@@ -74,6 +74,13 @@ func TestSummary(t *testing.T) {
 	if !strings.HasSuffix(got, "set DPSTATS_STRESS=1\n") {
 		t.Errorf("the skip list is not at the end:\n%s", got)
 	}
+	// The last line counts the tests: TestPass; TestFail and TestHang
+	// (its package failed while it ran); TestBrowser and TestCorpus/stress.
+	out.Reset()
+	s.printTotals()
+	if got, want := out.String(), "\ntests: 1 passed, 2 failed, 2 skipped\n"; got != want {
+		t.Errorf("totals = %q, want %q", got, want)
+	}
 }
 
 func TestSummaryNoSkips(t *testing.T) {
