@@ -244,15 +244,8 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 			return
 		}
 	}
-	b.over[user/64] |= 1 << (user % 64)
-	p := b.prio(user, part)
-	mi, maxPrio := 0, b.prio(user, int32(s[0].pp-1))
-	for i := 1; i < len(s); i++ {
-		if q := b.prio(user, int32(s[i].pp-1)); q > maxPrio {
-			mi, maxPrio = i, q
-		}
-	}
-	if p >= maxPrio {
+	mi := b.evictee(user, part, len(s), func(i int) uint32 { return s[i].pp })
+	if mi < 0 {
 		return // rejected for good
 	}
 	s[mi] = slot{pp: pp} // evict the highest priority
@@ -281,18 +274,32 @@ func (b *bounder) addN16(user uint32, part int32, k uint32) {
 			return
 		}
 	}
+	mi := b.evictee(user, part, len(s), func(i int) uint32 { return uint32(s[i].pp) })
+	if mi < 0 {
+		return // rejected for good
+	}
+	s[mi] = slot16{pp: pp, n: uint16(min(k, math.MaxUint16))} // evict the highest priority
+}
+
+// evictee is called when user's n slots are all taken and part is not among
+// them: the caps cut this user (their over bit is set). Every partition has
+// a per-user random priority (prio); the user keeps the n partitions with
+// the lowest, so part evicts the slot whose partition has the highest
+// priority if its own is lower, and is rejected for good (-1) otherwise.
+// ppAt(i) is slot i's partition + 1.
+func (b *bounder) evictee(user uint32, part int32, n int, ppAt func(int) uint32) int {
 	b.over[user/64] |= 1 << (user % 64)
 	p := b.prio(user, part)
-	mi, maxPrio := 0, b.prio(user, int32(s[0].pp-1))
-	for i := 1; i < len(s); i++ {
-		if q := b.prio(user, int32(s[i].pp-1)); q > maxPrio {
+	mi, maxPrio := 0, b.prio(user, int32(ppAt(0)-1))
+	for i := 1; i < n; i++ {
+		if q := b.prio(user, int32(ppAt(i)-1)); q > maxPrio {
 			mi, maxPrio = i, q
 		}
 	}
 	if p >= maxPrio {
-		return // rejected for good
+		return -1
 	}
-	s[mi] = slot16{pp: pp, n: uint16(min(k, math.MaxUint16))} // evict the highest priority
+	return mi
 }
 
 func (b *bounder) hitN(i int, v float64, k uint32) {
