@@ -50,20 +50,8 @@ func loadJob(c *cli.Context, name string) (*jobs.Spec, error) {
 	if spec, err = accountingOverrides(c, spec); err != nil {
 		return nil, err
 	}
-	var eps, delta *float64
-	var noise *string
-	if c.IsSet("epsilon") {
-		v := c.Float64("epsilon")
-		eps = &v
-	}
-	if c.IsSet("delta") {
-		v := c.Float64("delta")
-		delta = &v
-	}
-	if c.IsSet("noise") {
-		v := c.String("noise")
-		noise = &v
-	}
+	eps, delta := setFlag(c, "epsilon", c.Float64), setFlag(c, "delta", c.Float64)
+	noise := setFlag(c, "noise", c.String)
 	if eps == nil && delta == nil && noise == nil {
 		return spec, nil
 	}
@@ -108,21 +96,8 @@ func specError(err error) error {
 // accountingOverrides applies the --accounting, --rho and --runs-per-window
 // flags (or their environment variables), before the ε, δ and noise ones.
 func accountingOverrides(c *cli.Context, spec *jobs.Spec) (*jobs.Spec, error) {
-	var accounting *string
-	var rho *float64
-	var runs *int
-	if c.IsSet("accounting") {
-		v := c.String("accounting")
-		accounting = &v
-	}
-	if c.IsSet("rho") {
-		v := c.Float64("rho")
-		rho = &v
-	}
-	if c.IsSet("runs-per-window") {
-		v := c.Int("runs-per-window")
-		runs = &v
-	}
+	accounting, rho := setFlag(c, "accounting", c.String), setFlag(c, "rho", c.Float64)
+	runs := setFlag(c, "runs-per-window", c.Int)
 	if accounting == nil && rho == nil && runs == nil {
 		return spec, nil
 	}
@@ -131,4 +106,14 @@ func accountingOverrides(c *cli.Context, spec *jobs.Spec) (*jobs.Spec, error) {
 		return nil, usageError{err}
 	}
 	return spec, nil
+}
+
+// setFlag returns the value of flag name (or its environment variable) when
+// it is set, and nil when it is not: an override only where the user gave one.
+func setFlag[T any](c *cli.Context, name string, get func(string) T) *T {
+	if !c.IsSet(name) {
+		return nil
+	}
+	v := get(name)
+	return &v
 }
