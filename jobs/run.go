@@ -88,6 +88,9 @@ type Config struct {
 	// Seed is a TEST-ONLY hook for reproducible contribution bounding (see
 	// dp.MetricOptions.Seed). Noise never depends on it.
 	Seed *int64
+	// Engine computes the releases; nil is the local, in-process engine
+	// (see engine.go).
+	Engine Engine
 	// faults injects failures at the writes of the release protocol (tests).
 	faults faults
 }
@@ -295,7 +298,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	log.Info("run started", append(spendAttrs(charge), "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)...)
 
 	// 2. Read, bound, aggregate and release, in memory.
-	released, err := aggregate(ctx, cfg, start, end, now)
+	released, err := compute(ctx, cfg, start, end, now)
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +400,26 @@ func prepareOutput(outDir, job, period string, rerun bool) error {
 			jobDir, period)}
 	}
 	return nil
+}
+
+// compute runs the configured engine: the local one, aggregate, or
+// cfg.Engine.
+func compute(ctx context.Context, cfg Config, start, end, now time.Time) ([]*dp.Released, error) {
+	if cfg.Engine == nil {
+		return aggregate(ctx, cfg, start, end, now)
+	}
+	spec := cfg.Spec
+	in := EngineInput{Spec: spec, Events: cfg.Events, Consent: cfg.Consent, Period: cfg.Period,
+		Start: start, End: end, Now: now, RunID: cfg.RunID,
+		Metrics: spec.MetricOptions(cfg.Seed), Gate: spec.GateOptions(cfg.Seed), Logger: cfg.Logger}
+	out, err := cfg.Engine.Aggregate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if want := len(in.Metrics) + len(in.Gate); len(out) != want {
+		return nil, fmt.Errorf("engine %s returned %d releases, want %d", cfg.Engine.Name(), len(out), want)
+	}
+	return out, nil
 }
 
 // aggregate reads consent and events, feeds every metric and the quality
