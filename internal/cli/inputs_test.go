@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Process-level tests of what a run reads (issue 11): every input file once,
 // however it is named, and user-id types that must agree between events and

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Helpers for the process-level tests (release_test.go): the dpstats binary,
 // built once per test binary with `go build -o`, a synthetic export generated
@@ -97,10 +97,10 @@ func dpstatsBin(t testing.TB) string {
 		}
 		bin := filepath.Join(dir, "dpstats")
 		// go test puts the go command that runs it first in PATH.
-		cmd := exec.Command("go", "build", "-o", bin, ".")
+		cmd := exec.Command("go", "build", "-o", bin, "../../cmd/dpstats")
 		cmd.Env = testEnv()
 		if out, err := cmd.CombinedOutput(); err != nil {
-			shared.binErr = fmt.Errorf("go build -o %s .: %v\n%s", bin, err, out)
+			shared.binErr = fmt.Errorf("go build -o %s ../../cmd/dpstats: %v\n%s", bin, err, out)
 			return
 		}
 		shared.bin = bin

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -17,8 +17,19 @@ import (
 	"golang.org/x/term"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=...".
+// version is the binary's version: cmd/dpstats stamps it at build time
+// (-ldflags "-X main.version=...") and passes it to Main.
 var version = "dev"
+
+// Main is the whole program minus os.Exit: the dpstats command line, for
+// cmd/dpstats and for binaries that add an engine (bin/dpstats-beam). It
+// returns the exit code.
+func Main(ctx context.Context, v string, args []string, stdout, stderr io.Writer) int {
+	if v != "" {
+		version = v
+	}
+	return run(ctx, args, stdout, stderr)
+}
 
 // run is the whole program minus os.Exit, so tests can call it in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {

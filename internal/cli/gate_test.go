@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Process-level tests of the quality gate (jobs/gate.go): inputs that can
 // only give a report of pure noise are withheld (exit 69), nothing is

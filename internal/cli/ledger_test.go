@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Tests of a lost or replaced ledger (run never creates one; `dpstats ledger
 // init` does; a published report the ledger does not record refuses every

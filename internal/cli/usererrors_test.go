@@ -1,4 +1,4 @@
-package main
+package cli
 
 // TestUserErrorsNeverExit70 runs the built binary with every user error we
 // could think of: bad flags, bad values, bad environment variables, bad job

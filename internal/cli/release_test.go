@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Process-level tests of the release protocol (DESIGN.md, "Budget ledger and
 // release protocol"): the real binary, killed with SIGKILL at random moments,

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Run metrics for the scheduler's monitoring: on exit, `dpstats run` can push
 // a few gauges to a Prometheus Pushgateway (--metrics-push) and/or write them
