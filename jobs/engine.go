@@ -31,6 +31,12 @@ type Engine interface {
 	// datasets.ErrInputMissing, ErrConfig for a spec the engine cannot
 	// express), or wrapped.
 	Aggregate(ctx context.Context, in EngineInput) ([]*dp.Released, error)
+	// ChargesBeforeCompute says that the engine's noisy output can outlive
+	// a failed or interrupted Aggregate (a pipeline that writes noisy
+	// results to a staging location others can read): Run must then
+	// record the spend before it calls Aggregate, so that the ledger never
+	// under-counts. The local engine's noise lives only in this process.
+	ChargesBeforeCompute() bool
 }
 
 // EngineInput is everything an engine needs for one run.
