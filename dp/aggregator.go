@@ -92,9 +92,7 @@ func (a *Aggregator) Reserve(users int) {
 	if a.released || a.merged || users <= 0 || users > 1<<32 {
 		return
 	}
-	if users > a.b.users() {
-		a.b.grow(uint32(users - 1))
-	}
+	a.b.reserve(users)
 }
 
 // AddEvents records n events of a user in a partition, exactly as n calls of

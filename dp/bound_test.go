@@ -1,6 +1,7 @@
 package dp
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -402,9 +403,11 @@ func TestAddEventsEqualsRepeatedAdd(t *testing.T) {
 	}
 }
 
-// TestValuesKeptExactly: the float32 store of mean and quantile values
-// keeps exactly what the float64 store keeps, and the first value that is
-// not a float32 moves every value to float64 without changing any.
+// TestValuesKeptExactly: the 16-bit and float32 stores of mean and
+// quantile values keep exactly what the float64 store keeps; the first
+// value that is not a whole number moves every value to float32 (if it is
+// one) and the first that is not a float32 moves them to float64, without
+// changing any, in the lazy and in the wide layout.
 func TestValuesKeptExactly(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	ev := population(r, 300, 4, 12)
@@ -412,35 +415,51 @@ func TestValuesKeptExactly(t *testing.T) {
 		ev[i].v = math.Round(ev[i].v * 600) // whole numbers, some outside the bounds
 	}
 	for _, opt := range allKinds(publicNames(3))[3:] { // mean, quantiles
-		t.Run(string(opt.Kind), func(t *testing.T) {
-			opt.Lower, opt.Upper, opt.Seed = -100, 14400, seed(9)
-			a := feed(t, opt, ev)
-			if !a.b.use32 {
-				t.Fatal("whole values within float32 bounds: want the float32 store")
-			}
-			ref, err := NewAggregator(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref.b.use32 = false
-			for _, e := range ev {
-				ref.Add(e.user, e.part, e.v)
-			}
-			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
-				t.Fatalf("float32 store kept %v, float64 store %v", got.values, want.values)
-			}
-			a.Add(1000, 0, 0.1) // a new user: the value is kept
-			ref.Add(1000, 0, 0.1)
-			if a.b.use32 {
-				t.Fatal("0.1 is not a float32: want the float64 store")
-			}
-			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
-				t.Fatalf("after the move to float64: kept %v, want %v", got.values, want.values)
-			}
-		})
+		for _, lazy := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/lazy=%v", opt.Kind, lazy), func(t *testing.T) {
+				opt.Lower, opt.Upper, opt.Seed = -100, 14400, seed(9)
+				a, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.b.vals.width != w16 || !a.b.lazy {
+					t.Fatalf("whole values within 65535 of a whole lower bound: want the 16-bit store and lazy slots, have %d bits, lazy %v", a.b.vals.width, a.b.lazy)
+				}
+				a.b.lazy = lazy
+				ref.b.lazy, ref.b.vals.width = false, w64
+				for _, e := range ev {
+					a.Add(e.user, e.part, e.v)
+					ref.Add(e.user, e.part, e.v)
+				}
+				if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("16-bit store kept %v, float64 store %v", got.values, want.values)
+				}
+				for _, step := range []struct {
+					user  uint32
+					v     float64
+					width uint8
+				}{{1000, 0.5, w32}, {1001, 14400, w32}, {1002, 0.1, w64}, {1003, -100, w64}} {
+					a.Add(step.user, 0, step.v) // a new user: the value is kept
+					ref.Add(step.user, 0, step.v)
+					if a.b.vals.width != step.width {
+						t.Fatalf("after %v: a %d-bit store, want %d", step.v, a.b.vals.width, step.width)
+					}
+					if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+						t.Fatalf("after %v: kept %v, want %v", step.v, got.values, want.values)
+					}
+				}
+			})
+		}
 	}
 	if exact32(0, 1<<25) || exact32(0.1, 10) || !exact32(-5, 14400) {
 		t.Error("exact32 misjudges its bounds")
+	}
+	if !fits16(0, 65535) || fits16(0, 65536) || fits16(0.5, 10) || !fits16(-100, 14400) {
+		t.Error("fits16 misjudges its bounds")
 	}
 }
 

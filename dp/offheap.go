@@ -77,6 +77,10 @@ func (m *mappings) release(s any) {
 		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []float32:
 		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []uint16:
+		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []vslot:
+		p = unsafe.Pointer(unsafe.SliceData(v))
 	}
 	if p == nil {
 		return
