@@ -169,5 +169,5 @@ func (a *Aggregator) numPartitions() int {
 // preNoise returns the bounded, pre-noise aggregates. Tests use it; it never
 // leaves the package.
 func (a *Aggregator) preNoise() preAgg {
-	return a.b.aggregate(a.numPartitions())
+	return a.b.aggregate(a.numPartitions(), true)
 }

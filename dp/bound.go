@@ -500,46 +500,70 @@ type preAgg struct {
 }
 
 // aggregate folds the per-user slots into per-partition aggregates over
-// nPart partitions.
-func (b *bounder) aggregate(nPart int) preAgg {
+// nPart partitions; with values, also the values of sum, mean and
+// quantiles (see eachValue).
+func (b *bounder) aggregate(nPart int, values bool) preAgg {
 	pa := preAgg{users: make([]int64, nPart)}
 	switch b.kind {
 	case KindCount:
 		pa.total = make([]int64, nPart)
 	case KindSum, KindMean, KindQuantiles:
-		pa.values = make([][]float64, nPart)
+		if values {
+			pa.values = make([][]float64, nPart)
+			_ = b.eachValue(nPart, func(p int, v float64) error {
+				pa.values[p] = append(pa.values[p], v)
+				return nil
+			})
+		}
 	}
-	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
 	for i, n := 0, b.numSlots(); i < n; i++ {
-		var sl slot
-		sl.pp, sl.n = b.slotAt(i)
-		if sl.pp == 0 || int(sl.pp-1) >= nPart {
+		pp, n := b.slotAt(i)
+		if pp == 0 || int(pp-1) >= nPart {
 			continue
 		}
-		p := sl.pp - 1
+		p := pp - 1
 		switch b.kind {
 		case KindUsers:
 			pa.users[p]++
 		case KindCount:
 			pa.users[p]++
-			pa.total[p] += int64(min(sl.n, uint32(b.linf)))
-		case KindSum:
-			if sl.n == 0 {
-				continue
-			}
-			pa.users[p]++
-			pa.values[p] = append(pa.values[p], math.Min(math.Max(b.sums[i], lo), hi))
-		case KindMean, KindQuantiles:
-			if sl.n == 0 {
-				continue
-			}
-			pa.users[p]++
-			for c, k := b.cell(i), min(int(sl.n), b.linf); k > 0; c, k = c+1, k-1 {
-				pa.values[p] = append(pa.values[p], b.vals.get(c))
+			pa.total[p] += int64(min(n, uint32(b.linf)))
+		case KindSum, KindMean, KindQuantiles:
+			if n > 0 {
+				pa.users[p]++
 			}
 		}
 	}
 	return pa
+}
+
+// eachValue calls fn with every value of the pre-noise state of a sum,
+// mean or quantiles metric, partition by partition in slot order: sum:
+// each kept slot's sum, clamped to l∞×[lower, upper]; mean and quantiles:
+// each kept slot's min(n, l∞) sampled values. It stops at fn's first
+// error.
+func (b *bounder) eachValue(nPart int, fn func(p int, v float64) error) error {
+	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
+	for i, n := 0, b.numSlots(); i < n; i++ {
+		pp, n := b.slotAt(i)
+		if pp == 0 || int(pp-1) >= nPart || n == 0 {
+			continue
+		}
+		p := int(pp - 1)
+		switch b.kind {
+		case KindSum:
+			if err := fn(p, math.Min(math.Max(b.sums[i], lo), hi)); err != nil {
+				return err
+			}
+		case KindMean, KindQuantiles:
+			for c, k := b.cell(i), min(int(n), b.linf); k > 0; c, k = c+1, k-1 {
+				if err := fn(p, b.vals.get(c)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // overBit reports whether user u touched more than l0 partitions.

@@ -171,21 +171,34 @@ func (pa *partitionAgg) feed(st preAgg, p int) error {
 		}
 	}
 	for _, v := range st.values[p] {
-		var err error
-		switch pa.opt.Kind {
-		case KindSum:
-			err = pa.fsum.Add(v)
-		case KindMean:
-			err = pa.mean.Add(v)
-		case KindQuantiles:
-			err = pa.quant.Add(v)
-		}
-		if err != nil {
+		if err := pa.add(v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// add adds one value of the pre-noise state (sum, mean, quantiles).
+func (pa *partitionAgg) add(v float64) error {
+	switch pa.opt.Kind {
+	case KindSum:
+		return pa.fsum.Add(v)
+	case KindMean:
+		return pa.mean.Add(v)
+	case KindQuantiles:
+		return pa.quant.Add(v)
+	}
+	return nil
+}
+
+// streamed reports whether a release feeds the values to the library
+// straight from the per-user state (eachValue), to every partition's
+// aggregation at once, instead of first collecting them per partition
+// (8 bytes a value, at the end of the run when the per-user state is at
+// its largest). Sum and mean aggregations are a few words each; a
+// quantiles tree can hold thousands of counts, so those are fed one
+// partition at a time.
+func (o MetricOptions) streamed() bool { return o.Kind == KindSum || o.Kind == KindMean }
 
 // addTotal adds total to a bounded sum whose summands are in [0, linf], in
 // summands of linf: the sum is the same as adding each user's part, and the
@@ -324,7 +337,7 @@ func (a *Aggregator) Release(names []string) (*Released, error) {
 // it many times on the same pre-noise state.
 func (a *Aggregator) release(names []string) (*Released, error) {
 	o := a.opt
-	st := a.preNoise()
+	st := a.b.aggregate(a.numPartitions(), !o.streamed())
 	rel := &Released{
 		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Rho: o.Rho, Noise: o.noiseKind(),
 		ConfidenceLevel: o.confidence(), MaxPartitions: o.MaxPartitions, MaxPerPartition: o.linf(),
@@ -373,14 +386,37 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 		// publish in name order instead.
 		sort.Slice(cands, func(i, j int) bool { return cands[i].name < cands[j].name })
 	}
-	clamped := 0
-	for _, c := range cands {
-		pa, err := newPartitionAgg(o)
+	pas := make([]*partitionAgg, len(cands))
+	if o.streamed() {
+		byIdx := make([]*partitionAgg, a.numPartitions())
+		for i, c := range cands {
+			pa, err := newPartitionAgg(o)
+			if err != nil {
+				return nil, err
+			}
+			pas[i], byIdx[c.idx] = pa, pa
+		}
+		err := a.b.eachValue(len(byIdx), func(p int, v float64) error {
+			if pa := byIdx[p]; pa != nil {
+				return pa.add(v)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		if err := pa.feed(st, c.idx); err != nil {
-			return nil, err
+	}
+	clamped := 0
+	for i, c := range cands {
+		pa := pas[i]
+		if pa == nil {
+			var err error
+			if pa, err = newPartitionAgg(o); err != nil {
+				return nil, err
+			}
+			if err := pa.feed(st, c.idx); err != nil {
+				return nil, err
+			}
 		}
 		rp := ReleasedPartition{Name: c.name}
 		if err := pa.result(&rp); err != nil {
