@@ -311,8 +311,18 @@ func (b *bounder) reserve(users int) {
 	}
 }
 
+// clamp clamps v (never NaN: NaN values are dropped before bounding) to
+// [lower, upper]. Comparisons, not math.Min/Max: those are function calls
+// on amd64 and handle NaN and signed zeros, which cannot matter here (a
+// −0 kept for a lower bound of +0 adds the same to any sum).
 func (b *bounder) clamp(v float64) float64 {
-	return math.Min(math.Max(v, b.lower), b.upper)
+	if v < b.lower {
+		return b.lower
+	}
+	if v > b.upper {
+		return b.upper
+	}
+	return v
 }
 
 // add records one contribution; part must be ≥ 0.

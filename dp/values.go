@@ -93,9 +93,13 @@ func (s *valueStore) reserve(m *mappings, n int) {
 // store first if it cannot hold x exactly.
 func (s *valueStore) set(m *mappings, i int, x float64) {
 	if s.width == w16 {
-		if d := x - s.lower; d >= 0 && d <= math.MaxUint16 && d == math.Trunc(d) && float64(uint16(d))+s.lower == x {
-			s.v16[i] = uint16(d)
-			return
+		if d := x - s.lower; d >= 0 && d <= math.MaxUint16 {
+			// in range: the conversion is defined; exact if x is lower
+			// plus a whole number
+			if u := uint16(d); float64(u) == d && float64(u)+s.lower == x {
+				s.v16[i] = u
+				return
+			}
 		}
 		s.widen(m, x)
 	}
