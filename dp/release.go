@@ -196,9 +196,41 @@ func (pa *partitionAgg) add(v float64) error {
 // aggregation at once, instead of first collecting them per partition
 // (8 bytes a value, at the end of the run when the per-user state is at
 // its largest). Sum and mean aggregations are a few words each; a
-// quantiles tree can hold thousands of counts, so those are fed one
-// partition at a time.
+// quantiles tree can hold thousands of counts, so those are not all kept
+// at once: see streamedEach.
 func (o MetricOptions) streamed() bool { return o.Kind == KindSum || o.Kind == KindMean }
+
+// maxPassPartitions is the most partitions whose quantiles are fed by one
+// pass over the per-user state each (streamedEach).
+const maxPassPartitions = 64
+
+// streamedEach reports whether a quantiles release over nPart partitions
+// feeds each partition's tree straight from the per-user state, one pass
+// (and one tree) at a time, instead of first collecting the values: for
+// few partitions, where the passes cost less than the collected values.
+func (o MetricOptions) streamedEach(nPart int) bool {
+	return o.Kind == KindQuantiles && nPart <= maxPassPartitions
+}
+
+// feedFrom adds partition p's values straight from the per-user state b,
+// with one pass over it (see streamedEach).
+func (pa *partitionAgg) feedFrom(b *bounder, nPart, p int) error {
+	var n int64
+	err := b.eachValue(nPart, func(q int, v float64) error {
+		if q != p {
+			return nil
+		}
+		n++
+		return pa.add(v)
+	})
+	if err != nil {
+		return err
+	}
+	if pa.opt.Kind == KindQuantiles {
+		return addTotal(pa.qn, n, int64(pa.opt.linf()))
+	}
+	return nil
+}
 
 // addTotal adds total to a bounded sum whose summands are in [0, linf], in
 // summands of linf: the sum is the same as adding each user's part, and the
@@ -337,7 +369,8 @@ func (a *Aggregator) Release(names []string) (*Released, error) {
 // it many times on the same pre-noise state.
 func (a *Aggregator) release(names []string) (*Released, error) {
 	o := a.opt
-	st := a.b.aggregate(a.numPartitions(), !o.streamed())
+	each := o.streamedEach(a.numPartitions())
+	st := a.b.aggregate(a.numPartitions(), !o.streamed() && !each)
 	rel := &Released{
 		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Rho: o.Rho, Noise: o.noiseKind(),
 		ConfidenceLevel: o.confidence(), MaxPartitions: o.MaxPartitions, MaxPerPartition: o.linf(),
@@ -414,7 +447,12 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 			if pa, err = newPartitionAgg(o); err != nil {
 				return nil, err
 			}
-			if err := pa.feed(st, c.idx); err != nil {
+			if each {
+				err = pa.feedFrom(a.b, a.numPartitions(), c.idx)
+			} else {
+				err = pa.feed(st, c.idx)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
