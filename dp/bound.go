@@ -62,6 +62,18 @@ const nBig = math.MaxUint16
 // A variable so that tests can make it small.
 var maxChunks = math.MaxUint32
 
+// A byte slot is a kept (user, partition) pair of a count or users metric
+// with public partitions, at most 14 of them (with "other": partition + 1
+// ≤ 15), and l∞ < 15: partition + 1 in the high 4 bits (0: empty), the
+// count in the low 4, saturating at 15 > l∞: as with slot16, only
+// min(n, l∞) and whether n > l∞ are ever used, and both are exact. Most
+// dimensions of a usage report (device, platform, codec, resolution, a
+// bucketed number) have that few values: 1 byte a slot instead of 4.
+const (
+	byteCount = 15 // the count saturates here
+	byteParts = 15 // the highest partition + 1
+)
+
 type bounder struct {
 	kind   Kind
 	l0     int
@@ -75,6 +87,10 @@ type bounder struct {
 	// small replaces slots for the metrics slot16 can hold (compact).
 	small   []slot16
 	compact bool
+	// bytes replaces small for the metrics a byte slot can hold (see
+	// byteCount); then compact is false.
+	bytes    []uint8
+	byteSlot bool
 	sums    []float64 // sum: per slot, sum of clamped values
 	// mean/quantiles: l∞ reservoir-sampled clamped values per slot, kept
 	// exactly (see valueStore): slot i's at cells cell(i) … cell(i)+l∞−1.
@@ -111,6 +127,9 @@ func newBounder(o MetricOptions) (*bounder, error) {
 	b.vals = newValueStore(o.Lower, o.Upper)
 	b.compact = (o.Kind == KindCount || o.Kind == KindUsers) && !o.SelectPartitions &&
 		len(o.Partitions)+1 <= math.MaxUint16-1 && b.linf < math.MaxUint16
+	if b.compact && len(o.Partitions)+1 <= byteParts && b.linf < byteCount {
+		b.compact, b.byteSlot = false, true
+	}
 	b.lazy = (o.Kind == KindMean || o.Kind == KindQuantiles) && !o.SelectPartitions &&
 		len(o.Partitions)+1 <= math.MaxUint16-1
 	b.maps = newMappings(b)
@@ -148,6 +167,8 @@ func (b *bounder) users() int {
 	switch {
 	case b.compact:
 		return len(b.small) / b.l0
+	case b.byteSlot:
+		return len(b.bytes) / b.l0
 	case b.lazy:
 		return len(b.vs) / b.l0
 	}
@@ -162,6 +183,8 @@ func (b *bounder) slotAt(i int) (pp, n uint32) {
 	switch {
 	case b.compact:
 		return uint32(b.small[i].pp), uint32(b.small[i].n)
+	case b.byteSlot:
+		return uint32(b.bytes[i] >> 4), uint32(b.bytes[i] & byteCount)
 	case b.lazy:
 		return uint32(b.vs[i].pp), b.vn(i)
 	}
@@ -210,6 +233,8 @@ func (b *bounder) putSlot(i int, pp, n uint32) {
 	switch {
 	case b.compact:
 		b.small[i] = slot16{pp: uint16(pp), n: uint16(min(n, math.MaxUint16))}
+	case b.byteSlot:
+		b.bytes[i] = uint8(pp)<<4 | uint8(min(n, byteCount))
 	case b.lazy:
 		b.vs[i] = vslot{pp: uint16(pp), ref: b.newChunk()}
 		b.setVN(i, n)
@@ -280,6 +305,12 @@ func (b *bounder) grow(user uint32) {
 		}
 		b.small = growSlice(b.maps, b.small, need)
 		return
+	case b.byteSlot:
+		if cap(b.bytes) == 0 {
+			b.bytes = growSlice(b.maps, b.bytes, max(need, 1024*b.l0))
+		}
+		b.bytes = growSlice(b.maps, b.bytes, need)
+		return
 	case b.lazy:
 		if cap(b.vs) == 0 {
 			b.vs = growSlice(b.maps, b.vs, max(need, 1024*b.l0))
@@ -342,6 +373,9 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 	case b.compact:
 		b.addN16(user, part, k)
 		return
+	case b.byteSlot:
+		b.addN8(user, part, k)
+		return
 	case b.lazy:
 		b.addLazy(user, part, v)
 		return
@@ -373,6 +407,32 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 		b.sums[base+mi] = 0
 	}
 	b.hitN(base+mi, v, k)
+}
+
+// addN8 is addN for byte-slot bounders (count and users: no values).
+func (b *bounder) addN8(user uint32, part int32, k uint32) {
+	base := int(user) * b.l0
+	if base+b.l0 > len(b.bytes) {
+		b.grow(user)
+	}
+	s := b.bytes[base : base+b.l0 : base+b.l0]
+	pp := uint8(part) + 1
+	k8 := uint8(min(k, byteCount))
+	for i := range s {
+		switch s[i] >> 4 {
+		case pp:
+			s[i] = pp<<4 | min(s[i]&byteCount+k8, byteCount) // saturating; ≤ 30, no overflow
+			return
+		case 0: // slots fill as a prefix: the first empty one ends the scan
+			s[i] = pp<<4 | k8
+			return
+		}
+	}
+	mi := b.evictee(user, part, len(s), func(i int) uint32 { return uint32(s[i] >> 4) })
+	if mi < 0 {
+		return // rejected for good
+	}
+	s[mi] = pp<<4 | k8 // evict the highest priority
 }
 
 // addN16 is addN for compact bounders (count and users: no values).
@@ -600,7 +660,8 @@ func (b *bounder) capsCut() (cut, kept int64) {
 			}
 			switch b.kind {
 			case KindCount, KindMean, KindQuantiles:
-				// compact slots saturate at 65535 > l∞: still exact
+				// compact slots saturate at 65535 > l∞, byte slots at
+				// 15 > l∞: still exact
 				c = n > uint32(b.linf)
 			case KindSum:
 				v := b.sums[i]

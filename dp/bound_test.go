@@ -475,42 +475,58 @@ func TestSlotIsSmall(t *testing.T) {
 }
 
 // TestCompactSlotsKeepTheSame: count and users metrics with public
-// partitions keep 4-byte slots, and keep exactly what 8-byte slots keep,
-// heavy users (counts past 65535) and evictions included.
+// partitions keep 4-byte slots, or 1-byte slots for at most 14 partitions
+// and l∞ < 15, and keep exactly what 8-byte slots keep, heavy users
+// (counts past 15 and 65535), caps that bind and evictions included.
 func TestCompactSlotsKeepTheSame(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	ev := population(r, 400, 7, 30)
-	for _, opt := range allKinds(publicNames(6))[:2] { // count, users
-		t.Run(string(opt.Kind), func(t *testing.T) {
-			opt.Seed = seed(21)
-			a, err := NewAggregator(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref, err := NewAggregator(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !a.b.compact {
-				t.Fatal("want compact slots")
-			}
-			ref.b.compact = false
-			for _, agg := range []*Aggregator{a, ref} {
-				for _, e := range ev {
-					agg.Add(e.user, e.part, e.v)
+	for _, tc := range []struct {
+		parts, linf int
+		byteSlot    bool // else slot16
+	}{{6, 4, true}, {14, 14, true}, {15, 4, false}, {6, 15, false}, {20, 10, false}} {
+		ev := population(r, 400, tc.parts+1, 30)
+		for _, opt := range allKinds(publicNames(tc.parts))[:2] { // count, users
+			t.Run(fmt.Sprintf("%s/parts=%d/linf=%d", opt.Kind, tc.parts, tc.linf), func(t *testing.T) {
+				opt.Seed, opt.MaxPerPartition = seed(21), tc.linf
+				a, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
 				}
-				agg.AddEvents(3, 1, 70_000) // saturates a 16-bit count
-				agg.AddEvents(3, 1, 70_000)
-				agg.AddEvents(500, 2, 1<<31)
-			}
-			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
-				t.Errorf("compact %+v, wide %+v", got, want)
-			}
-		})
+				ref, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tc.byteSlot || opt.Kind == KindUsers && tc.parts <= 14 // users: l∞ = 1
+				if a.b.byteSlot != want || a.b.compact == want {
+					t.Fatalf("byte slots %v, 4-byte slots %v; want byte slots %v", a.b.byteSlot, a.b.compact, want)
+				}
+				ref.b.compact, ref.b.byteSlot = false, false
+				for _, agg := range []*Aggregator{a, ref} {
+					for _, e := range ev {
+						agg.Add(e.user, e.part, e.v)
+					}
+					agg.AddEvents(3, 1, 70_000) // saturates a 16-bit count
+					agg.AddEvents(3, 1, 70_000)
+					agg.AddEvents(500, 2, 1<<31)
+					agg.AddEvents(501, 0, 14) // at and past a byte's count
+					agg.AddEvents(501, 0, 1)
+					agg.AddEvents(502, int32(tc.parts), 15)
+					agg.AddEvents(502, int32(tc.parts), 15)
+				}
+				if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+					t.Errorf("compact %+v, wide %+v", got, want)
+				}
+				gc, gk := a.b.capsCut()
+				wc, wk := ref.b.capsCut()
+				if gc != wc || gk != wk {
+					t.Errorf("caps cut %d/%d, wide %d/%d", gc, gk, wc, wk)
+				}
+			})
+		}
 	}
 	sel := allKinds(nil)[0]
 	sel.Partitions, sel.SelectPartitions, sel.Delta = nil, true, 1e-6
-	if a, err := NewAggregator(sel); err != nil || a.b.compact {
-		t.Errorf("discovered partitions: compact = %v (err %v), want wide slots", a != nil && a.b.compact, err)
+	if a, err := NewAggregator(sel); err != nil || a.b.compact || a.b.byteSlot {
+		t.Errorf("discovered partitions: compact = %v (err %v), want wide slots", a != nil && (a.b.compact || a.b.byteSlot), err)
 	}
 }

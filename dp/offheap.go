@@ -77,6 +77,8 @@ func (m *mappings) release(s any) {
 		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []float32:
 		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []uint8:
+		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []uint16:
 		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []vslot:
