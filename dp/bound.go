@@ -91,7 +91,7 @@ type bounder struct {
 	// byteCount); then compact is false.
 	bytes    []uint8
 	byteSlot bool
-	sums    []float64 // sum: per slot, sum of clamped values
+	sums     []float64 // sum: per slot, sum of clamped values
 	// mean/quantiles: l∞ reservoir-sampled clamped values per slot, kept
 	// exactly (see valueStore): slot i's at cells cell(i) … cell(i)+l∞−1.
 	vals valueStore
