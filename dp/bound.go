@@ -12,7 +12,8 @@ import (
 // sensitivities passed to the library true.
 //
 // Every user owns MaxPartitions slots in one flat slice (user u owns
-// slots[u*l0 : (u+1)*l0]). Each (user, partition) pair gets a priority from a
+// slots[u*l0 : (u+1)*l0]; or small, bytes or vs, by layout: see slot16, the
+// byte slot, vslot). Each (user, partition) pair gets a priority from a
 // keyed bijective hash with per-bounder random keys; a user keeps the l0
 // partitions with the lowest priorities among all the partitions they touch,
 // which is a uniformly random l0-subset. Streaming invariant: the kept slots

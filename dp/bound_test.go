@@ -69,7 +69,13 @@ func TestBoundingAdversarialUser(t *testing.T) {
 	if testing.Short() {
 		events = 200_000
 	}
-	const nPart = 20
+	// 20 partitions: 4-byte count slots; 8: 1-byte count slots
+	for _, nPart := range []int{20, 8} {
+		adversarialUser(t, nPart, events)
+	}
+}
+
+func adversarialUser(t *testing.T, nPart, events int) {
 	r := rand.New(rand.NewPCG(1, 2))
 	base := population(r, 300, nPart, 30)
 	adv := uint32(300)
@@ -78,7 +84,7 @@ func TestBoundingAdversarialUser(t *testing.T) {
 		attack = append(attack, event{adv, int32(i % (nPart + 1)), 1e9}) // value far above Upper
 	}
 	for _, opt := range allKinds(publicNames(nPart)) {
-		t.Run(string(opt.Kind), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/partitions=%d", opt.Kind, nPart), func(t *testing.T) {
 			opt.Seed = seed(7)
 			d := feed(t, opt, base).preNoise()
 			d2 := feed(t, opt, append(append([]event{}, base...), attack...)).preNoise()
