@@ -74,18 +74,23 @@ func (s *valueStore) grow(m *mappings, n int) {
 	}
 }
 
-// reserve makes room for n cells without changing the length: growing up
-// to n then copies nothing, and in a memory map the room costs nothing
-// until it is written (cells are written in order, so those past the
-// length are still zero).
+// maxReserve is the most bytes of address space reserve takes.
+const maxReserve = 1 << 30
+
+// reserve makes room for n cells without changing the length, in a memory
+// map only (where the room costs nothing until it is written), and only up
+// to maxReserve bytes: growing up to n then copies nothing. Without a
+// memory map, or for more, it does nothing: the store grows as cells are
+// handed out. Cells are written in order, so those past the length are
+// still zero.
 func (s *valueStore) reserve(m *mappings, n int) {
 	switch s.width {
 	case w16:
-		s.v16 = growSlice(m, s.v16, max(n, len(s.v16)))[:len(s.v16)]
+		s.v16 = reserveMapped(m, s.v16, n, maxReserve)
 	case w32:
-		s.v32 = growSlice(m, s.v32, max(n, len(s.v32)))[:len(s.v32)]
+		s.v32 = reserveMapped(m, s.v32, n, maxReserve)
 	default:
-		s.v64 = growSlice(m, s.v64, max(n, len(s.v64)))[:len(s.v64)]
+		s.v64 = reserveMapped(m, s.v64, n, maxReserve)
 	}
 }
 
