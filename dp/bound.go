@@ -581,7 +581,7 @@ func (b *bounder) aggregate(nPart int, values bool) preAgg {
 	case KindSum, KindMean, KindQuantiles:
 		if values {
 			pa.values = make([][]float64, nPart)
-			_ = b.eachValue(nPart, func(p int, v float64) error {
+			_ = b.eachValue(nPart, -1, func(p int, v float64) error {
 				pa.values[p] = append(pa.values[p], v)
 				return nil
 			})
@@ -611,13 +611,13 @@ func (b *bounder) aggregate(nPart int, values bool) preAgg {
 // eachValue calls fn with every value of the pre-noise state of a sum,
 // mean or quantiles metric, partition by partition in slot order: sum:
 // each kept slot's sum, clamped to l∞×[lower, upper]; mean and quantiles:
-// each kept slot's min(n, l∞) sampled values. It stops at fn's first
-// error.
-func (b *bounder) eachValue(nPart int, fn func(p int, v float64) error) error {
+// each kept slot's min(n, l∞) sampled values; with only ≥ 0, those of
+// partition only alone. It stops at fn's first error.
+func (b *bounder) eachValue(nPart, only int, fn func(p int, v float64) error) error {
 	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
 	for i, n := 0, b.numSlots(); i < n; i++ {
 		pp, n := b.slotAt(i)
-		if pp == 0 || int(pp-1) >= nPart || n == 0 {
+		if pp == 0 || int(pp-1) >= nPart || n == 0 || only >= 0 && int(pp-1) != only {
 			continue
 		}
 		p := int(pp - 1)

@@ -216,10 +216,7 @@ func (o MetricOptions) streamedEach(nPart int) bool {
 // with one pass over it (see streamedEach).
 func (pa *partitionAgg) feedFrom(b *bounder, nPart, p int) error {
 	var n int64
-	err := b.eachValue(nPart, func(q int, v float64) error {
-		if q != p {
-			return nil
-		}
+	err := b.eachValue(nPart, p, func(_ int, v float64) error {
 		n++
 		return pa.add(v)
 	})
@@ -429,7 +426,7 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 			}
 			pas[i], byIdx[c.idx] = pa, pa
 		}
-		err := a.b.eachValue(len(byIdx), func(p int, v float64) error {
+		err := a.b.eachValue(len(byIdx), -1, func(p int, v float64) error {
 			if pa := byIdx[p]; pa != nil {
 				return pa.add(v)
 			}
