@@ -172,9 +172,14 @@ type EventReader struct {
 	sel      []int32            // rows of the current record that are kept, reused
 	inPeriod []int32            // rows of the current record in the period, reused
 	ids      []string           // user ids of the kept rows (plain string columns), reused
-	err      error
-	done     bool
-	counts   ReadCounts
+	// internDictUsers' buffers (dictionary-encoded user ids), reused
+	dictIDs []int64
+	pending []int32
+	dictOut []uint32
+	idxBuf  []int32
+	err     error
+	done    bool
+	counts  ReadCounts
 }
 
 // NewEventReader returns a reader over the files, directories or globs in
@@ -263,7 +268,7 @@ func (r *EventReader) openNext() bool {
 	}
 	in := r.inputs[r.next]
 	r.next++
-	s, err := in.open(ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize})
+	s, err := in.open(ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}})
 	if err != nil {
 		r.err = inputErr(in.Name, "", -1, err)
 		return false
@@ -364,6 +369,9 @@ func (r *EventReader) fill() error {
 		r.users.internStrings(ids, b.Users)
 		clear(ids) // they point into the record's buffers
 		r.ids = ids[:0]
+		r.counts.NullUser += int64(len(inPeriod) - len(sel))
+	} else if users.dictStrings() {
+		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
 	} else {
 		for _, i := range inPeriod {

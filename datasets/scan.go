@@ -41,6 +41,12 @@ type ScanOptions struct {
 	// MaxAllocation caps one single allocation (a forged length in a
 	// malformed file asks for GiBs at once). Optional, default DefaultMaxAllocation.
 	MaxAllocation int64
+	// DictColumns are columns of Columns that Parquet inputs should hand
+	// over dictionary-encoded (arrow dictionary arrays) when they are string
+	// or binary leaves: the pages' dictionary is decoded once, rows are
+	// indices into it, and a consumer can map each distinct value once.
+	// Optional; other formats and other column types ignore it.
+	DictColumns []string
 }
 
 func (o ScanOptions) withDefaults() ScanOptions {
@@ -324,13 +330,22 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 		pf.Close()
 		return nil, nil, err
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{
+	arrowProps := pqarrow.ArrowReadProperties{
 		// Parallel must stay false: arrow-go's parallel paths decode in
 		// goroutines of their own, where a panic on malformed input cannot
 		// be recovered and kills the process.
 		Parallel:  false,
 		BatchSize: int64(opt.BatchSize),
-	}, mem)
+	}
+	for _, c := range opt.DictColumns {
+		sc := pf.MetaData().Schema
+		// Only a top-level byte-array leaf: nested or other columns keep
+		// their plain arrow type.
+		if i := sc.ColumnIndexByName(c); i >= 0 && sc.Column(i).PhysicalType() == parquet.Types.ByteArray && sc.Column(i).Path() == c {
+			arrowProps.SetReadDict(i, true)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, arrowProps, mem)
 	if err != nil {
 		pf.Close()
 		return nil, nil, fmt.Errorf("%w: parquet schema: %w", ErrCorrupt, err)
