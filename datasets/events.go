@@ -342,17 +342,9 @@ func (r *EventReader) fill() error {
 	b.Users = b.Users[:0]
 	inPeriod := r.inPeriod[:0]
 	start, end := r.spec.Start.UnixNano(), r.spec.End.UnixNano()
-	for i := 0; i < n; i++ {
-		if times.IsNull(i) {
-			r.counts.NullTime++
-			continue
-		}
-		if t := times.Value(i); t < start || t >= end {
-			r.counts.OutOfPeriod++
-			continue
-		}
-		inPeriod = append(inPeriod, int32(i))
-	}
+	inPeriod, nullTime, outside := times.selectPeriod(start, end, inPeriod)
+	r.counts.NullTime += nullTime
+	r.counts.OutOfPeriod += outside
 	r.inPeriod = inPeriod
 	sel := r.sel[:0]
 	if users.plainStrings() {

@@ -338,10 +338,7 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 		BatchSize: int64(opt.BatchSize),
 	}
 	for _, c := range opt.DictColumns {
-		sc := pf.MetaData().Schema
-		// Only a top-level byte-array leaf: nested or other columns keep
-		// their plain arrow type.
-		if i := sc.ColumnIndexByName(c); i >= 0 && sc.Column(i).PhysicalType() == parquet.Types.ByteArray && sc.Column(i).Path() == c {
+		if i, ok := src.dictionaryLeaf(c); ok {
 			arrowProps.SetReadDict(i, true)
 		}
 	}

@@ -1,6 +1,10 @@
 package datasets
 
-import "math"
+import (
+	"math"
+
+	"github.com/apache/arrow-go/v18/parquet"
+)
 
 // Dictionary-encoded user ids. A Parquet export's user_id column is almost
 // always dictionary-encoded (one dictionary per row group, most users of a
@@ -90,4 +94,43 @@ func (c *StringColumn) dictValue(k int) string {
 		return c.dictVals[k]
 	}
 	return c.dict.Value(k)
+}
+
+// dictionaryLeaf returns the leaf index of column c if reading it as an
+// arrow dictionary pays: a top-level byte-array column (nested or other
+// columns keep their plain arrow type) whose every row group is wholly
+// dictionary-encoded (per the footer's encoding stats; a writer whose
+// dictionary outgrew its page limit falls back to plain pages, which
+// arrow-go would then push row by row through its dictionary builder's hash
+// table), with a dictionary page of at most 2/3 of the column's bytes (else
+// nearly every row is a distinct entry, and the dictionary's hash table
+// costs more than it saves). Without encoding stats, no.
+func (p *parquetSource) dictionaryLeaf(c string) (int, bool) {
+	md := p.pf.MetaData()
+	i := md.Schema.ColumnIndexByName(c)
+	if i < 0 || md.Schema.Column(i).PhysicalType() != parquet.Types.ByteArray || md.Schema.Column(i).Path() != c {
+		return 0, false
+	}
+	for rg := 0; rg < p.pf.NumRowGroups(); rg++ {
+		cc, err := md.RowGroup(rg).ColumnChunk(i)
+		if err != nil || cc == nil || !cc.HasDictionaryPage() {
+			return 0, false
+		}
+		stats := cc.EncodingStats()
+		if len(stats) == 0 {
+			return 0, false
+		}
+		for _, st := range stats {
+			// Every page but the dictionary's holds indices.
+			if st.PageType.String() != "DICTIONARY_PAGE" &&
+				st.Encoding != parquet.Encodings.RLEDict && st.Encoding != parquet.Encodings.PlainDict {
+				return 0, false
+			}
+		}
+		dictBytes := cc.DataPageOffset() - cc.DictionaryPageOffset()
+		if total := cc.TotalCompressedSize(); dictBytes <= 0 || 3*dictBytes > 2*total {
+			return 0, false
+		}
+	}
+	return i, true
 }

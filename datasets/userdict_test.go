@@ -16,13 +16,28 @@ import (
 
 // TestEventReaderDictionaryUsersNumberLikeRows reads the same events from
 // Parquet, whose user_id the reader takes dictionary-encoded (interned once
-// per dictionary entry), and from Arrow IPC, whose plain strings are interned
-// row by row: every row gets the same user number, so users are numbered in
-// order of first appearance either way, and the counts agree. The Parquet
-// file has row groups that span batches, a dictionary page limit small
-// enough that some pages fall back to plain encoding, null and empty ids,
-// and rows outside the period (ids met first there must not be interned).
+// per dictionary entry) when every page of it is, and from Arrow IPC, whose
+// plain strings are interned row by row: every row gets the same user
+// number, so users are numbered in order of first appearance either way,
+// and the counts agree. The Parquet files have row groups that span
+// batches, null and empty ids, and rows outside the period (ids met first
+// there must not be interned); in one, the dictionary outgrows its page
+// limit and pages fall back to plain encoding: that file is read plain.
 func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		users     int
+		dictLimit int64
+		wantDict  bool
+	}{
+		{"dictionary pages", 60, 1 << 20, true},
+		{"fallback to plain pages", 700, 2000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testDictionaryUsers(t, tc.users, tc.dictLimit, tc.wantDict) })
+	}
+}
+
+func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict bool) {
 	const n = 5000
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([]any, n)
@@ -34,7 +49,7 @@ func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
 		case k < 5:
 			ids[i] = ""
 		default:
-			ids[i] = fmt.Sprintf("user-%d", rng.IntN(700))
+			ids[i] = fmt.Sprintf("user-%d", rng.IntN(numUsers))
 		}
 		switch k := rng.IntN(100); {
 		case k < 2:
@@ -60,7 +75,7 @@ func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
 	w, err := pqarrow.NewFileWriter(schema, &pq, parquet.NewWriterProperties(
 		parquet.WithDictionaryDefault(true),
 		parquet.WithMaxRowGroupLength(1300),
-		parquet.WithDictionaryPageSizeLimit(2000), // falls back to plain pages
+		parquet.WithDictionaryPageSizeLimit(dictLimit),
 		parquet.WithDataPageSize(1500),
 	), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
@@ -98,8 +113,8 @@ func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
 	}
 	wantUsers, wantCounts, wantN, _ := read("events.arrow", arrowFile)
 	gotUsers, gotCounts, gotN, dict := read("events.parquet", pq.Bytes())
-	if !dict {
-		t.Fatal("the Parquet user_id column was not read as a dictionary: the test does not test the dictionary path")
+	if dict != wantDict {
+		t.Fatalf("the Parquet user_id column was read as a dictionary: %v, want %v", dict, wantDict)
 	}
 	if !reflect.DeepEqual(gotUsers, wantUsers) {
 		t.Errorf("users per row differ between the dictionary and the plain path (first 20: %v vs %v)", head(gotUsers), head(wantUsers))
