@@ -322,6 +322,10 @@ type parquetSource struct {
 	rgRead   int64
 	total    int64
 	footRows int64
+	// stride > 1: read only the row groups rg with rg % stride == offset
+	// (see splitRowGroups); want is the footer rows of those.
+	stride, offset int
+	want           int64
 }
 
 func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *budgetAllocator) (batchSource, *arrow.Schema, error) {
@@ -401,6 +405,7 @@ func (p *parquetSource) checkFooter() error {
 		return fmt.Errorf("%w: no parquet metadata", ErrCorrupt)
 	}
 	p.footRows = p.pf.NumRows()
+	p.want = p.footRows
 	if p.footRows < 0 {
 		return fmt.Errorf("%w: the footer's row count is negative", ErrCorrupt)
 	}
@@ -478,9 +483,13 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 		if p.rr == nil && (p.rg < 0 || p.rgRead == p.rgRows) {
 			p.total += p.rgRead
 			p.rgRead, p.rgRows = 0, 0
+			if p.stride > 1 && p.rg+1 < p.pf.NumRowGroups() && (p.rg+1)%p.stride != p.offset {
+				p.rg++ // another reader's row group
+				continue
+			}
 			if p.rg+1 >= p.pf.NumRowGroups() {
 				p.rg = -1
-				if p.total != p.footRows {
+				if p.total != p.want {
 					return nil, fmt.Errorf("%w: the rows read differ from the footer's row count", ErrRowCount)
 				}
 				p.rg = p.pf.NumRowGroups() // stay at end

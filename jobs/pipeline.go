@@ -182,6 +182,12 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 	return r.Err()
 }
 
+// decoders is the number of goroutines that decode Parquet row groups for
+// a run on workers goroutines: decoding is the largest stage, two share it
+// (more than two gain little against the stages after it). The batches come
+// out in the file's order either way (see datasets.EventSpec.Decoders).
+func decoders(workers int) int { return min(max(workers, 1), 2) }
+
 // snapshot returns the reader's dimension values as of now.
 func snapshot(r *datasets.EventReader) [][]string {
 	n := r.NumDimensions()

@@ -452,6 +452,11 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	// Consent (see datasets.Consent): an event counts for a category if
 	// the user granted it at or before the event's time and has not
 	// withdrawn it since, whatever the withdrawal's timestamp.
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	plan.events.Decoders = decoders(workers)
 	users := datasets.NewUserIndex()
 	cols := datasets.ConsentColumns(spec.Consent)
 	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
@@ -487,10 +492,6 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		progress = func(batches int) {
 			cfg.Progress(Progress{FilesDone: r.ExactCounts().Files, Files: len(cfg.Events), Batches: batches})
 		}
-	}
-	workers := cfg.Workers
-	if workers == 0 {
-		workers = runtime.GOMAXPROCS(0)
 	}
 	if err := feedAll(ctx, r, plan.feeds, workers, progress); err != nil {
 		if ctx.Err() != nil {
