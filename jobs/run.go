@@ -433,10 +433,12 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	plan.events.Start, plan.events.End = start, end
 	plan.events.CodesOnly = true
-	// Big batches: each is sorted by user before it is fed (see feedAll),
-	// and the more rows a batch holds, the closer feeding it comes to one
-	// sequential sweep over the per-user state.
-	plan.events.BatchSize = 256 << 10
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	plan.events.Decoders = decoders(workers)
+	plan.events.BatchSize = batchRows(plan.events.Decoders)
 	if cfg.batchSize > 0 {
 		plan.events.BatchSize = cfg.batchSize
 	}
@@ -452,11 +454,6 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	// Consent (see datasets.Consent): an event counts for a category if
 	// the user granted it at or before the event's time and has not
 	// withdrawn it since, whatever the withdrawal's timestamp.
-	workers := cfg.Workers
-	if workers == 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	plan.events.Decoders = decoders(workers)
 	users := datasets.NewUserIndex()
 	cols := datasets.ConsentColumns(spec.Consent)
 	r, err := datasets.NewEventReaderFrom(cfg.Events, plan.events, users)
