@@ -176,6 +176,7 @@ type EventReader struct {
 	sel      []int32            // rows of the current record that are kept, reused
 	inPeriod []int32            // rows of the current record in the period, reused
 	ids      []string           // user ids of the kept rows (plain string columns), reused
+	pool     *bufPool           // the Scanners' recycled record buffers
 	// internDictUsers' buffers (dictionary-encoded user ids), reused
 	dictIDs []int64
 	pending []int32
@@ -272,7 +273,10 @@ func (r *EventReader) openNext() bool {
 	}
 	in := r.inputs[r.next]
 	r.next++
-	opt := ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}}
+	if r.pool == nil {
+		r.pool = newBufPool()
+	}
+	opt := ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}, pool: r.pool}
 	s, err := in.open(opt)
 	if err != nil {
 		r.err = inputErr(in.Name, "", -1, err)

@@ -47,6 +47,9 @@ type ScanOptions struct {
 	// indices into it, and a consumer can map each distinct value once.
 	// Optional; other formats and other column types ignore it.
 	DictColumns []string
+	// pool, if set, recycles the large buffers of the records once they
+	// are released (see bufPool); several Scanners may share one.
+	pool *bufPool
 }
 
 func (o ScanOptions) withDefaults() ScanOptions {
@@ -141,6 +144,7 @@ func Open(path string, opt ScanOptions) (*Scanner, error) {
 func OpenReaderAt(name string, r io.ReaderAt, size int64, opt ScanOptions) (s *Scanner, err error) {
 	opt = opt.withDefaults()
 	s = &Scanner{name: name, opt: opt, mem: newBudgetAllocator(opt.MemoryLimit, opt.MaxAllocation)}
+	s.mem.pool = opt.pool
 	defer func() {
 		if p := recover(); p != nil {
 			if s.src != nil {
@@ -676,6 +680,7 @@ type budgetAllocator struct {
 	held       atomic.Int64
 	refused    atomic.Pointer[error]
 	mem        memory.Allocator
+	pool       *bufPool // nil: every allocation from mem
 }
 
 func newBudgetAllocator(limit, max int64) *budgetAllocator {
@@ -721,9 +726,21 @@ func (b *budgetAllocator) explain(err error) error {
 
 func (b *budgetAllocator) Allocate(size int) []byte {
 	b.reserve(size, 0)
-	out := b.mem.Allocate(size)
+	out := b.alloc(size)
 	b.held.Add(int64(cap(out) - size))
 	return out
+}
+
+// alloc returns size bytes, from the pool when it has a buffer of their
+// class.
+func (b *budgetAllocator) alloc(size int) []byte {
+	if c := poolClass(size); b.pool != nil && c > 0 {
+		if out := b.pool.get(c); out != nil {
+			return out[:size]
+		}
+		return b.mem.Allocate(c)[:size]
+	}
+	return b.mem.Allocate(size)
 }
 
 func (b *budgetAllocator) Reallocate(size int, old []byte) []byte {
@@ -731,13 +748,30 @@ func (b *budgetAllocator) Reallocate(size int, old []byte) []byte {
 		return old[:size]
 	}
 	b.reserve(size, cap(old))
-	out := b.mem.Reallocate(size, old)
+	if b.pool == nil {
+		out := b.mem.Reallocate(size, old)
+		b.held.Add(int64(cap(out) - size))
+		return out
+	}
+	out := b.alloc(size)
 	b.held.Add(int64(cap(out) - size))
+	copy(out, old)
+	b.recycle(old)
 	return out
 }
 
 func (b *budgetAllocator) Free(buf []byte) {
 	b.held.Add(-int64(cap(buf)))
+	b.recycle(buf)
+}
+
+// recycle hands a buffer no longer in use to the pool, if it came from
+// it (its capacity is a class).
+func (b *budgetAllocator) recycle(buf []byte) {
+	if b.pool != nil && cap(buf) > 0 && poolClass(cap(buf)) == cap(buf) {
+		b.pool.put(buf)
+		return
+	}
 	b.mem.Free(buf)
 }
 
