@@ -269,6 +269,7 @@ func (r *EventReader) Prefetch() {
 func (r *EventReader) openNext() bool {
 	if r.next == len(r.inputs) {
 		r.done = true
+		r.pool = nil // the recycled buffers are garbage now
 		return false
 	}
 	in := r.inputs[r.next]
