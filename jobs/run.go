@@ -438,9 +438,10 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		workers = runtime.GOMAXPROCS(0)
 	}
 	plan.events.Decoders = decoders(workers)
+	fed := feedRows
 	plan.events.BatchSize = batchRows(plan.events.Decoders)
 	if cfg.batchSize > 0 {
-		plan.events.BatchSize = cfg.batchSize
+		plan.events.BatchSize, fed = cfg.batchSize, cfg.batchSize
 	}
 	for i, opt := range spec.MetricOptions(cfg.Seed) {
 		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
@@ -490,7 +491,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 			cfg.Progress(Progress{FilesDone: r.ExactCounts().Files, Files: len(cfg.Events), Batches: batches})
 		}
 	}
-	if err := feedAll(ctx, r, plan.feeds, workers, progress); err != nil {
+	if err := feedAll(ctx, r, plan.feeds, workers, fed, progress); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
