@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -135,5 +137,47 @@ func TestEventReaderDecodersCloseEarly(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after Close, %d before", n, before)
+	}
+}
+
+// TestEventReaderDecodersCorruptRowGroup breaks the page header of one row
+// group in the middle of a file: with one decoder or several, the reader
+// returns an *InputError naming the file (and no panic, no hang), after the
+// rows of the row groups before it.
+func TestEventReaderDecodersCorruptRowGroup(t *testing.T) {
+	data := parallelFixture(t, 6500, 1000)
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := pf.MetaData().RowGroup(4).ColumnChunk(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := cc.DataPageOffset()
+	if cc.HasDictionaryPage() {
+		off = cc.DictionaryPageOffset()
+	}
+	pf.Close()
+	bad := bytes.Clone(data)
+	for i := off; i < off+16; i++ {
+		bad[i] = 0xff
+	}
+	for _, d := range []int{1, 2, 3} {
+		spec := EventSpec{User: "user_id", Time: "event_time", Start: evStart, End: evEnd, BatchSize: 300, Decoders: d}
+		r, err := NewEventReaderFrom([]Input{BytesInput("bad.parquet", bad)}, spec, NewUserIndex())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Scan() {
+		}
+		var ie *InputError
+		if err := r.Err(); !errors.As(err, &ie) || ie.File != "bad.parquet" {
+			t.Errorf("decoders %d: Err = %v, want an *InputError naming bad.parquet", d, err)
+		}
+		if rows := r.ExactCounts().Rows; rows < 4000 && d == 1 {
+			t.Errorf("decoders %d: %d rows read before the error, want the 4 row groups before it", d, rows)
+		}
+		r.Close()
 	}
 }
