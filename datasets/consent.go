@@ -120,6 +120,7 @@ type Consent struct {
 	asOf  time.Time
 	users *UserIndex
 	cats  map[string]*consentState
+	pool  *bufPool // the Scanners' recycled record buffers, while loading
 }
 
 // consentState is one category's state, per user (UserIndex number).
@@ -221,7 +222,8 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("consent: %w: no consent inputs", ErrInputMissing)
 	}
-	c := &Consent{asOf: asOf, users: users, cats: make(map[string]*consentState)}
+	c := &Consent{asOf: asOf, users: users, cats: make(map[string]*consentState), pool: newBufPool()}
+	defer func() { c.pool = nil }()
 	cols = cols.withDefaults()
 	for _, in := range inputs {
 		if err := c.load(in, cols, nil); err != nil {
@@ -253,9 +255,15 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 // load reads one export into c. With replay set, it only sets firstG from
 // the grants of the categories in replay, whose lastW are final.
 func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consentState) error {
-	sc, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}})
+	sc, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}, pool: c.pool})
 	if err != nil {
 		return err
+	}
+	if rows := sc.footerRows(); replay == nil && rows > 0 {
+		// A consent export holds a record or more per user and category:
+		// sizing the user index for half its rows up front saves moving
+		// every key at each doubling (2M users: 0.2 s of 1 s).
+		c.users.reserve(c.users.Len() + int(min(rows/2, 1<<30)))
 	}
 	// Decode the next batch on a goroutine of its own while this one
 	// interns and applies the current one.

@@ -134,9 +134,23 @@ func (t *internTable) free(h uint64) uint64 {
 	return i
 }
 
-func (t *internTable) grow() {
+func (t *internTable) grow() { t.resize(2 * len(t.slots)) }
+
+// reserve makes room for n keys without growing.
+func (t *internTable) reserve(n int) {
+	size := len(t.slots)
+	for 2*(n+1) > size {
+		size *= 2
+	}
+	if size > len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// resize moves the keys to a table of size slots (a power of two).
+func (t *internTable) resize(size int) {
 	old, oldMem := t.slots, *t.mapped
-	t.slots, *t.mapped = allocSlots(2 * len(old))
+	t.slots, *t.mapped = allocSlots(size)
 	for i := range old {
 		if old[i].klen != 0 {
 			t.slots[t.free(t.hash(t.keyOf(&old[i])))] = old[i]

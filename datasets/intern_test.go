@@ -56,10 +56,16 @@ func TestUserIndexStrings(t *testing.T) {
 	}
 }
 
-// BenchmarkUserIndex interns 200k distinct ids in random order, one at a
-// time and a batch at a time.
+// BenchmarkUserIndex interns ids of 200k and of 2M distinct users (a
+// table past the CPU caches, and at 2M past the TLB's reach with 4 KiB
+// pages) in random order, one at a time and a batch at a time.
 func BenchmarkUserIndex(b *testing.B) {
-	const users = 200_000
+	for _, users := range []int{200_000, 2_000_000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) { benchmarkUserIndex(b, users) })
+	}
+}
+
+func benchmarkUserIndex(b *testing.B, users int) {
 	ids := make([]string, 1<<16)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("u%07d", (i*104729)%users)

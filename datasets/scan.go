@@ -41,6 +41,15 @@ type ScanOptions struct {
 	// MaxAllocation caps one single allocation (a forged length in a
 	// malformed file asks for GiBs at once). Optional, default DefaultMaxAllocation.
 	MaxAllocation int64
+	// DictColumns are columns of Columns that Parquet inputs should hand
+	// over dictionary-encoded (arrow dictionary arrays) when they are string
+	// or binary leaves: the pages' dictionary is decoded once, rows are
+	// indices into it, and a consumer can map each distinct value once.
+	// Optional; other formats and other column types ignore it.
+	DictColumns []string
+	// pool, if set, recycles the large buffers of the records once they
+	// are released (see bufPool); several Scanners may share one.
+	pool *bufPool
 }
 
 func (o ScanOptions) withDefaults() ScanOptions {
@@ -135,6 +144,7 @@ func Open(path string, opt ScanOptions) (*Scanner, error) {
 func OpenReaderAt(name string, r io.ReaderAt, size int64, opt ScanOptions) (s *Scanner, err error) {
 	opt = opt.withDefaults()
 	s = &Scanner{name: name, opt: opt, mem: newBudgetAllocator(opt.MemoryLimit, opt.MaxAllocation)}
+	s.mem.pool = opt.pool
 	defer func() {
 		if p := recover(); p != nil {
 			if s.src != nil {
@@ -207,6 +217,15 @@ func (s *Scanner) Err() error { return s.err }
 
 // Schema is the schema of the records Scan returns: the projected columns.
 func (s *Scanner) Schema() *arrow.Schema { return s.schema }
+
+// footerRows is the row count a Parquet footer declares (checked against
+// the row groups'), or -1 for other formats.
+func (s *Scanner) footerRows() int64 {
+	if p, ok := s.src.(*parquetSource); ok {
+		return p.footRows
+	}
+	return -1
+}
 
 // Format is the detected format of the file.
 func (s *Scanner) Format() Format { return s.format }
@@ -307,6 +326,10 @@ type parquetSource struct {
 	rgRead   int64
 	total    int64
 	footRows int64
+	// stride > 1: read only the row groups rg with rg % stride == offset
+	// (see splitRowGroups); want is the footer rows of those.
+	stride, offset int
+	want           int64
 }
 
 func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *budgetAllocator) (batchSource, *arrow.Schema, error) {
@@ -324,13 +347,19 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 		pf.Close()
 		return nil, nil, err
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{
+	arrowProps := pqarrow.ArrowReadProperties{
 		// Parallel must stay false: arrow-go's parallel paths decode in
 		// goroutines of their own, where a panic on malformed input cannot
 		// be recovered and kills the process.
 		Parallel:  false,
 		BatchSize: int64(opt.BatchSize),
-	}, mem)
+	}
+	for _, c := range opt.DictColumns {
+		if i, ok := src.dictionaryLeaf(c); ok {
+			arrowProps.SetReadDict(i, true)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, arrowProps, mem)
 	if err != nil {
 		pf.Close()
 		return nil, nil, fmt.Errorf("%w: parquet schema: %w", ErrCorrupt, err)
@@ -380,6 +409,7 @@ func (p *parquetSource) checkFooter() error {
 		return fmt.Errorf("%w: no parquet metadata", ErrCorrupt)
 	}
 	p.footRows = p.pf.NumRows()
+	p.want = p.footRows
 	if p.footRows < 0 {
 		return fmt.Errorf("%w: the footer's row count is negative", ErrCorrupt)
 	}
@@ -457,9 +487,13 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 		if p.rr == nil && (p.rg < 0 || p.rgRead == p.rgRows) {
 			p.total += p.rgRead
 			p.rgRead, p.rgRows = 0, 0
+			if p.stride > 1 && p.rg+1 < p.pf.NumRowGroups() && (p.rg+1)%p.stride != p.offset {
+				p.rg++ // another reader's row group
+				continue
+			}
 			if p.rg+1 >= p.pf.NumRowGroups() {
 				p.rg = -1
-				if p.total != p.footRows {
+				if p.total != p.want {
 					return nil, fmt.Errorf("%w: the rows read differ from the footer's row count", ErrRowCount)
 				}
 				p.rg = p.pf.NumRowGroups() // stay at end
@@ -646,6 +680,7 @@ type budgetAllocator struct {
 	held       atomic.Int64
 	refused    atomic.Pointer[error]
 	mem        memory.Allocator
+	pool       *bufPool // nil: every allocation from mem
 }
 
 func newBudgetAllocator(limit, max int64) *budgetAllocator {
@@ -691,9 +726,21 @@ func (b *budgetAllocator) explain(err error) error {
 
 func (b *budgetAllocator) Allocate(size int) []byte {
 	b.reserve(size, 0)
-	out := b.mem.Allocate(size)
+	out := b.alloc(size)
 	b.held.Add(int64(cap(out) - size))
 	return out
+}
+
+// alloc returns size bytes, from the pool when it has a buffer of their
+// class.
+func (b *budgetAllocator) alloc(size int) []byte {
+	if c := poolClass(size); b.pool != nil && c > 0 {
+		if out := b.pool.get(c); out != nil {
+			return out[:size]
+		}
+		return b.mem.Allocate(c)[:size]
+	}
+	return b.mem.Allocate(size)
 }
 
 func (b *budgetAllocator) Reallocate(size int, old []byte) []byte {
@@ -701,13 +748,30 @@ func (b *budgetAllocator) Reallocate(size int, old []byte) []byte {
 		return old[:size]
 	}
 	b.reserve(size, cap(old))
-	out := b.mem.Reallocate(size, old)
+	if b.pool == nil {
+		out := b.mem.Reallocate(size, old)
+		b.held.Add(int64(cap(out) - size))
+		return out
+	}
+	out := b.alloc(size)
 	b.held.Add(int64(cap(out) - size))
+	copy(out, old)
+	b.recycle(old)
 	return out
 }
 
 func (b *budgetAllocator) Free(buf []byte) {
 	b.held.Add(-int64(cap(buf)))
+	b.recycle(buf)
+}
+
+// recycle hands a buffer no longer in use to the pool, if it came from
+// it (its capacity is a class).
+func (b *budgetAllocator) recycle(buf []byte) {
+	if b.pool != nil && cap(buf) > 0 && poolClass(cap(buf)) == cap(buf) {
+		b.pool.put(buf)
+		return
+	}
 	b.mem.Free(buf)
 }
 

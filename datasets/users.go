@@ -90,6 +90,10 @@ func (x *UserIndex) LookupInt(v int64) (uint32, bool) {
 	return x.Lookup(strconv.FormatInt(v, 10))
 }
 
+// reserve sizes the index for n users in all, so that interning up to
+// that many moves no keys.
+func (x *UserIndex) reserve(n int) { x.byString.reserve(n) }
+
 // Len returns the number of distinct users interned so far; every id
 // returned is < Len().
 func (x *UserIndex) Len() int { return int(x.n) }

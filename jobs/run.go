@@ -450,12 +450,15 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	plan.events.Start, plan.events.End = start, end
 	plan.events.CodesOnly = true
-	// Big batches: each is sorted by user before it is fed (see feedAll),
-	// and the more rows a batch holds, the closer feeding it comes to one
-	// sequential sweep over the per-user state.
-	plan.events.BatchSize = 256 << 10
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	plan.events.Decoders = decoders(workers)
+	fed := feedRows
+	plan.events.BatchSize = batchRows(plan.events.Decoders)
 	if cfg.batchSize > 0 {
-		plan.events.BatchSize = cfg.batchSize
+		plan.events.BatchSize, fed = cfg.batchSize, cfg.batchSize
 	}
 	for i, opt := range spec.MetricOptions(cfg.Seed) {
 		if plan.feeds[i].agg, err = dp.NewAggregator(opt); err != nil {
@@ -505,11 +508,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 			cfg.Progress(Progress{FilesDone: r.ExactCounts().Files, Files: len(cfg.Events), Batches: batches})
 		}
 	}
-	workers := cfg.Workers
-	if workers == 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	if err := feedAll(ctx, r, plan.feeds, workers, progress); err != nil {
+	if err := feedAll(ctx, r, plan.feeds, workers, fed, progress); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
