@@ -292,8 +292,8 @@ func (f *filterFn) ProcessElement(user string, c contrib, emit func(string, cont
 	}
 }
 
-func partOf(c contrib) string                  { return c.Part }
-func partValue(c contrib) (string, float64)    { return c.Part, c.Value }
+func partOf(c contrib) string                     { return c.Part }
+func partValue(c contrib) (string, float64)       { return c.Part, c.Value }
 func keyOfQuantiles(k string, _ []float64) string { return k }
 
 // result is one staged line: a noisy value of one metric's partition.
