@@ -154,6 +154,7 @@ func (e *Engine) Aggregate(ctx context.Context, in jobs.EngineInput) ([]*dp.Rele
 	if err != nil {
 		return nil, err
 	}
+	setBeamLogger(in.Logger)
 	if in.Logger != nil {
 		in.Logger.Info("beam pipeline submitted", "runner", e.options["runner"])
 	}
