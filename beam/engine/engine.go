@@ -162,13 +162,25 @@ func (e *Engine) Aggregate(ctx context.Context, in jobs.EngineInput) ([]*dp.Rele
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("beam pipeline (runner %s) failed: %w", e.options["runner"], err)
+		return nil, fmt.Errorf("beam pipeline (runner %s) failed: %w", e.options["runner"], rootCause(err))
 	}
 	results, err := readResults(ctx, staged)
 	if err != nil {
 		return nil, err
 	}
 	return releases(in, results)
+}
+
+// rootCause is the innermost error of a runner's error (the SDK wraps it
+// in a dump of the whole execution plan), or its last line.
+func rootCause(err error) error {
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
+		err = u
+	}
+	if msg := strings.TrimSpace(err.Error()); strings.Contains(msg, "\n") {
+		return errors.New(msg[strings.LastIndex(msg, "\n")+1:])
+	}
+	return err
 }
 
 // stagingDir returns a new, private directory for the run's noisy

@@ -95,9 +95,11 @@ func TestFailedPipelinePublishesNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("a run over a corrupt file succeeded")
 	}
-	t.Log(err)
-	if !strings.Contains(err.Error(), "beam pipeline") {
-		t.Fatalf("the run failed before the pipeline ran: %v", err)
+	if !strings.Contains(err.Error(), "beam pipeline") || strings.Count(err.Error(), "\n") > 0 {
+		t.Fatalf("the run failed before the pipeline ran, or its error is not one line: %v", err)
+	}
+	if !strings.Contains(err.Error(), "bad.parquet") {
+		t.Errorf("error %v: want it to name the file", err)
 	}
 	if _, statErr := os.Stat(filepath.Join(out, spec.Name, day.Format("2006-01-02"))); !os.IsNotExist(statErr) {
 		t.Errorf("a failed run published a report (stat: %v)", statErr)
