@@ -244,9 +244,10 @@ func build(p *plan, in jobs.EngineInput, staged string) (*beam.Pipeline, error) 
 		caps[i] = o.CapsCutFraction > 0
 	}
 	contribs := beam.ParDo(s, &joinFn{Plan: p, CapsCut: caps}, beam.CoGroupByKey(s, rows, grants))
+	slots := beam.Partition(s, 2*len(opts), slotOf, contribs)
 	var lines []beam.PCollection
 	for i, o := range opts {
-		out, err := addMetric(s, contribs, i, o)
+		out, err := addMetric(s, slots[2*i], slots[2*i+1], i, o)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", jobs.ErrConfig, err)
 		}

@@ -20,7 +20,7 @@ import (
 //
 //	event files ──readEvents──▶ (user id, eventRow)  ─┐
 //	consent files ─readConsent─▶ (user id, grantRec) ─┴─CoGroupByKey─joinFn─▶ (user id, contrib)
-//	  ─per metric: filter, pbeam.MakePrivate, pbeam.Count/SumPerKey/MeanPerKey/QuantilesPerKey─▶ noisy results
+//	  ─beam.Partition by metric─▶ per metric: pbeam.MakePrivate, pbeam.Count/SumPerKey/MeanPerKey/QuantilesPerKey─▶ noisy results
 //	  ─format─▶ one staging file of JSON lines (noisy values only).
 //
 // Only the last step's output leaves the pipeline, and every value in it
@@ -62,7 +62,7 @@ func init() {
 	register.DoFn3x1[context.Context, string, func(string, eventRow), error](&readEventsFn{})
 	register.DoFn3x1[context.Context, []byte, func(string, grantRec), error](&readConsentFn{})
 	register.DoFn4x0[string, func(*eventRow) bool, func(*grantRec) bool, func(string, contrib)](&joinFn{})
-	register.DoFn3x0[string, contrib, func(string, contrib)](&filterFn{})
+	register.Function2x1(slotOf)
 	register.DoFn2x1[string, int64, string](&formatIntFn{})
 	register.DoFn2x1[string, float64, string](&formatFloatFn{})
 	register.DoFn2x1[string, []float64, string](&formatQuantilesFn{})
@@ -280,16 +280,13 @@ func cutClass(m metricPlan, parts map[string]*partState) string {
 	return capsKept
 }
 
-// filterFn keeps the contributions of one metric (or its caps-cut classes).
-type filterFn struct {
-	Metric int
-	Caps   bool
-}
-
-func (f *filterFn) ProcessElement(user string, c contrib, emit func(string, contrib)) {
-	if c.Metric == f.Metric && c.Caps == f.Caps {
-		emit(user, c)
+// slotOf is the partition (beam.Partition) of a contribution: two slots
+// per metric, its contributions and its caps-cut classes.
+func slotOf(_ string, c contrib) int {
+	if c.Caps {
+		return 2*c.Metric + 1
 	}
+	return 2 * c.Metric
 }
 
 func partOf(c contrib) string                     { return c.Part }
@@ -362,25 +359,26 @@ func publicPartitions(o dp.MetricOptions) []string {
 	return out
 }
 
-// private makes the contributions selected by filter private under a spec
-// holding exactly the budget the aggregations on it consume.
-func private(s beam.Scope, contribs beam.PCollection, filter *filterFn, aggEps, aggDel, selEps, selDel float64) (pbeam.PrivatePCollection, error) {
+// private makes contributions private under a spec holding exactly the
+// budget the aggregations on it consume.
+func private(s beam.Scope, contribs beam.PCollection, aggEps, aggDel, selEps, selDel float64) (pbeam.PrivatePCollection, error) {
 	spec, err := pbeam.NewPrivacySpec(pbeam.PrivacySpecParams{AggregationEpsilon: aggEps, AggregationDelta: aggDel,
 		PartitionSelectionEpsilon: selEps, PartitionSelectionDelta: selDel})
 	if err != nil {
 		return pbeam.PrivatePCollection{}, err
 	}
-	return pbeam.MakePrivate(s, beam.ParDo(s, filter, contribs), spec), nil
+	return pbeam.MakePrivate(s, contribs, spec), nil
 }
 
-// addMetric adds metric i's aggregations (options o) and returns their
-// formatted noisy outputs. Budgets are those of o.Split(), mechanism by
-// mechanism, as the local engine spends them.
-func addMetric(s beam.Scope, contribs beam.PCollection, i int, o dp.MetricOptions) ([]beam.PCollection, error) {
+// addMetric adds metric i's aggregations (options o) over its
+// contributions and caps-cut classes, and returns their formatted noisy
+// outputs. Budgets are those of o.Split(), mechanism by mechanism, as the
+// local engine spends them.
+func addMetric(s beam.Scope, contribs, classes beam.PCollection, i int, o dp.MetricOptions) ([]beam.PCollection, error) {
 	s = s.Scope(fmt.Sprintf("metric%d", i))
 	sp := o.Split()
 	agg, sel, vc := sp.Aggregation, sp.Selection, sp.ValueCount
-	pcol, err := private(s, contribs, &filterFn{Metric: i}, agg.Epsilon+vc.Epsilon, agg.Delta+vc.Delta, sel.Epsilon, sel.Delta)
+	pcol, err := private(s, contribs, agg.Epsilon+vc.Epsilon, agg.Delta+vc.Delta, sel.Epsilon, sel.Delta)
 	if err != nil {
 		return nil, fmt.Errorf("metric %s: %w", o.Name, err)
 	}
@@ -431,15 +429,15 @@ func addMetric(s beam.Scope, contribs beam.PCollection, i int, o dp.MetricOption
 		return nil, fmt.Errorf("metric %s: kind %q is unknown", o.Name, o.Kind)
 	}
 	if cc := sp.CapsCut; o.CapsCutFraction > 0 {
-		cpcol, err := private(s, contribs, &filterFn{Metric: i, Caps: true}, cc.Epsilon, cc.Delta, 0, 0)
+		cpcol, err := private(s, classes, cc.Epsilon, cc.Delta, 0, 0)
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: caps-cut estimate: %w", o.Name, err)
 		}
 		// One class per user: a count of users in two public partitions.
-		classes := pbeam.Count(s, pbeam.ParDo(s, partOf, cpcol), pbeam.CountParams{NoiseKind: noiseKind(o),
+		counts := pbeam.Count(s, pbeam.ParDo(s, partOf, cpcol), pbeam.CountParams{NoiseKind: noiseKind(o),
 			AggregationEpsilon: cc.Epsilon, AggregationDelta: cc.Delta, PublicPartitions: []string{capsCut, capsKept},
 			MaxPartitionsContributed: 1, MaxValue: 1, AllowNegativeOutputs: true})
-		out = append(out, beam.ParDo(s, &formatIntFn{Metric: i, What: whatCaps}, classes))
+		out = append(out, beam.ParDo(s, &formatIntFn{Metric: i, What: whatCaps}, counts))
 	}
 	return out, nil
 }
