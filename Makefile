@@ -3,9 +3,10 @@ GO       ?= go
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/dpstats
+BEAM_BIN := bin/dpstats-beam
 OUT      ?= out
 
-.PHONY: build run test test-race bench lint fuzz corpus-stress clean
+.PHONY: build run test test-race bench lint lint-core lint-beam fuzz corpus-stress clean beam test-beam
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dpstats
@@ -19,9 +20,22 @@ run: build
 # report. The output is plain go test's (ok / FAIL per package, failing
 # tests' logs), then the list of tests that skipped and why. Under CI=true
 # the browser and corpus tests fail instead of skipping.
-test: lint
+# It never compiles the Beam engine (a test of cmd/dpstats checks that no
+# package of the core module imports Beam): that is `make test-beam`.
+test: lint-core
 	$(GO) build -o bin/testsummary ./scripts/testsummary
 	./bin/testsummary -count=1 -timeout 30m ./...
+
+# beam: bin/dpstats-beam, the same command line with the Privacy on Beam
+# engine (--engine beam), from its own Go module in beam/ (docs/beam.md).
+# The first build downloads the Beam SDK's modules (minutes).
+beam:
+	cd beam && $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o ../$(BEAM_BIN) ./cmd/dpstats-beam
+
+# test-beam: the Beam engine's tests (direct runner), listed like make test's.
+test-beam: lint-beam
+	$(GO) build -o bin/testsummary ./scripts/testsummary
+	cd beam && ../bin/testsummary -count=1 -timeout 40m ./...
 
 test-race:
 	$(GO) test -race -count=1 -timeout 30m ./dp/... ./jobs/...
@@ -29,11 +43,22 @@ test-race:
 bench: build
 	./scripts/bench.sh
 
-lint:
+# lint: gofmt over every Go file (the beam module's too), go vet and
+# staticcheck over the core module, then over the beam module if there is
+# one. make test runs lint-core only: vetting beam/ compiles Beam.
+lint: lint-core lint-beam
+
+lint-core:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; fi
+
+lint-beam:
+	@if [ -f beam/go.mod ]; then \
+	  cd beam && $(GO) vet ./... && \
+	  if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; fi; \
+	else echo "lint-beam: no beam/go.mod, nothing to vet"; fi
 
 fuzz:
 	$(GO) test ./datasets -run '^$$' -fuzz FuzzOpen -fuzztime 60s

@@ -32,7 +32,7 @@ func TestOperationsGuide(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		src, err := os.ReadFile(filepath.Join("..", "cmd", "dpstats", "metrics.go"))
+		src, err := os.ReadFile(filepath.Join("..", "internal", "cli", "metrics.go"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,9 +92,7 @@ func (a *Aggregator) Reserve(users int) {
 	if a.released || a.merged || users <= 0 || users > 1<<32 {
 		return
 	}
-	if users > a.b.users() {
-		a.b.grow(uint32(users - 1))
-	}
+	a.b.reserve(users)
 }
 
 // AddEvents records n events of a user in a partition, exactly as n calls of
@@ -171,5 +169,5 @@ func (a *Aggregator) numPartitions() int {
 // preNoise returns the bounded, pre-noise aggregates. Tests use it; it never
 // leaves the package.
 func (a *Aggregator) preNoise() preAgg {
-	return a.b.aggregate(a.numPartitions())
+	return a.b.aggregate(a.numPartitions(), true)
 }

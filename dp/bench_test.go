@@ -1,8 +1,10 @@
 package dp
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -113,4 +115,51 @@ func BenchmarkTenMetrics(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*10*float64(b.N)/b.Elapsed().Seconds(), "contributions/s")
 	b.ReportMetric(float64(peak), "heap-inuse-bytes")
+}
+
+// BenchmarkTwoMetricSorted feeds the two-metric job of issue 13 (a count
+// with l∞ = 10 and a mean of whole seconds in [0, 14400] with l∞ = 5, per
+// one of 13 device types, ≤ 4 partitions per user) the way the pipeline
+// does: each batch of 64k events sorted by user, a count's run of events in
+// one partition added at once, users reserved up front.
+func BenchmarkTwoMetricSorted(b *testing.B) {
+	n, users := benchSize(b)
+	ev := benchEvents(n, users)
+	for i := range ev {
+		ev[i].v = float64(int(ev[i].v * 144))
+	}
+	const batch = 64 << 10
+	for lo := 0; lo < len(ev); lo += batch {
+		part := ev[lo:min(lo+batch, len(ev))]
+		slices.SortStableFunc(part, func(x, y event) int { return cmp.Compare(x.user, y.user) })
+	}
+	parts := publicNames(13)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		count, err := NewAggregator(MetricOptions{Name: "c", Kind: KindCount, Epsilon: 0.5, MaxPartitions: 4, MaxPerPartition: 10, Partitions: parts})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mean, err := NewAggregator(MetricOptions{Name: "m", Kind: KindMean, Epsilon: 0.5, MaxPartitions: 4, MaxPerPartition: 5, Lower: 0, Upper: 14400, Partitions: parts})
+		if err != nil {
+			b.Fatal(err)
+		}
+		count.Reserve(users)
+		mean.Reserve(users)
+		run := 0
+		for j, e := range ev {
+			run++
+			if j+1 == len(ev) || ev[j+1].user != e.user || ev[j+1].part != e.part {
+				count.AddEvents(e.user, e.part, run)
+				run = 0
+			}
+			mean.Add(e.user, e.part, e.v)
+		}
+		for _, a := range []*Aggregator{count, mean} {
+			if _, err := a.Release(nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -12,7 +12,8 @@ import (
 // sensitivities passed to the library true.
 //
 // Every user owns MaxPartitions slots in one flat slice (user u owns
-// slots[u*l0 : (u+1)*l0]). Each (user, partition) pair gets a priority from a
+// slots[u*l0 : (u+1)*l0]; or small, bytes or vs, by layout: see slot16, the
+// byte slot, vslot). Each (user, partition) pair gets a priority from a
 // keyed bijective hash with per-bounder random keys; a user keeps the l0
 // partitions with the lowest priorities among all the partitions they touch,
 // which is a uniformly random l0-subset. Streaming invariant: the kept slots
@@ -40,6 +41,40 @@ type slot16 struct {
 	n  uint16
 }
 
+// vslot is a kept (user, partition) pair of a mean or quantiles metric
+// with public partitions, at most 65534 of them (lazy values): 8 bytes,
+// its l∞ sampled values in a chunk of the value store that it gets when
+// the pair is first kept (a user who touches one partition holds one
+// chunk, not l0), and keeps when an eviction gives the slot to another
+// partition.
+type vslot struct {
+	pp  uint16 // partition index + 1; 0 means the slot is empty
+	n   uint16 // values seen; nBig: the exact number is in bounder.bigN
+	ref uint32 // its chunk: value cells ref×l∞ … ref×l∞+l∞−1
+}
+
+// nBig in vslot.n means that the slot has seen at least nBig values, and
+// bigN holds the exact number (it takes a user with 65535 values in one
+// partition: rare, so a map).
+const nBig = math.MaxUint16
+
+// maxChunks is the most chunks a lazy bounder hands out (a chunk index is
+// a uint32); a bounder of more slots moves to the wide layout (toWide).
+// A variable so that tests can make it small.
+var maxChunks = math.MaxUint32
+
+// A byte slot is a kept (user, partition) pair of a count or users metric
+// with public partitions, at most 14 of them (with "other": partition + 1
+// ≤ 15), and l∞ < 15: partition + 1 in the high 4 bits (0: empty), the
+// count in the low 4, saturating at 15 > l∞: as with slot16, only
+// min(n, l∞) and whether n > l∞ are ever used, and both are exact. Most
+// dimensions of a usage report (device, platform, codec, resolution, a
+// bucketed number) have that few values: 1 byte a slot instead of 4.
+const (
+	byteCount = 15 // the count saturates here
+	byteParts = 15 // the highest partition + 1
+)
+
 type bounder struct {
 	kind   Kind
 	l0     int
@@ -53,14 +88,21 @@ type bounder struct {
 	// small replaces slots for the metrics slot16 can hold (compact).
 	small   []slot16
 	compact bool
-	sums    []float64 // sum: per slot, sum of clamped values
-	// mean/quantiles: per slot, linf reservoir-sampled clamped values: in
-	// vals32 while every value kept so far is exactly a float32 (see
-	// exact32; the first value that is not moves them all to vals for good),
-	// else in vals. Either way the values are exactly those given.
-	vals   []float64
-	vals32 []float32
-	use32  bool
+	// bytes replaces small for the metrics a byte slot can hold (see
+	// byteCount); then compact is false.
+	bytes    []uint8
+	byteSlot bool
+	sums     []float64 // sum: per slot, sum of clamped values
+	// mean/quantiles: l∞ reservoir-sampled clamped values per slot, kept
+	// exactly (see valueStore): slot i's at cells cell(i) … cell(i)+l∞−1.
+	vals valueStore
+	// lazy replaces slots for mean and quantiles with public partitions:
+	// vs holds the slots, each with its own chunk of vals, handed out in
+	// order (chunks so far).
+	lazy   bool
+	vs     []vslot
+	chunks int
+	bigN   map[int]uint32 // exact count of the vs slots whose n is nBig
 
 	// over has bit u set when user u touched more than l0 partitions (one
 	// was rejected or evicted): the caps cut that user. On the heap (a bit
@@ -83,9 +125,14 @@ func exact32(lower, upper float64) bool {
 
 func newBounder(o MetricOptions) (*bounder, error) {
 	b := &bounder{kind: o.Kind, l0: o.MaxPartitions, linf: o.linf(), lower: o.Lower, upper: o.Upper}
-	b.use32 = exact32(o.Lower, o.Upper)
+	b.vals = newValueStore(o.Lower, o.Upper)
 	b.compact = (o.Kind == KindCount || o.Kind == KindUsers) && !o.SelectPartitions &&
 		len(o.Partitions)+1 <= math.MaxUint16-1 && b.linf < math.MaxUint16
+	if b.compact && len(o.Partitions)+1 <= byteParts && b.linf < byteCount {
+		b.compact, b.byteSlot = false, true
+	}
+	b.lazy = (o.Kind == KindMean || o.Kind == KindQuantiles) && !o.SelectPartitions &&
+		len(o.Partitions)+1 <= math.MaxUint16-1
 	b.maps = newMappings(b)
 	var seed [32]byte
 	if o.Seed != nil {
@@ -118,8 +165,13 @@ func (b *bounder) prio(user uint32, part int32) uint64 {
 }
 
 func (b *bounder) users() int {
-	if b.compact {
+	switch {
+	case b.compact:
 		return len(b.small) / b.l0
+	case b.byteSlot:
+		return len(b.bytes) / b.l0
+	case b.lazy:
+		return len(b.vs) / b.l0
 	}
 	return len(b.slots) / b.l0
 }
@@ -129,41 +181,112 @@ func (b *bounder) numSlots() int { return b.users() * b.l0 }
 
 // slotAt returns slot i's partition + 1 (0: empty) and count.
 func (b *bounder) slotAt(i int) (pp, n uint32) {
-	if b.compact {
+	switch {
+	case b.compact:
 		return uint32(b.small[i].pp), uint32(b.small[i].n)
+	case b.byteSlot:
+		return uint32(b.bytes[i] >> 4), uint32(b.bytes[i] & byteCount)
+	case b.lazy:
+		return uint32(b.vs[i].pp), b.vn(i)
 	}
 	return b.slots[i].pp, b.slots[i].n
 }
 
+// vn is lazy slot i's count.
+func (b *bounder) vn(i int) uint32 {
+	if n := b.vs[i].n; n != nBig {
+		return uint32(n)
+	}
+	return b.bigN[i]
+}
+
+// setVN sets lazy slot i's count.
+func (b *bounder) setVN(i int, n uint32) {
+	if n < nBig {
+		b.vs[i].n = uint16(n)
+		return
+	}
+	if b.bigN == nil {
+		b.bigN = map[int]uint32{}
+	}
+	b.vs[i].n, b.bigN[i] = nBig, n
+}
+
+// cell is the first value cell of slot i (mean and quantiles).
+func (b *bounder) cell(i int) int {
+	if b.lazy {
+		return int(b.vs[i].ref) * b.linf
+	}
+	return i * b.linf
+}
+
+// newChunk hands out the next chunk of l∞ value cells.
+func (b *bounder) newChunk() uint32 {
+	c := b.chunks
+	b.chunks++
+	b.vals.grow(b.maps, b.chunks*b.linf)
+	return uint32(c)
+}
+
+// putSlot sets empty slot i to partition pp−1 with count n (a lazy slot
+// gets its chunk).
+func (b *bounder) putSlot(i int, pp, n uint32) {
+	switch {
+	case b.compact:
+		b.small[i] = slot16{pp: uint16(pp), n: uint16(min(n, math.MaxUint16))}
+	case b.byteSlot:
+		b.bytes[i] = uint8(pp)<<4 | uint8(min(n, byteCount))
+	case b.lazy:
+		b.vs[i] = vslot{pp: uint16(pp), ref: b.newChunk()}
+		b.setVN(i, n)
+	default:
+		b.slots[i] = slot{pp: pp, n: n}
+	}
+}
+
+// toWide moves a lazy bounder to the wide layout (slots, and l∞ cells per
+// slot in slot order), keeping every slot, count and value.
+func (b *bounder) toWide() {
+	slots := growSlice(b.maps, []slot(nil), len(b.vs))
+	vals := b.vals
+	vals.v16, vals.v32, vals.v64 = nil, nil, nil
+	vals.grow(b.maps, len(b.vs)*b.linf)
+	for i, v := range b.vs {
+		if v.pp == 0 {
+			continue
+		}
+		slots[i] = slot{pp: uint32(v.pp), n: b.vn(i)}
+		vals.copyCells(b.maps, b.maps, &b.vals, i*b.linf, int(v.ref)*b.linf, b.linf)
+	}
+	b.maps.release(b.vs)
+	switch b.vals.width {
+	case w16:
+		b.maps.release(b.vals.v16)
+	case w32:
+		b.maps.release(b.vals.v32)
+	default:
+		b.maps.release(b.vals.v64)
+	}
+	b.slots, b.vals, b.vs, b.bigN, b.chunks, b.lazy = slots, vals, nil, nil, 0, false
+}
+
 // copyUser copies user u's slots (and sums or values) from o, a bounder
-// of the same metric.
+// of the same metric; u has no slots in b.
 func (b *bounder) copyUser(o *bounder, u int) {
-	l0, linf := b.l0, b.linf
 	if o.overBit(u) {
 		b.over[u/64] |= 1 << (u % 64)
 	}
-	if b.compact {
-		copy(b.small[u*l0:(u+1)*l0], o.small[u*l0:(u+1)*l0])
-		return
-	}
-	copy(b.slots[u*l0:(u+1)*l0], o.slots[u*l0:(u+1)*l0])
-	switch b.kind {
-	case KindSum:
-		copy(b.sums[u*l0:(u+1)*l0], o.sums[u*l0:(u+1)*l0])
-	case KindMean, KindQuantiles:
-		if b.use32 != o.use32 {
-			// one side met a value that is not a float32: both to float64
-			if b.use32 {
-				b.to64()
-			}
-			if o.use32 {
-				o.to64()
-			}
+	for i := u * b.l0; i < (u+1)*b.l0; i++ {
+		pp, n := o.slotAt(i)
+		if pp == 0 {
+			break // slots fill as a prefix
 		}
-		if b.use32 {
-			copy(b.vals32[u*l0*linf:(u+1)*l0*linf], o.vals32[u*l0*linf:(u+1)*l0*linf])
-		} else {
-			copy(b.vals[u*l0*linf:(u+1)*l0*linf], o.vals[u*l0*linf:(u+1)*l0*linf])
+		b.putSlot(i, pp, n)
+		switch b.kind {
+		case KindSum:
+			b.sums[i] = o.sums[i]
+		case KindMean, KindQuantiles:
+			b.vals.copyCells(b.maps, o.maps, &o.vals, b.cell(i), o.cell(i), b.linf)
 		}
 	}
 }
@@ -173,11 +296,27 @@ func (b *bounder) grow(user uint32) {
 	if words := (int(user) + 64) / 64; words > len(b.over) {
 		b.over = append(b.over, make([]uint64, words-len(b.over))...)
 	}
-	if b.compact {
+	if b.lazy && need > maxChunks {
+		b.toWide() // chunk indexes would not fit a uint32
+	}
+	switch {
+	case b.compact:
 		if cap(b.small) == 0 {
 			b.small = growSlice(b.maps, b.small, max(need, 1024*b.l0))
 		}
 		b.small = growSlice(b.maps, b.small, need)
+		return
+	case b.byteSlot:
+		if cap(b.bytes) == 0 {
+			b.bytes = growSlice(b.maps, b.bytes, max(need, 1024*b.l0))
+		}
+		b.bytes = growSlice(b.maps, b.bytes, need)
+		return
+	case b.lazy:
+		if cap(b.vs) == 0 {
+			b.vs = growSlice(b.maps, b.vs, max(need, 1024*b.l0))
+		}
+		b.vs = growSlice(b.maps, b.vs, need)
 		return
 	}
 	if cap(b.slots) == 0 {
@@ -188,26 +327,34 @@ func (b *bounder) grow(user uint32) {
 	case KindSum:
 		b.sums = growSlice(b.maps, b.sums, need)
 	case KindMean, KindQuantiles:
-		if b.use32 {
-			b.vals32 = growSlice(b.maps, b.vals32, need*b.linf)
-		} else {
-			b.vals = growSlice(b.maps, b.vals, need*b.linf)
-		}
+		b.vals.grow(b.maps, need*b.linf)
 	}
 }
 
-// to64 moves the kept values from vals32 to vals, for good.
-func (b *bounder) to64() {
-	b.vals = growSlice(b.maps, b.vals, len(b.vals32))
-	for i, v := range b.vals32 {
-		b.vals[i] = float64(v)
+// reserve sizes the state for users users at once (see Aggregator.Reserve).
+func (b *bounder) reserve(users int) {
+	if users > b.users() {
+		b.grow(uint32(users - 1))
 	}
-	b.maps.release(b.vals32)
-	b.vals32, b.use32 = nil, false
+	if b.lazy {
+		// At most one chunk per slot: room for all of them, in a memory map
+		// paid for only as chunks are handed out, so they never move.
+		b.vals.reserve(b.maps, len(b.vs)*b.linf)
+	}
 }
 
+// clamp clamps v (never NaN: NaN values are dropped before bounding) to
+// [lower, upper]. Comparisons, not math.Min/Max: those are function calls
+// on amd64 and handle NaN and signed zeros, which cannot matter here (a
+// −0 kept for a lower bound of +0 adds the same to any sum).
 func (b *bounder) clamp(v float64) float64 {
-	return math.Min(math.Max(v, b.lower), b.upper)
+	if v < b.lower {
+		return b.lower
+	}
+	if v > b.upper {
+		return b.upper
+	}
+	return v
 }
 
 // add records one contribution; part must be ≥ 0.
@@ -223,8 +370,15 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 	if math.IsNaN(v) && b.kind != KindCount && b.kind != KindUsers {
 		return
 	}
-	if b.compact {
+	switch {
+	case b.compact:
 		b.addN16(user, part, k)
+		return
+	case b.byteSlot:
+		b.addN8(user, part, k)
+		return
+	case b.lazy:
+		b.addLazy(user, part, v)
 		return
 	}
 	base := int(user) * b.l0
@@ -254,6 +408,32 @@ func (b *bounder) addN(user uint32, part int32, v float64, k uint32) {
 		b.sums[base+mi] = 0
 	}
 	b.hitN(base+mi, v, k)
+}
+
+// addN8 is addN for byte-slot bounders (count and users: no values).
+func (b *bounder) addN8(user uint32, part int32, k uint32) {
+	base := int(user) * b.l0
+	if base+b.l0 > len(b.bytes) {
+		b.grow(user)
+	}
+	s := b.bytes[base : base+b.l0 : base+b.l0]
+	pp := uint8(part) + 1
+	k8 := uint8(min(k, byteCount))
+	for i := range s {
+		switch s[i] >> 4 {
+		case pp:
+			s[i] = pp<<4 | min(s[i]&byteCount+k8, byteCount) // saturating; ≤ 30, no overflow
+			return
+		case 0: // slots fill as a prefix: the first empty one ends the scan
+			s[i] = pp<<4 | k8
+			return
+		}
+	}
+	mi := b.evictee(user, part, len(s), func(i int) uint32 { return uint32(s[i] >> 4) })
+	if mi < 0 {
+		return // rejected for good
+	}
+	s[mi] = pp<<4 | k8 // evict the highest priority
 }
 
 // addN16 is addN for compact bounders (count and users: no values).
@@ -319,25 +499,68 @@ func (b *bounder) hitN(i int, v float64, k uint32) {
 		if math.IsNaN(v) || sl.n == math.MaxUint32 {
 			return
 		}
-		j := -1
-		if c := int(sl.n); c < b.linf {
-			j = c
-		} else if r := b.rng.Uint64N(uint64(c) + 1); r < uint64(b.linf) {
-			j = int(r)
-		}
-		if j >= 0 {
-			x := b.clamp(v)
-			if b.use32 && float64(float32(x)) != x {
-				b.to64()
-			}
-			if b.use32 {
-				b.vals32[i*b.linf+j] = float32(x)
-			} else {
-				b.vals[i*b.linf+j] = x
-			}
-		}
+		b.sample(sl.n, i*b.linf, v)
 		sl.n++
 	}
+}
+
+// sample is reservoir sampling: the slot whose value cells start at cell
+// has seen c values and keeps a uniform min(c, l∞)-subset of them; v,
+// clamped, is value c+1.
+func (b *bounder) sample(c uint32, cell int, v float64) {
+	j := -1
+	if int(c) < b.linf {
+		j = int(c)
+	} else if r := b.rng.Uint64N(uint64(c) + 1); r < uint64(b.linf) {
+		j = int(r)
+	}
+	if j >= 0 {
+		b.vals.set(b.maps, cell+j, b.clamp(v))
+	}
+}
+
+// addLazy is addN for lazy bounders (mean and quantiles, public
+// partitions; v is not NaN): the same choices as the wide slots make.
+func (b *bounder) addLazy(user uint32, part int32, v float64) {
+	base := int(user) * b.l0
+	if base+b.l0 > len(b.vs) {
+		b.grow(user)
+		if !b.lazy {
+			b.addN(user, part, v, 1)
+			return
+		}
+	}
+	s := b.vs[base : base+b.l0 : base+b.l0]
+	pp := uint16(part) + 1
+	for i := range s {
+		switch s[i].pp {
+		case pp:
+			b.hitLazy(base+i, v)
+			return
+		case 0: // slots fill as a prefix: the first empty one ends the scan
+			s[i] = vslot{pp: pp, ref: b.newChunk()}
+			b.hitLazy(base+i, v)
+			return
+		}
+	}
+	mi := b.evictee(user, part, len(s), func(i int) uint32 { return uint32(s[i].pp) })
+	if mi < 0 {
+		return // rejected for good
+	}
+	if s[mi].n == nBig {
+		delete(b.bigN, base+mi)
+	}
+	s[mi] = vslot{pp: pp, ref: s[mi].ref} // evict the highest priority; its chunk is reused
+	b.hitLazy(base+mi, v)
+}
+
+func (b *bounder) hitLazy(i int, v float64) {
+	n := b.vn(i)
+	if n == math.MaxUint32 {
+		return
+	}
+	b.sample(n, int(b.vs[i].ref)*b.linf, v)
+	b.setVN(i, n+1)
 }
 
 // preAgg is the bounded, pre-noise state of every partition.
@@ -348,51 +571,70 @@ type preAgg struct {
 }
 
 // aggregate folds the per-user slots into per-partition aggregates over
-// nPart partitions.
-func (b *bounder) aggregate(nPart int) preAgg {
+// nPart partitions; with values, also the values of sum, mean and
+// quantiles (see eachValue).
+func (b *bounder) aggregate(nPart int, values bool) preAgg {
 	pa := preAgg{users: make([]int64, nPart)}
 	switch b.kind {
 	case KindCount:
 		pa.total = make([]int64, nPart)
 	case KindSum, KindMean, KindQuantiles:
-		pa.values = make([][]float64, nPart)
+		if values {
+			pa.values = make([][]float64, nPart)
+			_ = b.eachValue(nPart, -1, func(p int, v float64) error {
+				pa.values[p] = append(pa.values[p], v)
+				return nil
+			})
+		}
 	}
-	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
 	for i, n := 0, b.numSlots(); i < n; i++ {
-		var sl slot
-		sl.pp, sl.n = b.slotAt(i)
-		if sl.pp == 0 || int(sl.pp-1) >= nPart {
+		pp, n := b.slotAt(i)
+		if pp == 0 || int(pp-1) >= nPart {
 			continue
 		}
-		p := sl.pp - 1
+		p := pp - 1
 		switch b.kind {
 		case KindUsers:
 			pa.users[p]++
 		case KindCount:
 			pa.users[p]++
-			pa.total[p] += int64(min(sl.n, uint32(b.linf)))
-		case KindSum:
-			if sl.n == 0 {
-				continue
-			}
-			pa.users[p]++
-			pa.values[p] = append(pa.values[p], math.Min(math.Max(b.sums[i], lo), hi))
-		case KindMean, KindQuantiles:
-			if sl.n == 0 {
-				continue
-			}
-			pa.users[p]++
-			k := min(int(sl.n), b.linf)
-			if b.use32 {
-				for _, v := range b.vals32[i*b.linf : i*b.linf+k] {
-					pa.values[p] = append(pa.values[p], float64(v))
-				}
-			} else {
-				pa.values[p] = append(pa.values[p], b.vals[i*b.linf:i*b.linf+k]...)
+			pa.total[p] += int64(min(n, uint32(b.linf)))
+		case KindSum, KindMean, KindQuantiles:
+			if n > 0 {
+				pa.users[p]++
 			}
 		}
 	}
 	return pa
+}
+
+// eachValue calls fn with every value of the pre-noise state of a sum,
+// mean or quantiles metric, partition by partition in slot order: sum:
+// each kept slot's sum, clamped to l∞×[lower, upper]; mean and quantiles:
+// each kept slot's min(n, l∞) sampled values; with only ≥ 0, those of
+// partition only alone. It stops at fn's first error.
+func (b *bounder) eachValue(nPart, only int, fn func(p int, v float64) error) error {
+	lo, hi := float64(b.linf)*b.lower, float64(b.linf)*b.upper
+	for i, n := 0, b.numSlots(); i < n; i++ {
+		pp, n := b.slotAt(i)
+		if pp == 0 || int(pp-1) >= nPart || n == 0 || only >= 0 && int(pp-1) != only {
+			continue
+		}
+		p := int(pp - 1)
+		switch b.kind {
+		case KindSum:
+			if err := fn(p, math.Min(math.Max(b.sums[i], lo), hi)); err != nil {
+				return err
+			}
+		case KindMean, KindQuantiles:
+			for c, k := b.cell(i), min(int(n), b.linf); k > 0; c, k = c+1, k-1 {
+				if err := fn(p, b.vals.get(c)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // overBit reports whether user u touched more than l0 partitions.
@@ -419,7 +661,8 @@ func (b *bounder) capsCut() (cut, kept int64) {
 			}
 			switch b.kind {
 			case KindCount, KindMean, KindQuantiles:
-				// compact slots saturate at 65535 > l∞: still exact
+				// compact slots saturate at 65535 > l∞, byte slots at
+				// 15 > l∞: still exact
 				c = n > uint32(b.linf)
 			case KindSum:
 				v := b.sums[i]

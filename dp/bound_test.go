@@ -1,6 +1,7 @@
 package dp
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -68,7 +69,13 @@ func TestBoundingAdversarialUser(t *testing.T) {
 	if testing.Short() {
 		events = 200_000
 	}
-	const nPart = 20
+	// 20 partitions: 4-byte count slots; 8: 1-byte count slots
+	for _, nPart := range []int{20, 8} {
+		adversarialUser(t, nPart, events)
+	}
+}
+
+func adversarialUser(t *testing.T, nPart, events int) {
 	r := rand.New(rand.NewPCG(1, 2))
 	base := population(r, 300, nPart, 30)
 	adv := uint32(300)
@@ -77,7 +84,7 @@ func TestBoundingAdversarialUser(t *testing.T) {
 		attack = append(attack, event{adv, int32(i % (nPart + 1)), 1e9}) // value far above Upper
 	}
 	for _, opt := range allKinds(publicNames(nPart)) {
-		t.Run(string(opt.Kind), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/partitions=%d", opt.Kind, nPart), func(t *testing.T) {
 			opt.Seed = seed(7)
 			d := feed(t, opt, base).preNoise()
 			d2 := feed(t, opt, append(append([]event{}, base...), attack...)).preNoise()
@@ -402,9 +409,11 @@ func TestAddEventsEqualsRepeatedAdd(t *testing.T) {
 	}
 }
 
-// TestValuesKeptExactly: the float32 store of mean and quantile values
-// keeps exactly what the float64 store keeps, and the first value that is
-// not a float32 moves every value to float64 without changing any.
+// TestValuesKeptExactly: the 16-bit and float32 stores of mean and
+// quantile values keep exactly what the float64 store keeps; the first
+// value that is not a whole number moves every value to float32 (if it is
+// one) and the first that is not a float32 moves them to float64, without
+// changing any, in the lazy and in the wide layout.
 func TestValuesKeptExactly(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	ev := population(r, 300, 4, 12)
@@ -412,35 +421,51 @@ func TestValuesKeptExactly(t *testing.T) {
 		ev[i].v = math.Round(ev[i].v * 600) // whole numbers, some outside the bounds
 	}
 	for _, opt := range allKinds(publicNames(3))[3:] { // mean, quantiles
-		t.Run(string(opt.Kind), func(t *testing.T) {
-			opt.Lower, opt.Upper, opt.Seed = -100, 14400, seed(9)
-			a := feed(t, opt, ev)
-			if !a.b.use32 {
-				t.Fatal("whole values within float32 bounds: want the float32 store")
-			}
-			ref, err := NewAggregator(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref.b.use32 = false
-			for _, e := range ev {
-				ref.Add(e.user, e.part, e.v)
-			}
-			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
-				t.Fatalf("float32 store kept %v, float64 store %v", got.values, want.values)
-			}
-			a.Add(1000, 0, 0.1) // a new user: the value is kept
-			ref.Add(1000, 0, 0.1)
-			if a.b.use32 {
-				t.Fatal("0.1 is not a float32: want the float64 store")
-			}
-			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
-				t.Fatalf("after the move to float64: kept %v, want %v", got.values, want.values)
-			}
-		})
+		for _, lazy := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/lazy=%v", opt.Kind, lazy), func(t *testing.T) {
+				opt.Lower, opt.Upper, opt.Seed = -100, 14400, seed(9)
+				a, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.b.vals.width != w16 || !a.b.lazy {
+					t.Fatalf("whole values within 65535 of a whole lower bound: want the 16-bit store and lazy slots, have %d bits, lazy %v", a.b.vals.width, a.b.lazy)
+				}
+				a.b.lazy = lazy
+				ref.b.lazy, ref.b.vals.width = false, w64
+				for _, e := range ev {
+					a.Add(e.user, e.part, e.v)
+					ref.Add(e.user, e.part, e.v)
+				}
+				if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("16-bit store kept %v, float64 store %v", got.values, want.values)
+				}
+				for _, step := range []struct {
+					user  uint32
+					v     float64
+					width uint8
+				}{{1000, 0.5, w32}, {1001, 14400, w32}, {1002, 0.1, w64}, {1003, -100, w64}} {
+					a.Add(step.user, 0, step.v) // a new user: the value is kept
+					ref.Add(step.user, 0, step.v)
+					if a.b.vals.width != step.width {
+						t.Fatalf("after %v: a %d-bit store, want %d", step.v, a.b.vals.width, step.width)
+					}
+					if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+						t.Fatalf("after %v: kept %v, want %v", step.v, got.values, want.values)
+					}
+				}
+			})
+		}
 	}
 	if exact32(0, 1<<25) || exact32(0.1, 10) || !exact32(-5, 14400) {
 		t.Error("exact32 misjudges its bounds")
+	}
+	if !fits16(0, 65535) || fits16(0, 65536) || fits16(0.5, 10) || !fits16(-100, 14400) {
+		t.Error("fits16 misjudges its bounds")
 	}
 }
 
@@ -456,42 +481,58 @@ func TestSlotIsSmall(t *testing.T) {
 }
 
 // TestCompactSlotsKeepTheSame: count and users metrics with public
-// partitions keep 4-byte slots, and keep exactly what 8-byte slots keep,
-// heavy users (counts past 65535) and evictions included.
+// partitions keep 4-byte slots, or 1-byte slots for at most 14 partitions
+// and l∞ < 15, and keep exactly what 8-byte slots keep, heavy users
+// (counts past 15 and 65535), caps that bind and evictions included.
 func TestCompactSlotsKeepTheSame(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	ev := population(r, 400, 7, 30)
-	for _, opt := range allKinds(publicNames(6))[:2] { // count, users
-		t.Run(string(opt.Kind), func(t *testing.T) {
-			opt.Seed = seed(21)
-			a, err := NewAggregator(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ref, err := NewAggregator(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !a.b.compact {
-				t.Fatal("want compact slots")
-			}
-			ref.b.compact = false
-			for _, agg := range []*Aggregator{a, ref} {
-				for _, e := range ev {
-					agg.Add(e.user, e.part, e.v)
+	for _, tc := range []struct {
+		parts, linf int
+		byteSlot    bool // else slot16
+	}{{6, 4, true}, {14, 14, true}, {15, 4, false}, {6, 15, false}, {20, 10, false}} {
+		ev := population(r, 400, tc.parts+1, 30)
+		for _, opt := range allKinds(publicNames(tc.parts))[:2] { // count, users
+			t.Run(fmt.Sprintf("%s/parts=%d/linf=%d", opt.Kind, tc.parts, tc.linf), func(t *testing.T) {
+				opt.Seed, opt.MaxPerPartition = seed(21), tc.linf
+				a, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
 				}
-				agg.AddEvents(3, 1, 70_000) // saturates a 16-bit count
-				agg.AddEvents(3, 1, 70_000)
-				agg.AddEvents(500, 2, 1<<31)
-			}
-			if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
-				t.Errorf("compact %+v, wide %+v", got, want)
-			}
-		})
+				ref, err := NewAggregator(opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := tc.byteSlot || opt.Kind == KindUsers && tc.parts <= 14 // users: l∞ = 1
+				if a.b.byteSlot != want || a.b.compact == want {
+					t.Fatalf("byte slots %v, 4-byte slots %v; want byte slots %v", a.b.byteSlot, a.b.compact, want)
+				}
+				ref.b.compact, ref.b.byteSlot = false, false
+				for _, agg := range []*Aggregator{a, ref} {
+					for _, e := range ev {
+						agg.Add(e.user, e.part, e.v)
+					}
+					agg.AddEvents(3, 1, 70_000) // saturates a 16-bit count
+					agg.AddEvents(3, 1, 70_000)
+					agg.AddEvents(500, 2, 1<<31)
+					agg.AddEvents(501, 0, 14) // at and past a byte's count
+					agg.AddEvents(501, 0, 1)
+					agg.AddEvents(502, int32(tc.parts), 15)
+					agg.AddEvents(502, int32(tc.parts), 15)
+				}
+				if got, want := a.preNoise(), ref.preNoise(); !reflect.DeepEqual(got, want) {
+					t.Errorf("compact %+v, wide %+v", got, want)
+				}
+				gc, gk := a.b.capsCut()
+				wc, wk := ref.b.capsCut()
+				if gc != wc || gk != wk {
+					t.Errorf("caps cut %d/%d, wide %d/%d", gc, gk, wc, wk)
+				}
+			})
+		}
 	}
 	sel := allKinds(nil)[0]
 	sel.Partitions, sel.SelectPartitions, sel.Delta = nil, true, 1e-6
-	if a, err := NewAggregator(sel); err != nil || a.b.compact {
-		t.Errorf("discovered partitions: compact = %v (err %v), want wide slots", a != nil && a.b.compact, err)
+	if a, err := NewAggregator(sel); err != nil || a.b.compact || a.b.byteSlot {
+		t.Errorf("discovered partitions: compact = %v (err %v), want wide slots", a != nil && (a.b.compact || a.b.byteSlot), err)
 	}
 }

@@ -20,7 +20,11 @@
 //     clamps the user's sum of clamped values to MaxPerPartition×[Lower,
 //     Upper], mean and quantiles keep a uniform reservoir sample of
 //     MaxPerPartition values. Memory grows with users × MaxPartitions
-//     (× MaxPerPartition for mean and quantiles), never with events.
+//     (for mean and quantiles with public partitions, plus MaxPerPartition
+//     values for each (user, partition) pair actually kept), never with
+//     events. The layouts (1-byte, 4-byte, 8-byte slots; values as 16-bit
+//     whole numbers, float32 or float64) are chosen per metric and keep
+//     exactly the same state; none rounds a value.
 //   - Noise, confidence intervals and partition selection come from
 //     github.com/google/differential-privacy/go/v3 (dpagg, noise) and its
 //     secure samplers; there is no hand-made noise and no way to turn it off.

@@ -65,6 +65,32 @@ func growSlice[T any](m *mappings, s []T, need int) []T {
 	return ns[:need]
 }
 
+// reserveMapped returns s with room for n elements in a new memory map
+// (its contents and length kept), if that is at most limit bytes, more
+// than s has, and the OS maps it; else s itself. Unlike growSlice it never
+// falls back to the heap, where the room would cost its whole size.
+func reserveMapped[T any](m *mappings, s []T, n, limit int) []T {
+	var zero T
+	size := n * int(unsafe.Sizeof(zero))
+	if n <= cap(s) || size > limit || size < offHeapMin {
+		return s
+	}
+	mem := mapZeroed(size)
+	if mem == nil {
+		return s
+	}
+	ns := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(mem))), n)
+	m.mu.Lock()
+	if m.maps == nil {
+		m.maps = map[unsafe.Pointer][]byte{}
+	}
+	m.maps[unsafe.Pointer(unsafe.SliceData(mem))] = mem
+	m.mu.Unlock()
+	copy(ns, s)
+	m.release(s)
+	return ns[:len(s)]
+}
+
 // release unmaps s's array if it is one of m's maps.
 func (m *mappings) release(s any) {
 	var p unsafe.Pointer
@@ -76,6 +102,12 @@ func (m *mappings) release(s any) {
 	case []float64:
 		p = unsafe.Pointer(unsafe.SliceData(v))
 	case []float32:
+		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []uint8:
+		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []uint16:
+		p = unsafe.Pointer(unsafe.SliceData(v))
+	case []vslot:
 		p = unsafe.Pointer(unsafe.SliceData(v))
 	}
 	if p == nil {

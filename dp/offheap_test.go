@@ -61,3 +61,48 @@ func TestOffHeapBounderMatchesHeap(t *testing.T) {
 		})
 	}
 }
+
+// TestReserveMapped: room is reserved only in a memory map of at most the
+// limit (never on the heap, where it would cost its whole size); the
+// contents and length are kept, and growing into the room moves nothing.
+func TestReserveMapped(t *testing.T) {
+	m := new(mappings)
+	defer m.unmapAll()
+	s := growSlice(m, []uint16(nil), 10)
+	s[3] = 7
+	if got := reserveMapped(m, s, 1<<22, 1<<20); cap(got) != cap(s) {
+		t.Errorf("over the limit: cap %d, want unchanged %d", cap(got), cap(s))
+	}
+	s = reserveMapped(m, s, 1<<22, 1<<30)
+	mem := mapZeroed(4096)
+	if mem == nil { // no memory maps here: nothing reserved
+		if cap(s) >= 1<<22 {
+			t.Errorf("reserved %d elements on the heap", cap(s))
+		}
+		return
+	}
+	unmap(mem)
+	if len(s) != 10 || cap(s) < 1<<22 || s[3] != 7 {
+		t.Fatalf("len %d cap %d s[3] %d; want 10, ≥ %d, 7", len(s), cap(s), s[3], 1<<22)
+	}
+	p := &s[0]
+	s = growSlice(m, s, 1<<21)
+	if &s[0] != p || s[3] != 7 || s[1<<21-1] != 0 {
+		t.Error("growing into the reserved room moved or changed the slice")
+	}
+	// A bounder whose every possible chunk would take 200 GB reserves
+	// nothing, and still works.
+	a, err := NewAggregator(MetricOptions{Name: "m", Kind: KindMean, Epsilon: 1, MaxPartitions: 10,
+		MaxPerPartition: 100_000, Lower: 0, Upper: 10, Partitions: publicNames(12)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Reserve(100_000)
+	if c := cap(a.b.vals.v16); c > 1<<20 {
+		t.Errorf("reserved %d value cells past the limit", c)
+	}
+	a.Add(99_999, 3, 5)
+	if got := a.preNoise().values[3]; len(got) != 1 || got[0] != 5 {
+		t.Errorf("partition 3 holds %v, want [5]", got)
+	}
+}

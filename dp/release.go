@@ -175,18 +175,60 @@ func (pa *partitionAgg) feed(st preAgg, p int) error {
 		}
 	}
 	for _, v := range st.values[p] {
-		var err error
-		switch pa.opt.Kind {
-		case KindSum:
-			err = pa.fsum.Add(v)
-		case KindMean:
-			err = pa.mean.Add(v)
-		case KindQuantiles:
-			err = pa.quant.Add(v)
-		}
-		if err != nil {
+		if err := pa.add(v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// add adds one value of the pre-noise state (sum, mean, quantiles).
+func (pa *partitionAgg) add(v float64) error {
+	switch pa.opt.Kind {
+	case KindSum:
+		return pa.fsum.Add(v)
+	case KindMean:
+		return pa.mean.Add(v)
+	case KindQuantiles:
+		return pa.quant.Add(v)
+	}
+	return nil
+}
+
+// streamed reports whether a release feeds the values to the library
+// straight from the per-user state (eachValue), to every partition's
+// aggregation at once, instead of first collecting them per partition
+// (8 bytes a value, at the end of the run when the per-user state is at
+// its largest). Sum and mean aggregations are a few words each; a
+// quantiles tree can hold thousands of counts, so those are not all kept
+// at once: see streamedEach.
+func (o MetricOptions) streamed() bool { return o.Kind == KindSum || o.Kind == KindMean }
+
+// maxPassPartitions is the most partitions whose quantiles are fed by one
+// pass over the per-user state each (streamedEach).
+const maxPassPartitions = 64
+
+// streamedEach reports whether a quantiles release over nPart partitions
+// feeds each partition's tree straight from the per-user state, one pass
+// (and one tree) at a time, instead of first collecting the values: for
+// few partitions, where the passes cost less than the collected values.
+func (o MetricOptions) streamedEach(nPart int) bool {
+	return o.Kind == KindQuantiles && nPart <= maxPassPartitions
+}
+
+// feedFrom adds partition p's values straight from the per-user state b,
+// with one pass over it (see streamedEach).
+func (pa *partitionAgg) feedFrom(b *bounder, nPart, p int) error {
+	var n int64
+	err := b.eachValue(nPart, p, func(_ int, v float64) error {
+		n++
+		return pa.add(v)
+	})
+	if err != nil {
+		return err
+	}
+	if pa.opt.Kind == KindQuantiles {
+		return addTotal(pa.qn, n, int64(pa.opt.linf()))
 	}
 	return nil
 }
@@ -328,7 +370,8 @@ func (a *Aggregator) Release(names []string) (*Released, error) {
 // it many times on the same pre-noise state.
 func (a *Aggregator) release(names []string) (*Released, error) {
 	o := a.opt
-	st := a.preNoise()
+	each := o.streamedEach(a.numPartitions())
+	st := a.b.aggregate(a.numPartitions(), !o.streamed() && !each)
 	rel := &Released{
 		Name: o.Name, Kind: o.Kind, Epsilon: o.Epsilon, Delta: o.Delta, Rho: o.Rho, Noise: o.noiseKind(),
 		ConfidenceLevel: o.confidence(), MaxPartitions: o.MaxPartitions, MaxPerPartition: o.linf(),
@@ -377,14 +420,42 @@ func (a *Aggregator) release(names []string) (*Released, error) {
 		// publish in name order instead.
 		sort.Slice(cands, func(i, j int) bool { return cands[i].name < cands[j].name })
 	}
-	clamped := 0
-	for _, c := range cands {
-		pa, err := newPartitionAgg(o)
+	pas := make([]*partitionAgg, len(cands))
+	if o.streamed() {
+		byIdx := make([]*partitionAgg, a.numPartitions())
+		for i, c := range cands {
+			pa, err := newPartitionAgg(o)
+			if err != nil {
+				return nil, err
+			}
+			pas[i], byIdx[c.idx] = pa, pa
+		}
+		err := a.b.eachValue(len(byIdx), -1, func(p int, v float64) error {
+			if pa := byIdx[p]; pa != nil {
+				return pa.add(v)
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		if err := pa.feed(st, c.idx); err != nil {
-			return nil, err
+	}
+	clamped := 0
+	for i, c := range cands {
+		pa := pas[i]
+		if pa == nil {
+			var err error
+			if pa, err = newPartitionAgg(o); err != nil {
+				return nil, err
+			}
+			if each {
+				err = pa.feedFrom(a.b, a.numPartitions(), c.idx)
+			} else {
+				err = pa.feed(st, c.idx)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		rp := ReleasedPartition{Name: c.name}
 		if err := pa.result(&rp); err != nil {

@@ -374,6 +374,9 @@ func withheldEarlier(cfg Config, start, end time.Time, prev ledger.Entry) *Withh
 	w := newWithheldError(cfg, start, end)
 	w.Earlier = true
 	w.RunID, w.At, w.Epsilon, w.Delta, w.Rho = prev.RunID, prev.Time, prev.Epsilon, prev.Delta, prev.Rho
+	if prev.Submitted {
+		w.Engine = prev.Engine
+	}
 	return w
 }
 
@@ -402,6 +405,10 @@ type WithheldError struct {
 	At             time.Time
 	Epsilon, Delta float64
 	Rho            float64
+	// Engine, when set, is the engine whose run was charged in full when
+	// its pipeline was submitted (remote.go): Epsilon, Delta and Rho are
+	// then the whole run's charge, not the gate's share.
+	Engine string
 	// Failed are the categories whose noisy count was below MinUsers (this
 	// run only).
 	Failed     []GateCount
@@ -437,8 +444,13 @@ func (e *WithheldError) Error() string {
 		if e.Rho > 0 {
 			spent = fmt.Sprintf("ρ = %s, δ = %s", short(e.Rho), short(e.Delta))
 		}
-		fmt.Fprintf(&b, "\nThe check's %s is recorded in the ledger as withheld (run %s); the threshold is quality_gate.min_users in %s.",
-			spent, e.RunID, spec)
+		if e.Engine != "" {
+			fmt.Fprintf(&b, "\nThe run's %s was recorded in the ledger when the %s pipeline was submitted (run %s), and stays charged; "+
+				"the ledger records the period as withheld. The threshold is quality_gate.min_users in %s.", spent, e.Engine, e.RunID, spec)
+		} else {
+			fmt.Fprintf(&b, "\nThe check's %s is recorded in the ledger as withheld (run %s); the threshold is quality_gate.min_users in %s.",
+				spent, e.RunID, spec)
+		}
 	}
 	fmt.Fprintf(&b, "\nLook at:\n"+
 		"  - the period: %s selects events with %s in [%s, %s); do the event exports hold that day?\n"+

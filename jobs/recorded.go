@@ -86,12 +86,22 @@ type MissingReportError struct {
 	Epsilon, Delta     float64   // what it charged
 	Staged             string    // where its staged copy would be
 	Rho                float64   // what it charged under zcdp accounting (then Epsilon is 0)
+	// Engine, when set, is the engine whose run was charged when its
+	// pipeline was submitted, before it computed anything (remote.go).
+	Engine string
 }
 
 func (e *MissingReportError) Error() string {
 	charged := fmt.Sprintf("ε = %g, δ = %g", e.Epsilon, e.Delta)
 	if e.Rho > 0 {
 		charged = fmt.Sprintf("ρ = %g, δ = %g", e.Rho, e.Delta)
+	}
+	if e.Engine != "" {
+		return fmt.Sprintf("%s %s was charged in the ledger when run %s submitted its %s pipeline at %s (%s charged), "+
+			"but its report was never published (the pipeline failed, the run was interrupted or died, or it could not stage "+
+			"the report), and no staged copy of it survives (%s): the period stays charged; publishing it now means "+
+			"drawing new noise, which must be charged again (--rerun)",
+			e.Job, e.Period, e.RunID, e.Engine, e.Recorded.UTC().Format(time.RFC3339), charged, e.Staged)
 	}
 	return fmt.Sprintf("%s %s is recorded in the ledger as released by run %s at %s (%s charged), "+
 		"but its report was never published, and no staged copy of it survives (%s): publishing the period now "+
@@ -229,7 +239,7 @@ func publishRecorded(cfg Config, res *Result, prev ledger.Entry, log *slog.Logge
 		staged = filepath.Join(cfg.OutDir, spec.Name, reports.StagedPrefix+"<run id>")
 	}
 	return &MissingReportError{Job: spec.Name, Period: cfg.Period, RunID: prev.RunID, Recorded: prev.Time,
-		Epsilon: prev.Epsilon, Delta: prev.Delta, Staged: staged, Rho: prev.Rho}
+		Epsilon: prev.Epsilon, Delta: prev.Delta, Staged: staged, Rho: prev.Rho, Engine: submittedBy(prev)}
 }
 
 // cleanStaged removes the staged reports of job that must never be

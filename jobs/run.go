@@ -42,6 +42,10 @@ import (
 // retry of a period the ledger records but whose report is missing
 // publishes the staged report as it is, or fails with a
 // *MissingReportError if none survives (publishRecorded, in recorded.go).
+//
+// An engine whose noisy output can outlive a failed run
+// (Engine.ChargesBeforeCompute) is charged between steps 1 and 2 instead of
+// in step 3: see remote.go.
 
 // Config is one run of a job. Build it from flags and the environment, then
 // call Run.
@@ -207,7 +211,8 @@ func (s *Spec) LedgerCap() ledger.Cap {
 // *ledger.BudgetError (nothing read), ledger.ErrCorrupt, *datasets.InputError
 // and datasets.ErrInputMissing (input), *OutputError (cannot write, or an
 // *UnrecordedReportError), *MissingReportError (a recorded period without
-// a report), *WithheldError (the quality gate withheld the period; the
+// a report), *ChargedError (an engine charged at submit failed: the result
+// says what stays charged), *WithheldError (the quality gate withheld the period; the
 // Result, status StatusWithheld, says what was charged), or a wrapped
 // internal error.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
@@ -274,7 +279,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err := summarize(); err != nil {
 				return nil, err
 			}
-			return res, withheldEarlier(cfg, start, end, prev)
+			return res, withheldEarlier(cfg, start, end, spendRecord(entries, prev))
 		}
 		if err := publishRecorded(cfg, res, prev, log); err != nil {
 			return nil, err
@@ -296,15 +301,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	log.Info("run started", append(spendAttrs(charge), "noise", spec.Privacy.Noise, "rerun", cfg.Rerun)...)
+	// An engine whose noise can outlive a failed run is charged before it
+	// computes (remote.go); submitted is then its record.
+	submitted, entries, err := chargeAtSubmit(ctx, tx, cfg, res, start, end, now, entries)
+	if err != nil {
+		return nil, err
+	}
 
 	// 2. Read, bound, aggregate and release, in memory.
 	released, err := compute(ctx, cfg, start, end, now)
 	if err != nil {
-		return nil, err
+		return afterSubmit(submitted, res, err)
 	}
 	// The quality gate decides on the released (noisy) user counts only.
 	released, population := released[:len(spec.Metrics)], released[len(spec.Metrics):]
 	if w := checkGate(cfg, start, end, population); w != nil {
+		if submitted != nil {
+			return withholdSubmitted(tx, cfg, res, now, w, *submitted)
+		}
 		return withhold(tx, cfg, res, now, w)
 	}
 	report, err := buildReport(cfg, start, end, now, released)
@@ -312,7 +326,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		err = addPopulation(report, spec, released, population)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("build report: %w", err)
+		return afterSubmit(submitted, res, fmt.Errorf("build report: %w", err))
 	}
 
 	// 3. Stage the whole report, then record the spend durably, before
@@ -320,7 +334,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// are once its own entry is in.
 	entry := ledger.Entry{Job: spec.Name, Period: cfg.Period, RunID: cfg.RunID, Epsilon: eps, Delta: delta, Rho: charge.Rho,
 		Metrics: metricNames(spec), Time: now, Rerun: cfg.Rerun}
-	after := ledger.Summarize(append(entries[:len(entries):len(entries)], entry), now, res.Cap.Window, spec.Name)
+	recorded := append(entries[:len(entries):len(entries)], entry)
+	if submitted != nil {
+		entry, recorded = *submitted, entries // recorded at submit: no second charge
+	}
+	after := ledger.Summarize(recorded, now, res.Cap.Window, spec.Name)
 	report.Ledger = reports.LedgerSummary{
 		WindowDays:   spec.Ledger.WindowDays,
 		EpsilonSpent: after.Epsilon, EpsilonCap: res.Cap.Epsilon,
@@ -332,15 +350,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.faults.beforeStage != nil {
 		if err := cfg.faults.beforeStage(); err != nil {
-			return nil, &OutputError{fmt.Errorf("stage report (nothing charged): %w", err)}
+			return chargedResult(submitted, res), &OutputError{fmt.Errorf("stage report (%s): %w", stageNote(submitted), err)}
 		}
 	}
 	if _, err := reports.Stage(cfg.OutDir, report); err != nil {
-		return nil, &OutputError{fmt.Errorf("stage report (nothing charged): %w", err)}
+		return chargedResult(submitted, res), &OutputError{fmt.Errorf("stage report (%s): %w", stageNote(submitted), err)}
 	}
-	if err := tx.Append(entry); err != nil {
-		return nil, &OutputError{fmt.Errorf("record spend in ledger (the report is staged; a retry publishes it "+
-			"if the spend was recorded, and releases afresh if it was not): %w", err)}
+	if submitted == nil { // else recorded at submit
+		if err := tx.Append(entry); err != nil {
+			return nil, &OutputError{fmt.Errorf("record spend in ledger (the report is staged; a retry publishes it "+
+				"if the spend was recorded, and releases afresh if it was not): %w", err)}
+		}
 	}
 	res.Epsilon, res.Delta, res.Rho = eps, delta, charge.Rho
 	if err := summarize(); err != nil {
@@ -408,10 +428,7 @@ func compute(ctx context.Context, cfg Config, start, end, now time.Time) ([]*dp.
 	if cfg.Engine == nil {
 		return aggregate(ctx, cfg, start, end, now)
 	}
-	spec := cfg.Spec
-	in := EngineInput{Spec: spec, Events: cfg.Events, Consent: cfg.Consent, Period: cfg.Period,
-		Start: start, End: end, Now: now, RunID: cfg.RunID,
-		Metrics: spec.MetricOptions(cfg.Seed), Gate: spec.GateOptions(cfg.Seed), Logger: cfg.Logger}
+	in := engineInput(cfg, start, end, now)
 	out, err := cfg.Engine.Aggregate(ctx, in)
 	if err != nil {
 		return nil, err

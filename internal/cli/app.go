@@ -65,7 +65,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "dpstats reads Parquet / Arrow IPC event exports, keeps only the events of users who\n" +
 			"opted in to each statistic's consent category, bounds every user's contribution, adds\n" +
 			"calibrated noise and publishes nothing but the noisy aggregates.",
-		Version:               version,
+		Version:               versionString(),
 		Writer:                stdout,
 		ErrWriter:             stderr,
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodeHelp,

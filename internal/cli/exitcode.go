@@ -39,7 +39,8 @@ const exitCodeHelp = `EXIT STATUS:
    73  cannot write output (report directory or ledger), or a report exists that the ledger does not record,
        or the ledger does not exist (run never creates one: dpstats ledger init)
    74  the ledger records this period as released, but its report is missing and no staged copy survives
-       (a retry cannot publish it; --rerun releases it again, charged again)
+       (a retry cannot publish it; --rerun releases it again, charged again); with --engine beam, also
+       a run charged when its pipeline was submitted that then failed or died before publishing
    75  ledger locked by another run (retry later)
    77  budget refused (the run would cross the ledger's cap); nothing was read or written
    130 interrupted (SIGINT, SIGTERM)

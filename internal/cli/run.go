@@ -46,7 +46,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "metrics-textfile", EnvVars: []string{"DPSTATS_METRICS_TEXTFILE"}, Usage: "write the same metrics to this node-exporter textfile (*.prom) on exit"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile to this file"},
 			&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile to this file at the end"},
-		}, privacyFlags()...),
+		}, append(privacyFlags(), engineFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("run: unexpected arguments %q (inputs go in --input)", c.Args().Slice())
@@ -111,6 +111,10 @@ func runRun(c *cli.Context) (err error) {
 			return usagef("run: --%s holds an empty path (a stray comma?): %q", flag, strings.Join(c.StringSlice(flag), ","))
 		}
 	}
+	engine, err := newEngine(c)
+	if err != nil {
+		return err
+	}
 	events, dups, err := datasets.FileInputsDedup(c.StringSlice("input"))
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
@@ -130,7 +134,7 @@ func runRun(c *cli.Context) (err error) {
 	cfg := jobs.Config{
 		Spec: spec, Events: events, Consent: consent, Period: period,
 		OutDir: c.String("out"), Ledger: led, Rerun: c.Bool("rerun"), LockWait: c.Duration("lock-wait"),
-		ToolVersion: version, Logger: logger,
+		ToolVersion: version, Logger: logger, Engine: engine,
 	}
 	if isTerminal(c.App.ErrWriter) {
 		cfg.Progress = progressPrinter(c.App.ErrWriter)

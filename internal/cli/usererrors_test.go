@@ -227,6 +227,16 @@ func userErrorCases() []userErrorCase {
 		c("negative --lock-wait", usage, runWith("--lock-wait", "-1s"), "lock wait"),
 		c("bad --rerun", usage, runWith("--rerun=maybe"), "rerun"),
 
+		// Engines: the plain binary has only the local one.
+		c("--engine beam in the plain binary", usage, runWith("--engine", "beam", "--beam-runner", "direct"), "bin/dpstats-beam", "make beam"),
+		withEnv(c("DPSTATS_ENGINE=beam in the plain binary", usage, runWith(), "make beam"), "DPSTATS_ENGINE=beam"),
+		c("--engine of no such engine", usage, runWith("--engine", "spark"), "spark", "make beam"),
+		c("--beam-runner without --engine beam", usage, runWith("--beam-runner", "direct"), "--beam-runner", "--engine beam"),
+		c("--beam-option without --engine beam", usage, runWith("--beam-option", "max_num_workers=2"), "--beam-option", "--engine beam"),
+		withEnv(c("DPSTATS_BEAM_TEMP_LOCATION without --engine beam", usage, runWith(), "--beam-temp-location", "--engine beam"),
+			"DPSTATS_BEAM_TEMP_LOCATION=gs://bucket/tmp"),
+		c("--beam-option without a value", usage, runWith("--beam-option"), "beam-option"),
+
 		// Periods.
 		c("period: a word", usage, runWith("--period", "tomorrow"), "--period"),
 		c("period: empty", usage, runWith("--period", ""), "--period"),

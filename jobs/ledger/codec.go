@@ -32,6 +32,12 @@ func validate(e Entry) error {
 		return fmt.Errorf("delta must be in [0, 1], got %v", e.Delta)
 	case e.Time.Year() < 1 || e.Time.Year() > 9999:
 		return fmt.Errorf("time must be in years 1 to 9999, got %v", e.Time)
+	case !utf8.ValidString(e.Engine):
+		return fmt.Errorf("engine must be UTF-8, got %q", e.Engine)
+	case e.Outcome && (e.Epsilon != 0 || e.Rho != 0 || e.Delta != 0):
+		return fmt.Errorf("an outcome record charges nothing, got epsilon %v, rho %v, delta %v", e.Epsilon, e.Rho, e.Delta)
+	case e.Outcome && e.Submitted:
+		return errors.New("a record is a submitted spend or an outcome, not both")
 	}
 	for _, m := range e.Metrics {
 		if !utf8.ValidString(m) {
@@ -67,6 +73,16 @@ func appendRecord(buf []byte, e Entry) []byte {
 	if e.Withheld {
 		buf = append(buf, `,"withheld":true`...)
 	}
+	if e.Engine != "" {
+		buf = append(buf, `,"engine":`...)
+		buf = appendString(buf, e.Engine)
+	}
+	if e.Submitted {
+		buf = append(buf, `,"submitted":true`...)
+	}
+	if e.Outcome {
+		buf = append(buf, `,"outcome":true`...)
+	}
 	buf = append(buf, `,"metrics":[`...)
 	for i, m := range e.Metrics {
 		if i > 0 {
@@ -89,16 +105,19 @@ func appendString(buf []byte, s string) []byte {
 
 // record is the on-disk form. Pointers tell missing fields from zero ones.
 type record struct {
-	Time     *string      `json:"time"`
-	Job      *string      `json:"job"`
-	Period   *string      `json:"period"`
-	Epsilon  *json.Number `json:"epsilon"`
-	Rho      *json.Number `json:"rho"`
-	Delta    *json.Number `json:"delta"`
-	RunID    *string      `json:"run_id"`
-	Rerun    *bool        `json:"rerun"`
-	Withheld *bool        `json:"withheld"`
-	Metrics  []string     `json:"metrics"`
+	Time      *string      `json:"time"`
+	Job       *string      `json:"job"`
+	Period    *string      `json:"period"`
+	Epsilon   *json.Number `json:"epsilon"`
+	Rho       *json.Number `json:"rho"`
+	Delta     *json.Number `json:"delta"`
+	RunID     *string      `json:"run_id"`
+	Rerun     *bool        `json:"rerun"`
+	Withheld  *bool        `json:"withheld"`
+	Engine    *string      `json:"engine"`
+	Submitted *bool        `json:"submitted"`
+	Outcome   *bool        `json:"outcome"`
+	Metrics   []string     `json:"metrics"`
 }
 
 // decodeRecord parses one complete ledger line strictly: known keys only,
@@ -152,6 +171,15 @@ func decodeRecord(line []byte) (Entry, error) {
 	}
 	if r.Withheld != nil {
 		e.Withheld = *r.Withheld
+	}
+	if r.Engine != nil {
+		e.Engine = *r.Engine
+	}
+	if r.Submitted != nil {
+		e.Submitted = *r.Submitted
+	}
+	if r.Outcome != nil {
+		e.Outcome = *r.Outcome
 	}
 	return e, nil
 }
@@ -248,6 +276,8 @@ func salvage(line []byte) Entry {
 				e.Period = v
 			case "run_id":
 				e.RunID = v
+			case "engine":
+				e.Engine = v
 			}
 		case json.Number:
 			switch key {
@@ -270,6 +300,10 @@ func salvage(line []byte) Entry {
 				e.Rerun = v
 			case "withheld":
 				e.Withheld = v
+			case "submitted":
+				e.Submitted = v
+			case "outcome":
+				e.Outcome = v
 			}
 		}
 	}

@@ -42,7 +42,8 @@
 //     spent (over-counting is safe; under-counting never happens).
 //   - Human-readable and exact: one JSON object per line, keys always in the
 //     order time, job, period, epsilon (or rho), delta, run_id, rerun,
-//     withheld (only when true), metrics; floats
+//     withheld (only when true), engine, submitted and outcome (only when
+//     set: see "Engines that charge at submit" below), metrics; floats
 //     printed with strconv 'g', -1 (the shortest text that reads back as the
 //     same float64); times in RFC 3339, UTC. Spend is summed as the decimal
 //     numbers written in the file, so ten releases of ε = 0.1 reach a cap of
@@ -80,6 +81,24 @@
 // so the torn record stays where it is (the file is append-only) and later
 // records are whole lines. Anything else that fails to parse, anywhere in the
 // file, is corruption.
+//
+// # Engines that charge at submit
+//
+// An engine whose noisy output can outlive a failed run (the Privacy on
+// Beam engine writes per-partition results to a staging location) has its
+// spend recorded before its pipeline is submitted, so that the ledger never
+// under-counts:
+//
+//	{"time":"2024-05-03T02:00:00Z","job":"playback-daily","period":"2024-05-02","epsilon":1,"delta":1e-09,"run_id":"r3","rerun":false,"engine":"beam","submitted":true,"metrics":["codec_share"]}
+//	{"time":"2024-05-03T02:00:00Z","job":"playback-daily","period":"2024-05-02","epsilon":0,"delta":0,"run_id":"r3","rerun":false,"withheld":true,"engine":"beam","outcome":true,"metrics":["population:playback_stats"]}
+//
+// The first line is the spend ("submitted"). If the quality gate then
+// withholds the period, the second line, an outcome record of the same run
+// id, says so: it charges nothing (ε, ρ and δ are 0; Append refuses an
+// outcome record that charges) and summaries leave it out of the releases.
+// A published report, or none, tells the other outcomes. Ledgers without
+// these keys read unchanged; a dpstats that predates them refuses such a
+// ledger as corrupt instead of miscounting it.
 //
 // What the ledger does not protect: it trusts the local clock and the file
 // system (a disk that acknowledges fsync without persisting can lose spend),

@@ -37,6 +37,23 @@ type Entry struct {
 	// --rerun is withheld again, charged nothing. Written as
 	// "withheld":true before "metrics", and only when true.
 	Withheld bool `json:"withheld,omitempty"`
+	// Engine names the engine that computed the release when it is not the
+	// local, in-process one ("beam"). Written as "engine" after "withheld",
+	// and only when set; records without it are the local engine's.
+	Engine string `json:"engine,omitempty"`
+	// Submitted marks a spend recorded when the engine's pipeline was
+	// submitted, before it computed anything (an engine whose noisy output
+	// can outlive a failed run, such as Privacy on Beam's staging
+	// location): the run may have failed or died afterwards, so the record
+	// alone does not say that a report was published. Written as
+	// "submitted":true, and only when true.
+	Submitted bool `json:"submitted,omitempty"`
+	// Outcome marks a record that charges nothing (ε, ρ and δ all 0) and
+	// only says how a submitted run (the Submitted record of the same run
+	// id, which holds its spend) ended: with Withheld, that the quality gate
+	// withheld the period. Summaries leave it out of the releases. Written
+	// as "outcome":true, and only when true.
+	Outcome bool `json:"outcome,omitempty"`
 
 	// Line is the entry's 1-based line number in the ledger (set when read).
 	Line int

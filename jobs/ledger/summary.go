@@ -89,6 +89,12 @@ func (r Release) After(c Cap) (eps, delta float64) {
 	return r.after.guarantee(c.Delta)
 }
 
+// chargesNothing reports whether e is a whole outcome record (see
+// Entry.Outcome): a note on how a submitted run ended, not a release.
+func (e Entry) chargesNothing() bool {
+	return e.Outcome && !e.Torn && e.Epsilon == 0 && e.Rho == 0 && e.Delta == 0
+}
+
 // Summarize summarizes entries (as returned by Tx.Entries or File.Entries)
 // at now for a window of the given length. job selects JobEpsilon and
 // JobDelta; it may be empty.
@@ -99,6 +105,9 @@ func Summarize(entries []Entry, now time.Time, window time.Duration, job string)
 	count := map[string]int{}
 	ever := newSum()
 	for _, e := range entries {
+		if e.chargesNothing() {
+			continue // an outcome record: its run's spend is in its submitted record
+		}
 		ever.add(e)
 		if !inWindow(e.Time, now, window) {
 			continue
