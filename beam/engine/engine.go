@@ -130,7 +130,25 @@ func (e *Engine) Check(_ context.Context, in jobs.EngineInput) error {
 	if _, err := compile(in); err != nil {
 		return fmt.Errorf("%w: %w", jobs.ErrConfig, err)
 	}
+	if !e.sharesDriverFiles() && e.options["temp_location"] == "" {
+		return fmt.Errorf("%w: the beam engine on runner %s needs --beam-temp-location: a location the workers write the noisy "+
+			"results to and this process reads them from (gs://… on Dataflow, a shared file system on Flink or Spark)",
+			jobs.ErrConfig, e.options["runner"])
+	}
 	return nil
+}
+
+// sharesDriverFiles says whether the workers run on this machine (the
+// direct and prism runners, or a portable runner with LOOPBACK workers),
+// so that a local staging directory works.
+func (e *Engine) sharesDriverFiles() bool {
+	switch e.options["runner"] {
+	case "direct", "prism":
+		return true
+	case "dataflow":
+		return false
+	}
+	return strings.EqualFold(e.options["environment_type"], "LOOPBACK")
 }
 
 // Aggregate implements jobs.Engine: it runs the pipeline, reads the noisy

@@ -58,6 +58,12 @@ func TestRefusesWhatItCannotExpress(t *testing.T) {
 			t.Errorf("%s of a zcdp spec: %v, want ErrConfig naming zCDP", name, err)
 		}
 	}
+	// A cluster runner needs a staging location the driver shares.
+	dataflow := &Engine{options: map[string]string{"runner": "dataflow"}}
+	if err := dataflow.Check(context.Background(), engineInput(t, parseSpec(t, adversarialSpec), nil, nil)); !errors.Is(err, jobs.ErrConfig) ||
+		!strings.Contains(err.Error(), "--beam-temp-location") {
+		t.Errorf("dataflow without a temp location: %v, want ErrConfig naming --beam-temp-location", err)
+	}
 	pure := parseSpec(t, adversarialSpec)
 	in = engineInput(t, pure, nil, nil)
 	in.Events = []datasets.Input{datasets.BytesInput("sample.parquet", []byte("x"))}
