@@ -51,9 +51,19 @@ func TestReleaseProtocolWithBinary(t *testing.T) {
 		return stdout.String() + stderr.String()
 	}
 	run(0, "ledger", "init", "--ledger", ledgerPath)
-	// The sample spec's gate needs 2000 users of each category: about 4600
-	// of these 6000 users consent to each, 30 noise scales above it.
-	release := []string{"run", "--engine", "beam", "--beam-runner", "direct", "--job", "playback-daily",
+	// playback-daily with a lower quality gate (the generated day has fewer
+	// users than the gate's 2000 need with certainty), and a copy whose cap
+	// holds two runs: after a release and a rerun, a third run is refused.
+	raw, ok := jobs.BuiltinSpec("playback-daily")
+	if !ok {
+		t.Fatal("no built-in playback-daily")
+	}
+	lowGate := strings.Replace(string(raw), "min_users: 2000", "min_users: 100", 1)
+	specPath, smallPath := filepath.Join(dir, "playback.yaml"), filepath.Join(dir, "small-cap.yaml")
+	must(t, os.WriteFile(specPath, []byte(lowGate), 0o644))
+	small := strings.Replace(strings.Replace(lowGate, "cap_epsilon: 10", "cap_epsilon: 1", 1), "max_epsilon: 1.0", "max_epsilon: 0.5", 1)
+	must(t, os.WriteFile(smallPath, []byte(small), 0o644))
+	release := []string{"run", "--engine", "beam", "--beam-runner", "direct", "--job", specPath,
 		"--input", events, "--consent", consent, "--period", "2026-11-01", "--out", out, "--ledger", ledgerPath}
 	got := run(0, release...)
 	if !strings.Contains(got, "beam pipeline submitted") || !strings.Contains(got, "released playback-daily 2026-11-01") {
@@ -73,18 +83,9 @@ func TestReleaseProtocolWithBinary(t *testing.T) {
 	if n := strings.Count(string(b), `"engine":"beam"`); n != 2 {
 		t.Fatalf("ledger has %d beam charges after a release and a rerun, want 2:\n%s", n, b)
 	}
-	// A spec whose cap holds two runs: after a release and a rerun, a
-	// third run is refused (77) before anything is submitted.
-	raw, ok := jobs.BuiltinSpec("playback-daily")
-	if !ok {
-		t.Fatal("no built-in playback-daily")
-	}
-	small := strings.Replace(strings.Replace(string(raw), "cap_epsilon: 10", "cap_epsilon: 1", 1), "max_epsilon: 1.0", "max_epsilon: 0.5", 1)
-	specPath := filepath.Join(dir, "small-cap.yaml")
-	must(t, os.WriteFile(specPath, []byte(small), 0o644))
 	ledger2, out2 := filepath.Join(dir, "ledger2.jsonl"), filepath.Join(dir, "out2")
 	run(0, "ledger", "init", "--ledger", ledger2)
-	second := []string{"run", "--engine", "beam", "--beam-runner", "direct", "--job", specPath,
+	second := []string{"run", "--engine", "beam", "--beam-runner", "direct", "--job", smallPath,
 		"--input", events, "--consent", consent, "--period", "2026-11-01", "--out", out2, "--ledger", ledger2, "--epsilon", "0.45"}
 	run(0, second...)
 	run(0, append(second, "--rerun")...)
