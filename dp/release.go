@@ -91,6 +91,10 @@ type ReleasedPartition struct {
 	// Clamped is set when a negative noisy count or non-negative sum was
 	// shown as 0.
 	Clamped bool
+	// NoInterval, when set, says why Value has no confidence interval
+	// (Lower = Upper = Value then). Only releases made outside this
+	// package (ReleaseExternal) have partitions without one.
+	NoInterval string
 }
 
 // QuantileValue is one noisy quantile. [Lower, Upper] is a confidence

@@ -109,7 +109,7 @@ func buildReport(cfg Config, start, end, now time.Time, released []*dp.Released)
 }
 
 func partitionFor(m *Metric, rel *dp.Released, p dp.ReleasedPartition) reports.Partition {
-	rp := reports.Partition{Name: p.Name, Value: p.Value, Lower: p.Lower, Upper: p.Upper, Clamped: p.Clamped}
+	rp := reports.Partition{Name: p.Name, Value: p.Value, Lower: p.Lower, Upper: p.Upper, Clamped: p.Clamped, IntervalNote: p.NoInterval}
 	switch m.Kind {
 	case KindCount, KindUsers:
 		rp.Share, rp.ShareLower, rp.ShareUpper = ptr(p.Share), ptr(p.ShareLower), ptr(p.ShareUpper)
