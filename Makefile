@@ -30,7 +30,7 @@ test: lint-core
 # engine (--engine beam), from its own Go module in beam/ (docs/beam.md).
 # The first build downloads the Beam SDK's modules (minutes).
 beam:
-	cd beam && $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o ../$(BEAM_BIN) ./cmd/dpstats-beam
+	cd beam && $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o ../$(BEAM_BIN) ./cmd/dpstats-beam
 
 # test-beam: the Beam engine's tests (direct runner), listed like make test's.
 test-beam: lint-beam

@@ -41,6 +41,8 @@
 #                                  (mem.prof is written at the end of the run: use -sample_index=alloc_space)
 #   DPSTATS_BENCH_CHILD=inspect    measure `dpstats inspect FILE` instead of `dpstats run` (a stand-in)
 #   DPSTATS_BENCH_ARGS="..."       more flags for bin/dpstats-bench (bin/dpstats-bench -h lists them)
+#   DPSTATS_BENCH_BEAM=auto        the Beam engine's row (1M/200k, direct runner, no targets): run it
+#                                  if bin/dpstats-beam exists; 1 builds it first (make beam); 0 skips it
 #   DPSTATS_BENCH_MICRO=0          skip the micro-benchmarks
 #   DPSTATS_BENCH_MICRO_FILTER=.   their -bench regexp; DPSTATS_BENCH_MICRO_SKIP=Generate their -skip
 #   DPSTATS_BENCH_MICRO_TIME=      their -benchtime (default 5x for datasets, 1x elsewhere: the dp
@@ -70,6 +72,26 @@ results="$cache/results/$(date -u +%Y%m%dT%H%M%SZ)-$rev.txt"
 
 # shellcheck disable=SC2086 # DPSTATS_BENCH_ARGS is a list of flags
 bin/dpstats-bench ${DPSTATS_BENCH_ARGS:-} | tee "$results"
+
+# The Beam engine's row (issue 15): playback-daily at 1M events / 200k users
+# through bin/dpstats-beam on Beam's direct runner, once, next to the same
+# floor. The direct runner is a test runner (about 3 minutes and 8 GiB
+# here): the row says what the engine costs on one machine, not what a
+# cluster gives, so it has no targets. It runs when bin/dpstats-beam exists
+# (`make beam`); DPSTATS_BENCH_BEAM=1 builds it first, =0 skips the row.
+beam=${DPSTATS_BENCH_BEAM:-auto}
+if [ "$beam" = 1 ]; then
+	make beam
+fi
+if [ "$beam" != 0 ] && [ -x bin/dpstats-beam ]; then
+	echo
+	echo "the Beam engine (bin/dpstats-beam, direct runner):"
+	bin/dpstats-bench -bin bin/dpstats-beam -job playback-daily@1 -sizes 1M:200k -count 1 \
+		-run-args "--engine beam --beam-runner direct" -no-targets | tee -a "$results"
+elif [ "$beam" != 0 ]; then
+	echo
+	echo "bench: no Beam engine row: bin/dpstats-beam is not built (make beam, or DPSTATS_BENCH_BEAM=1 make bench)"
+fi
 
 if [ "${DPSTATS_BENCH_MICRO:-1}" = 0 ]; then
 	echo "bench: micro-benchmarks skipped (DPSTATS_BENCH_MICRO=0); results in $results"

@@ -48,6 +48,12 @@ type options struct {
 	Keep bool
 	// Targets are the thresholds of the PASS/FAIL lines.
 	Targets targets
+	// NoTargets prints the table without PASS/FAIL lines (a measurement
+	// the targets are not about, such as the Beam engine's row).
+	NoTargets bool
+	// RunArgs are more flags for the measured `dpstats run` (for the Beam
+	// engine: --engine beam --beam-runner direct).
+	RunArgs []string
 
 	// FloorFile, when set, makes this process the floor child: scan this
 	// Parquet file's FloorColumns and print the row count, nothing else.
@@ -193,11 +199,17 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.Child, "child", env("DPSTATS_BENCH_CHILD", "run"), "what to measure against the floor: run, or inspect (a stand-in) [$DPSTATS_BENCH_CHILD]")
 	fs.StringVar(&o.ExplainFile, "explain", "", "read the job's explain JSON from this file instead of running `dpstats explain`")
 	fs.BoolVar(&o.Keep, "keep", false, "keep each run's temporary output and ledger")
+	fs.BoolVar(&o.NoTargets, "no-targets", false, "print the table without PASS/FAIL lines")
+	var runArgs string
+	fs.StringVar(&runArgs, "run-args", "", "more flags for the measured `dpstats run`, space-separated (e.g. \"--engine beam --beam-runner direct\")")
 	fs.StringVar(&o.FloorFile, "floor-scan", "", "floor child: scan this Parquet file")
 	fs.StringVar(&floorCols, "floor-columns", "", "floor child: the comma-separated columns to project")
 	fs.IntVar(&o.FloorGoroutines, "floor-goroutines", 1, "floor child: goroutines scanning row groups")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if runArgs != "" {
+		o.RunArgs = strings.Fields(runArgs)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())

@@ -117,6 +117,12 @@ func TestParseArgsEnvAndFlags(t *testing.T) {
 		{"sizes win over rows", nil, env("DPSTATS_BENCH_ROWS", "5M", "DPSTATS_BENCH_SIZES", "100M:2M"),
 			[]size{{100_000_000, 2_000_000}}, nil},
 		{"flag wins over env", []string{"-sizes", "1k:10"}, env("DPSTATS_BENCH_SIZES", "100M:2M"), []size{{1000, 10}}, nil},
+		{"run args and no targets", []string{"-sizes", "1M:200k", "-run-args", " --engine beam  --beam-runner direct", "-no-targets"}, env(), []size{{1_000_000, 200_000}},
+			func(t *testing.T, o options) {
+				if want := []string{"--engine", "beam", "--beam-runner", "direct"}; !reflect.DeepEqual(o.RunArgs, want) || !o.NoTargets {
+					t.Errorf("RunArgs = %q, NoTargets = %v; want %q, true", o.RunArgs, o.NoTargets, want)
+				}
+			}},
 		{"jobs from env", nil, env("DPSTATS_BENCH_SIZES", "1k:10", "DPSTATS_BENCH_JOBS", "x.yaml@2, playback-daily"), []size{{1000, 10}},
 			func(t *testing.T, o options) {
 				if want := []benchJob{{"x.yaml", 2}, {"playback-daily", 1}}; !reflect.DeepEqual(o.Jobs, want) {

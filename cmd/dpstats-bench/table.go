@@ -67,6 +67,8 @@ type report struct {
 	Load              string // the 1-minute load average before measuring, or ""
 	HarnessRSS        int64  // this program's own peak RSS, bytes
 	Targets           targets
+	NoTargets         bool     // print no PASS/FAIL lines
+	RunArgs           []string // more flags of the measured run
 	Results           []result
 }
 
@@ -88,7 +90,7 @@ func writeReport(w io.Writer, rep report) error {
 	fmt.Fprintf(&b, "\nfloor: bare pqarrow scan, %s, 64k-row batches, of the columns the job reads (%d):\n  %s\n",
 		goroutines, len(rep.Columns), strings.Join(rep.Columns, ", "))
 	if rep.Child == "run" {
-		fmt.Fprintf(&b, "run:   dpstats run --job %s end to end, fresh ledger and output each time\n", rep.Job)
+		fmt.Fprintf(&b, "run:   dpstats run --job %s%s end to end, fresh ledger and output each time\n", rep.Job, strings.Join(append([]string{""}, rep.RunArgs...), " "))
 	} else {
 		fmt.Fprintf(&b, "%s: dpstats %s FILE, a STAND-IN for dpstats run: the targets below are not about the job\n", rep.Child, rep.Child)
 	}
@@ -142,6 +144,11 @@ func writeReport(w io.Writer, rep report) error {
 		}
 	}
 
+	if rep.NoTargets {
+		b.WriteString("\ntargets: none for this measurement (-no-targets)\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	b.WriteString("\ntargets:\n")
 	vs := judge(rep.Results, rep.Targets, c)
 	met, missed := 0, 0

@@ -56,6 +56,12 @@ func TestWriteReportGolden(t *testing.T) {
 			Columns: []string{"user_id"}, NumCPU: 2, HarnessRSS: mib(24), Targets: defaultTargets,
 			Results: []result{res(1e8, 2e6, 25, 48, mib(150), mib(2600))},
 		}},
+		{"beam-no-targets", report{
+			Bin: "bin/dpstats-beam", Version: "dpstats version v1 (engines: local, beam)", Job: "playback-daily", Child: "run", Count: 1,
+			Columns: []string{"user_id"}, NumCPU: 2, HarnessRSS: mib(24), Targets: defaultTargets,
+			NoTargets: true, RunArgs: []string{"--engine", "beam", "--beam-runner", "direct"},
+			Results: []result{res(1e6, 2e5, 0.25, 184, mib(90), mib(8000))},
+		}},
 		{"stand-in", report{
 			Bin: "bin/dpstats", Version: "dpstats version dev", Job: "playback-daily", Child: "inspect", Count: 1,
 			Columns: []string{"user_id"}, NumCPU: 2, HarnessRSS: mib(24), Targets: defaultTargets,
