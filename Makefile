@@ -68,4 +68,4 @@ corpus-stress:
 	DPSTATS_STRESS=1 $(GO) test -count=1 -run TestCorpusStress -v -timeout 30m ./datasets
 
 clean:
-	rm -rf bin $(OUT) walkthrough
+	rm -rf bin $(OUT) walkthrough beamdemo
