@@ -289,6 +289,9 @@ func (o MetricOptions) Validate() error {
 	if c := o.ConfidenceLevel; c != 0 && (math.IsNaN(c) || c <= 0 || c >= 1) {
 		return bad("confidence level = %v, must be in (0, 1)", c)
 	}
+	if err := o.checkGaussianEpsilon(); err != nil {
+		return bad("%v", err)
+	}
 	return nil
 }
 

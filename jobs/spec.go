@@ -964,6 +964,9 @@ func (s *Spec) Validate() error {
 		v.shares()
 	}
 	if len(v.errs) == 0 {
+		v.libraryLimits()
+	}
+	if len(v.errs) == 0 {
 		return nil
 	}
 	sortErrors(v.errs)

@@ -263,6 +263,12 @@ func userErrorCases() []userErrorCase {
 		c("epsilon: smallest float", usage, runWith("--epsilon", "5e-324"), "epsilon", "too small"),
 		c("epsilon: under the floor of about 5e-14", usage, runWith("--epsilon", "1e-15"), "epsilon", "too small"),
 		c("epsilon: above the ceiling", usage, runWith("--epsilon", "100"), "max_epsilon"),
+		// Under a ceiling raised to 10⁷, ε = 10⁶ with Gaussian noise would
+		// hand the library's Gaussian noise an ε it never returns from: refused.
+		c("epsilon: 1e6 hangs the library's gaussian noise", usage, func(t *testing.T, f *fixture) []string {
+			text := strings.Replace(strings.Replace(builtinSpecText(t), "max_epsilon: 1.0 ", "max_epsilon: 1e7 ", 1), "cap_epsilon: 10\n", "cap_epsilon: 1e8\n", 1)
+			return f.run("--job", f.spec(t, "", text), "--epsilon", "1e6", "--noise", "gaussian", "--delta", "1e-7")
+		}, "privacy.epsilon", "too large", "noise library", "this job needs ε ≤"),
 		c("delta: a word", usage, runWith("--delta", "tiny"), "delta"),
 		c("delta: NaN", usage, runWith("--delta", "NaN"), "delta"),
 		c("delta: +Inf", usage, runWith("--delta", "Inf"), "delta"),
