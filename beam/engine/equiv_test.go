@@ -85,9 +85,9 @@ metrics:
 `
 
 // selectSpec selects its partitions. Its ε is moderate: the library's
-// partition selection (dpagg.PreAggSelectPartition) never returns for a
-// selection ε of about 10³ and more with max_partitions > 1 (its Gaussian
-// threshold's σ becomes NaN), in either engine.
+// partition selection (dpagg.PreAggSelectPartition) with max_partitions > 3
+// never returns above ε ≈ 709 (its Gaussian threshold's σ becomes 0), in
+// either engine, and the driver refuses more than dp.MaxGaussianEpsilon.
 const selectSpec = `
 version: 1
 name: beam-select
