@@ -27,4 +27,32 @@ func setBeamLogger(l *slog.Logger) {
 		l = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	beamlog.SetLogger(beamLogger{l})
+	// Some of the SDK logs through the process's default slog logger (the
+	// prism runner's job server, textio's workers), which would print
+	// second-precision timestamps past the run's logger (whose times are
+	// whole minutes: docs/privacy-channels.md). Route it to the run's
+	// logger too, demoted like the rest.
+	slog.SetDefault(slog.New(demoted{l.Handler()}))
 }
+
+// demoted lowers every record below a warning to debug.
+type demoted struct{ h slog.Handler }
+
+func demote(l slog.Level) slog.Level {
+	if l < slog.LevelWarn {
+		return slog.LevelDebug
+	}
+	return l
+}
+
+func (d demoted) Enabled(ctx context.Context, l slog.Level) bool {
+	return d.h.Enabled(ctx, demote(l))
+}
+
+func (d demoted) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = demote(r.Level)
+	return d.h.Handle(ctx, r)
+}
+
+func (d demoted) WithAttrs(as []slog.Attr) slog.Handler { return demoted{d.h.WithAttrs(as)} }
+func (d demoted) WithGroup(g string) slog.Handler       { return demoted{d.h.WithGroup(g)} }

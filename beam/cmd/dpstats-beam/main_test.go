@@ -13,8 +13,9 @@ import (
 )
 
 // The release protocol end to end with the built binary on the direct
-// runner: a release, a retry that reads nothing, a rerun charged again, and
-// a budget refusal that submits nothing.
+// runner: a release, a retry that reads nothing, a rerun charged again (on
+// the direct runner, and on prism), and a budget refusal that submits
+// nothing.
 func TestReleaseProtocolWithBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds bin/dpstats-beam")
@@ -78,10 +79,18 @@ func TestReleaseProtocolWithBinary(t *testing.T) {
 	if got := run(0, append(release, "--rerun")...); !strings.Contains(got, "pipeline submitted") {
 		t.Fatalf("rerun: %s", got)
 	}
+	// The same on the prism runner (Beam's portable local runner), whose
+	// job server logs through the default logger: its lines must reach the
+	// run's logger (minute timestamps, debug), not stderr.
+	prism := append(append([]string{}, release...), "--rerun")
+	prism[4] = "prism"
+	if got := run(0, prism...); !strings.Contains(got, "pipeline submitted") || strings.Contains(got, "Serving JobManagement") {
+		t.Fatalf("rerun on prism: %s", got)
+	}
 	b, err := os.ReadFile(ledgerPath)
 	must(t, err)
-	if n := strings.Count(string(b), `"engine":"beam"`); n != 2 {
-		t.Fatalf("ledger has %d beam charges after a release and a rerun, want 2:\n%s", n, b)
+	if n := strings.Count(string(b), `"engine":"beam"`); n != 3 {
+		t.Fatalf("ledger has %d beam charges after a release and two reruns, want 3:\n%s", n, b)
 	}
 	ledger2, out2 := filepath.Join(dir, "ledger2.jsonl"), filepath.Join(dir, "out2")
 	run(0, "ledger", "init", "--ledger", ledger2)
