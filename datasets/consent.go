@@ -51,6 +51,9 @@ func FileInputsDedup(paths []string) ([]Input, []Duplicate, error) {
 }
 
 func (in Input) open(opt ScanOptions) (*Scanner, error) {
+	if in.IsRemote() {
+		return nil, remoteErr(in.Name)
+	}
 	if in.Data == nil {
 		return Open(in.Name, opt)
 	}

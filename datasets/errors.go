@@ -28,6 +28,10 @@ var (
 	// ErrCorrupt: the file's metadata or data is inconsistent (including
 	// anything that made the underlying library panic).
 	ErrCorrupt = errors.New("corrupt input")
+	// ErrRemoteInput: an input is a URI (gs://…, see IsRemote), which only
+	// the beam engine reads (a usage error, not an input error).
+	ErrRemoteInput = errors.New("a URI, not a local file: URIs need --engine beam (bin/dpstats-beam); " +
+		"the local engine reads local files, directories and globs")
 	// ErrBudget: reading the file would need more memory than the per-file budget.
 	ErrBudget = errors.New("per-file memory budget exceeded")
 )

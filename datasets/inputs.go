@@ -24,6 +24,9 @@ type Duplicate struct {
 // is a file, a directory (its regular files, sorted by name, not recursive,
 // dotfiles skipped) or a glob pattern (filepath.Match syntax; matches sorted).
 // An argument that names nothing gives an error wrapping ErrInputMissing.
+// A URI (gs://bucket/object, see IsRemote) is kept as given: not globbed,
+// not listed as a directory, not checked for existence, and a duplicate
+// only when spelled the same.
 // A file named more than once, in any spelling, is returned once, at its
 // first position (see Duplicate; ExpandInputsDedup also says which
 // spellings were dropped).
@@ -40,6 +43,10 @@ func ExpandInputsDedup(args []string) ([]string, []Duplicate, error) {
 	}
 	var set fileSet
 	for _, arg := range args {
+		if IsRemote(arg) {
+			set.addRemote(arg)
+			continue
+		}
 		paths := []string{arg}
 		isGlob := strings.ContainsAny(arg, "*?[")
 		if isGlob {
@@ -96,14 +103,22 @@ func ExpandInputsDedup(args []string) ([]string, []Duplicate, error) {
 
 // UniqueInputs drops every Input on disk that names the same file as an
 // earlier one (see Duplicate), keeping the order of the rest. In-memory
-// Inputs (Data set) have no file identity and are all kept. An input that
-// cannot be found is an error wrapping ErrInputMissing.
+// Inputs (Data set) have no file identity and are all kept; remote Inputs
+// (URIs, see IsRemote) are not looked at: one is dropped only when an
+// earlier one has the same name. An input on disk that cannot be found is
+// an error wrapping ErrInputMissing.
 func UniqueInputs(in []Input) ([]Input, []Duplicate, error) {
 	var set fileSet
 	out := make([]Input, 0, len(in))
 	for _, x := range in {
 		if x.Data != nil {
 			out = append(out, x)
+			continue
+		}
+		if x.IsRemote() {
+			if set.addRemote(x.Name) {
+				out = append(out, x)
+			}
 			continue
 		}
 		st, err := os.Stat(x.Name)
@@ -123,6 +138,24 @@ type fileSet struct {
 	dups  []Duplicate
 	byKey map[fileKey]int // index in paths, where the platform has keys
 	infos []os.FileInfo   // parallel to paths, for os.SameFile elsewhere
+	uris  map[string]int  // index in paths of each remote input
+}
+
+// addRemote adds a URI unless the same string is already in the set (a
+// Duplicate then); it reports whether uri was added. Nothing is looked up:
+// two spellings of one object (gs://b/x and gs://b//x) are both kept.
+func (s *fileSet) addRemote(uri string) bool {
+	if i, seen := s.uris[uri]; seen {
+		s.dups = append(s.dups, Duplicate{Path: uri, SameAs: s.paths[i]})
+		return false
+	}
+	if s.uris == nil {
+		s.uris = make(map[string]int)
+	}
+	s.uris[uri] = len(s.paths)
+	s.paths = append(s.paths, uri)
+	s.infos = append(s.infos, nil)
+	return true
 }
 
 // add adds path unless it names a file already in the set (recorded as a
@@ -139,7 +172,7 @@ func (s *fileSet) add(path string, st os.FileInfo) bool {
 		s.byKey[k] = len(s.paths)
 	} else {
 		for i, prev := range s.infos {
-			if os.SameFile(prev, st) {
+			if prev != nil && os.SameFile(prev, st) {
 				s.dups = append(s.dups, Duplicate{Path: path, SameAs: s.paths[i]})
 				return false
 			}

@@ -10,7 +10,7 @@ import (
 )
 
 // uniqueInputs keeps every input file once, however often and however it is
-// named (datasets.UniqueInputs: by device and inode), so that no event and
+// named (datasets.UniqueInputs: by device and inode; a URI by its spelling), so that no event and
 // no consent record is read twice, and logs each spelling dropped: paths
 // only, which the operator gave.
 func uniqueInputs(cfg *Config, log *slog.Logger) error {
@@ -30,11 +30,33 @@ func uniqueInputs(cfg *Config, log *slog.Logger) error {
 	return nil
 }
 
+// refuseRemote refuses remote inputs (URIs, datasets.IsRemote) for the
+// local engine, which reads local files only, before anything is locked,
+// read or charged. An engine gets them as they are: it reads them through
+// its own filesystems and checks them in its Check.
+func refuseRemote(c *Config) error {
+	if c.Engine != nil {
+		return nil
+	}
+	for _, side := range []struct {
+		kind string
+		in   []datasets.Input
+	}{{"events", c.Events}, {"consent", c.Consent}} {
+		for _, x := range side.in {
+			if x.IsRemote() {
+				return fmt.Errorf("%w: %s input %s: %w", ErrConfig, side.kind, x.Name, datasets.ErrRemoteInput)
+			}
+		}
+	}
+	return nil
+}
+
 // checkUserIDTypes refuses, from the schemas alone (no rows read, nothing
 // spent), events and consent whose user-id columns hold different kinds of
 // value (string and integer): their ids would not join as the exporter
 // meant, and the run would release noise over the few or no users that
-// happen to match. The error is a *datasets.InputError naming an events
+// happen to match. Remote inputs (URIs, which only an engine reads) are
+// not opened here: the engine reads their schemas in the pipeline. The error is a *datasets.InputError naming an events
 // file and a consent file, both columns and both types.
 func checkUserIDTypes(spec *Spec, events, consent []datasets.Input) error {
 	type seen struct {
@@ -44,6 +66,9 @@ func checkUserIDTypes(spec *Spec, events, consent []datasets.Input) error {
 	classes := func(in []datasets.Input, column string) (map[string]seen, error) {
 		out := map[string]seen{}
 		for _, x := range in {
+			if x.IsRemote() {
+				continue
+			}
 			t, err := datasets.ColumnType(x, column)
 			if err != nil {
 				return nil, err

@@ -194,7 +194,7 @@ func (c *Config) validate() error {
 	if err := c.Spec.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return nil
+	return refuseRemote(c)
 }
 
 // LedgerCap returns the spec's ledger cap in the ledger's terms.

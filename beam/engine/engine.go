@@ -108,8 +108,10 @@ func (e *Engine) ChargesBeforeCompute() bool { return true }
 
 // Check refuses, before anything is charged, a run this engine cannot do
 // as the local engine would: a spec it cannot express (jobs.ErrConfig) or
-// inputs it cannot read. It reads no rows and draws no noise.
-func (e *Engine) Check(_ context.Context, in jobs.EngineInput) error {
+// inputs it cannot read: in memory, or a remote input (gs://…) on a
+// filesystem it lacks or that is not there (checkRemote). It reads no rows
+// and draws no noise.
+func (e *Engine) Check(ctx context.Context, in jobs.EngineInput) error {
 	for _, o := range append(slices.Clone(in.Metrics), in.Gate...) {
 		if err := unsupported(o); err != nil {
 			return fmt.Errorf("%w: the beam engine cannot run metric %s: %w", jobs.ErrConfig, o.Name, err)
@@ -129,6 +131,11 @@ func (e *Engine) Check(_ context.Context, in jobs.EngineInput) error {
 	}
 	if _, err := compile(in); err != nil {
 		return fmt.Errorf("%w: %w", jobs.ErrConfig, err)
+	}
+	for _, set := range [][]datasets.Input{in.Events, in.Consent} {
+		if err := checkRemote(ctx, set); err != nil {
+			return err
+		}
 	}
 	if !e.sharesDriverFiles() && e.options["temp_location"] == "" {
 		return fmt.Errorf("%w: the beam engine on runner %s needs --beam-temp-location: a location the workers write the noisy "+

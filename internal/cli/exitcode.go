@@ -100,7 +100,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.As(err, &usage), errors.Is(err, datasets.ErrBadPattern):
+	case errors.As(err, &usage), errors.Is(err, datasets.ErrBadPattern), errors.Is(err, datasets.ErrRemoteInput):
 		return exitUsage
 	case errors.As(err, &output), errors.As(err, &jobOutput), errors.As(err, new(stdoutError)):
 		// Before ErrNotExist: a missing output directory is not missing input.

@@ -30,6 +30,9 @@ func inspectCommand() *cli.Command {
 }
 
 func runInspect(w io.Writer, args []string) error {
+	if err := refuseRemoteArgs("inspect", args); err != nil {
+		return err
+	}
 	files, err := datasets.ExpandInputs(args)
 	if err != nil {
 		return err

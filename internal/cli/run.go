@@ -34,8 +34,8 @@ func runCommand() *cli.Command {
 			"charged). Every flag can also be set by the environment variable shown.",
 		Flags: append([]cli.Flag{
 			jobFlag(),
-			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, EnvVars: []string{"DPSTATS_INPUT"}, Usage: "event exports: Parquet or Arrow IPC files, directories or globs (repeat, or comma-separate)"},
-			&cli.StringSliceFlag{Name: "consent", EnvVars: []string{"DPSTATS_CONSENT"}, Usage: "consent exports: files, directories or globs"},
+			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, EnvVars: []string{"DPSTATS_INPUT"}, Usage: "event exports: Parquet or Arrow IPC files, directories or globs (repeat, or comma-separate); with --engine beam also URIs (gs://…), one per file"},
+			&cli.StringSliceFlag{Name: "consent", EnvVars: []string{"DPSTATS_CONSENT"}, Usage: "consent exports: files, directories or globs; with --engine beam also URIs (gs://…), one per file"},
 			&cli.StringFlag{Name: "period", Value: "yesterday", EnvVars: []string{"DPSTATS_PERIOD"}, Usage: "the UTC day to release, YYYY-MM-DD, or \"yesterday\""},
 			&cli.StringFlag{Name: "out", Value: "out", EnvVars: []string{"DPSTATS_OUT"}, Usage: "report directory: reports go to OUT/<job>/<period>/"},
 			&cli.StringFlag{Name: "ledger", EnvVars: []string{"DPSTATS_LEDGER"}, Usage: "the privacy budget ledger file; it must exist (create it once with `dpstats ledger init`)"},
@@ -113,6 +113,9 @@ func runRun(c *cli.Context) (err error) {
 	}
 	engine, err := newEngine(c)
 	if err != nil {
+		return err
+	}
+	if err := refuseRemote("run", c, engine == nil); err != nil {
 		return err
 	}
 	events, dups, err := datasets.FileInputsDedup(c.StringSlice("input"))

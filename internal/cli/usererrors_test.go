@@ -233,6 +233,13 @@ func userErrorCases() []userErrorCase {
 		c("--engine of no such engine", usage, runWith("--engine", "spark"), "spark", "make beam"),
 		c("--beam-runner without --engine beam", usage, runWith("--beam-runner", "direct"), "--beam-runner", "--engine beam"),
 		c("--beam-option without --engine beam", usage, runWith("--beam-option", "max_num_workers=2"), "--beam-option", "--engine beam"),
+		// URIs: only the beam engine reads them; refused before anything is charged.
+		c("gs:// --input with the local engine", usage, runWith("--input", "gs://bucket/events/2026-11-01.parquet"),
+			"--input gs://bucket/events/2026-11-01.parquet", "--engine beam"),
+		c("memfs:// --consent with --engine local", usage, runWith("--engine", "local", "--consent", "memfs://consent.parquet"),
+			"--consent memfs://consent.parquet", "--engine beam"),
+		withEnv(c("DPSTATS_INPUT of a URI with the local engine", usage, func(_ *testing.T, f *fixture) []string { return f.runWithout("--input") },
+			"s3://b/e.parquet", "--engine beam"), "DPSTATS_INPUT=s3://b/e.parquet"),
 		withEnv(c("DPSTATS_BEAM_TEMP_LOCATION without --engine beam", usage, runWith(), "--beam-temp-location", "--engine beam"),
 			"DPSTATS_BEAM_TEMP_LOCATION=gs://bucket/tmp"),
 		c("--beam-option without a value", usage, runWith("--beam-option"), "beam-option"),
@@ -430,6 +437,7 @@ func userErrorCases() []userErrorCase {
 		c("inspect: nothing named", usage, fixed("inspect"), "inspect"),
 		c("inspect: no such file", noInput, fixed("inspect", "no-such.parquet"), "no-such.parquet"),
 		c("inspect: bad glob", usage, fixed("inspect", "[x"), "[x"),
+		c("inspect: a URI", usage, fixed("inspect", "gs://bucket/events.parquet"), "gs://bucket/events.parquet", "local files"),
 		c("inspect: a text file", dataErr, func(t *testing.T, f *fixture) []string {
 			return []string{"inspect", f.file(t, "notes.txt", "hello\n", 0o644)}
 		}, "notes.txt"),
