@@ -225,14 +225,17 @@ func stagedIn(t *testing.T, out string) []string {
 }
 
 // publishFails runs `dpstats run` args under strace, which fails the
-// publish's rename (the run's second; the first stages the report) with
-// ENOSPC. It skips the test if strace cannot inject here.
-func publishFails(t *testing.T, args []string) result {
+// publish's rename, the one rename whose target is the report's directory
+// final (OUT/<job>/<period>), with ENOSPC. strace counts injections per
+// thread, so the rename is chosen by its path (-P), not by its rank among
+// the run's renames, which Go's scheduler may spread over threads. It skips
+// the test if strace cannot inject here.
+func publishFails(t *testing.T, final string, args []string) result {
 	t.Helper()
 	strace := straceOrSkip(t)
-	sargs := append([]string{"-f", "-qq", "--seccomp-bpf", "-o", "/dev/null",
+	sargs := append([]string{"-f", "-qq", "-o", "/dev/null", "-P", final,
 		"-e", "trace=rename,renameat,renameat2",
-		"-e", "inject=rename,renameat,renameat2:error=ENOSPC:when=2",
+		"-e", "inject=rename,renameat,renameat2:error=ENOSPC",
 		dpstatsBin(t)}, args...)
 	return runIn(t, "", nil, strace, sargs...)
 }
@@ -306,7 +309,7 @@ func TestFullDiskAtEachWrite(t *testing.T) {
 	t.Run("publish: the rename fails after the spend is recorded", func(t *testing.T) {
 		dir := t.TempDir()
 		out, led := filepath.Join(dir, "out"), newLedgerPath(t, dir)
-		r := publishFails(t, runArgs(events, consent, day(0), out, led))
+		r := publishFails(t, filepath.Join(out, job, day(0)), runArgs(events, consent, day(0), out, led))
 		if r.code != exitCantCreate || !strings.Contains(r.stderr, "its spend is recorded") {
 			t.Fatalf("want exit 73, the spend recorded: %s", r)
 		}
@@ -348,7 +351,7 @@ func TestFullDiskAtEachWrite(t *testing.T) {
 	t.Run("publish fails and nothing staged survives: exit 74, then --rerun", func(t *testing.T) {
 		dir := t.TempDir()
 		out, led := filepath.Join(dir, "out"), newLedgerPath(t, dir)
-		if r := publishFails(t, runArgs(events, consent, day(1), out, led)); r.code != exitCantCreate {
+		if r := publishFails(t, filepath.Join(out, job, day(1)), runArgs(events, consent, day(1), out, led)); r.code != exitCantCreate {
 			t.Fatalf("want exit 73: %s", r)
 		}
 		for _, s := range stagedIn(t, out) {
