@@ -1033,11 +1033,14 @@ func TestCrashAtRenameKillPoints(t *testing.T) {
 	killAtFirstRename := func(t *testing.T, periodDir string, args []string) *proc {
 		t.Helper()
 		before := inode(periodDir)
-		// The run's first rename stages the report (.tmp-stage-* to
-		// .staged-<run_id>); the second publishes it.
-		sargs := append([]string{"-f", "-qq", "--seccomp-bpf", "-o", "/dev/null",
+		// The first rename whose path is the period directory is the
+		// publish's (the stage renames .tmp-stage-* to .staged-<run_id>).
+		// It is chosen by its path (-P), not by its rank among the run's
+		// renames: strace counts per thread, and Go may run the stage's
+		// and the publish's renames on different threads.
+		sargs := append([]string{"-f", "-qq", "-o", "/dev/null", "-P", periodDir,
 			"-e", "trace=rename,renameat,renameat2",
-			"-e", "inject=rename,renameat,renameat2:delay_exit=60000000:when=2",
+			"-e", "inject=rename,renameat,renameat2:delay_exit=60000000:when=1",
 			bin}, args...)
 		p := startIn(t, "", nil, strace, sargs...)
 		if !waitFor(p, func() bool { return inode(periodDir) != before }) {
