@@ -515,17 +515,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 
-	out := make([]*dp.Released, len(plan.feeds))
-	for i, f := range plan.feeds {
-		var names []string
-		if f.selected {
-			names = r.DimValues(f.dim)
-		}
-		if out[i], err = f.agg.Release(names); err != nil {
-			return nil, fmt.Errorf("release metric %s: %w", f.agg.Options().Name, err)
-		}
-	}
-	return out, nil
+	return releaseAll(plan.feeds, r, workers)
 }
 
 func metricNames(s *Spec) []string {
