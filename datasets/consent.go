@@ -173,11 +173,13 @@ func (s *consentState) grow(u uint32) {
 	s.lastW = growInt64s(s.lastW, &s.maps[0], n)
 	s.firstG = growInt64s(s.firstG, &s.maps[1], n)
 	s.lastG = growInt64s(s.lastG, &s.maps[2], n)
-	for _, m := range s.maps {
-		if m != nil {
-			adviseHuge(m)
-		}
-	}
+}
+
+// users returns firstG up to the last user interned: the arrays are
+// sized for more users than the export may hold, and their pages beyond
+// are better left untouched.
+func (s *consentState) users(x *UserIndex) []int64 {
+	return s.firstG[:min(len(s.firstG), x.Len())]
 }
 
 // since returns user u's firstG (noGrant if none).
@@ -264,7 +266,7 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 	replay := map[string]*consentState{}
 	for name, st := range c.cats {
 		if st.replay {
-			clear(st.firstG) // noGrant
+			clear(st.users(c.users)) // noGrant
 			replay[name] = st
 		}
 	}
@@ -310,9 +312,10 @@ func (c *Consent) GrantsDuring(category string, start, end time.Time) Grants {
 		return Grants{}
 	}
 	from, to := start.UnixNano(), end.UnixNano()
-	words := (len(st.firstG) + 63) / 64
+	firstG := st.users(c.users)
+	words := (len(firstG) + 63) / 64
 	g := Grants{bits: make([]uint64, words)}
-	for u := range st.firstG {
+	for u := range firstG {
 		switch since := st.since(u); {
 		case since == noGrant:
 		case since <= from:

@@ -243,13 +243,13 @@ func loadBoth(t *testing.T, r *rand.Rand, inputs []Input, ids, seed []string, as
 			wantUsers.ID(s)
 		}
 		want, werr := refLoadConsentFrom(inputs, wantUsers, asOf, ConsentColumns{})
+		defer func(n int) { consentDecoders = n }(consentDecoders)
 		consentDecoders = decoders
 		gotUsers := NewUserIndex()
 		for _, s := range seed {
 			gotUsers.ID(s)
 		}
 		got, gerr := LoadConsentFrom(inputs, gotUsers, asOf, ConsentColumns{})
-		consentDecoders = 2
 		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
 			t.Fatalf("decoders %d: error %v, reference %v", decoders, gerr, werr)
 		}
