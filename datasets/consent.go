@@ -8,7 +8,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -124,17 +123,24 @@ type Consent struct {
 	users *UserIndex
 	cats  map[string]*consentState
 	pool  *bufPool // the Scanners' recycled record buffers, while loading
+	hint  int      // users to size a new category's state for, while loading
 }
 
-// consentState is one category's state, per user (UserIndex number).
+// consentState is one category's state, per user (UserIndex number). Each
+// time is stored xor a key (wKey for lastW and lastG, gKey for firstG)
+// that makes "no such record" 0, so that zeroed memory (a fresh memory
+// map) is a state without records and growing needs no filling.
 type consentState struct {
-	lastW  []int64 // latest withdrawal (noEarlier: none; math.MaxInt64: null time)
-	firstG []int64 // earliest counted grant after lastW (noGrant: none)
-	lastG  []int64 // latest counted grant (noEarlier: none)
+	lastW  []int64 // latest withdrawal ^ wKey (noEarlier: none; math.MaxInt64: null time)
+	firstG []int64 // earliest counted grant after lastW ^ gKey (noGrant: none)
+	lastG  []int64 // latest counted grant ^ wKey (noEarlier: none)
 	// replay: a withdrawal arrived that revoked firstG while a later grant
 	// was known, but not which grant after it is the earliest: the
 	// category's grants are read again once lastW is final.
 	replay bool
+	// hint is the number of users to size the arrays for at the first
+	// record: the users the export is expected to hold.
+	hint int
 	// maps are the memory maps behind lastW, firstG and lastG (nil: on
 	// the heap; see growInt64s), unmapped when the state is garbage.
 	maps *[3][]byte
@@ -143,14 +149,16 @@ type consentState struct {
 const (
 	noEarlier = math.MinInt64 // lastW, lastG: no such record
 	noGrant   = math.MaxInt64 // firstG: not granted
+
+	wKey = noEarlier // stored lastW, lastG: time ^ wKey (noEarlier: 0)
+	gKey = noGrant   // stored firstG: time ^ gKey (noGrant: 0)
 )
 
 func (s *consentState) grow(u uint32) {
 	if int(u) < len(s.lastW) {
 		return
 	}
-	n := max(int(u)+1, 2*len(s.lastW))
-	old := len(s.lastW)
+	n := max(int(u)+1, 2*len(s.lastW), s.hint)
 	if s.maps == nil {
 		s.maps = new([3][]byte)
 		runtime.AddCleanup(s, func(m *[3][]byte) {
@@ -161,30 +169,41 @@ func (s *consentState) grow(u uint32) {
 			}
 		}, s.maps)
 	}
+	// New entries are zero: no record.
 	s.lastW = growInt64s(s.lastW, &s.maps[0], n)
 	s.firstG = growInt64s(s.firstG, &s.maps[1], n)
 	s.lastG = growInt64s(s.lastG, &s.maps[2], n)
-	for i := old; i < n; i++ {
-		s.lastW[i], s.firstG[i], s.lastG[i] = noEarlier, noGrant, noEarlier
-	}
 }
+
+// users returns firstG up to the last user interned: the arrays are
+// sized for more users than the export may hold, and their pages beyond
+// are better left untouched.
+func (s *consentState) users(x *UserIndex) []int64 {
+	return s.firstG[:min(len(s.firstG), x.Len())]
+}
+
+// since returns user u's firstG (noGrant if none).
+func (s *consentState) since(u int) int64 { return s.firstG[u] ^ gKey }
 
 // add applies one record. Every field is order-independent (a maximum, a
 // minimum over a final lastW) except firstG when a withdrawal arrives after
 // grants later than it: replay marks that case.
 func (s *consentState) add(u uint32, at int64, haveAt, granted bool, asOf int64) {
-	s.grow(u)
+	if int(u) >= len(s.lastW) {
+		s.grow(u)
+	}
 	if !haveAt {
 		at, granted = math.MaxInt64, false
 	}
+	lastW := s.lastW[u] ^ wKey
 	if !granted {
-		if at <= s.lastW[u] {
+		if at <= lastW {
 			return
 		}
-		s.lastW[u] = at
-		if s.firstG[u] <= at { // the current grant is revoked
-			s.firstG[u] = noGrant
-			if s.lastG[u] > at { // a later grant exists; which is earliest is unknown here
+		s.lastW[u] = at ^ wKey
+		if s.firstG[u]^gKey <= at { // the current grant is revoked
+			s.firstG[u] = noGrant ^ gKey
+			if s.lastG[u]^wKey > at { // a later grant exists; which is earliest is unknown here
 				s.replay = true
 			}
 		}
@@ -193,11 +212,19 @@ func (s *consentState) add(u uint32, at int64, haveAt, granted bool, asOf int64)
 	if at > asOf { // a grant dated in the future does not count yet
 		return
 	}
-	if at > s.lastG[u] {
-		s.lastG[u] = at
+	if at > s.lastG[u]^wKey {
+		s.lastG[u] = at ^ wKey
 	}
-	if at > s.lastW[u] && at < s.firstG[u] {
-		s.firstG[u] = at
+	if at > lastW && at < s.firstG[u]^gKey {
+		s.firstG[u] = at ^ gKey
+	}
+}
+
+// regrant is add's replay: with lastW final, only the earliest counted
+// grant after it is sought.
+func (s *consentState) regrant(u uint32, at int64, haveAt, granted bool, asOf int64) {
+	if haveAt && granted && at <= asOf && int(u) < len(s.lastW) && at > s.lastW[u]^wKey && at < s.firstG[u]^gKey {
+		s.firstG[u] = at ^ gKey
 	}
 }
 
@@ -239,9 +266,7 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 	replay := map[string]*consentState{}
 	for name, st := range c.cats {
 		if st.replay {
-			for u := range st.firstG {
-				st.firstG[u] = noGrant
-			}
+			clear(st.users(c.users)) // noGrant
 			replay[name] = st
 		}
 	}
@@ -253,114 +278,6 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 		}
 	}
 	return c, nil
-}
-
-// load reads one export into c. With replay set, it only sets firstG from
-// the grants of the categories in replay, whose lastW are final.
-func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consentState) error {
-	sc, err := in.open(ScanOptions{Columns: []string{cols.User, cols.Category, cols.Granted, cols.UpdatedAt}, pool: c.pool})
-	if err != nil {
-		return err
-	}
-	if rows := sc.footerRows(); replay == nil && rows > 0 {
-		// A consent export holds a record or more per user and category:
-		// sizing the user index for half its rows up front saves moving
-		// every key at each doubling (2M users: 0.2 s of 1 s).
-		c.users.reserve(c.users.Len() + int(min(rows/2, 1<<30)))
-	}
-	// Decode the next batch on a goroutine of its own while this one
-	// interns and applies the current one.
-	s := newReadAhead(sc)
-	defer s.Close()
-	users := c.users
-	asOf := c.asOf.UnixNano()
-	var (
-		lastName string
-		last     *consentState
-		rowBuf   []int32
-		uidBuf   []uint32
-		strBuf   []string
-	)
-	for s.Scan() {
-		rec := s.Record()
-		ids, err := newUserColumn(rec.Column(0))
-		if err != nil {
-			return inputErr(in.Name, cols.User, -1, err)
-		}
-		cat, err := NewStringColumn(rec.Column(1))
-		if err != nil {
-			return inputErr(in.Name, cols.Category, -1, err)
-		}
-		granted, err := newBoolColumn(rec.Column(2))
-		if err != nil {
-			return inputErr(in.Name, cols.Granted, -1, err)
-		}
-		at, err := NewTimeColumn(rec.Column(3))
-		if err != nil {
-			return inputErr(in.Name, cols.UpdatedAt, -1, err)
-		}
-		// The rows with a category and a user, and their users: plain
-		// string ids are interned a batch at a time (internStrings, as the
-		// events' are), in row order, so users are numbered as one at a
-		// time would number them.
-		n := int(rec.NumRows())
-		rows, uids := rowBuf[:0], uidBuf[:0]
-		if ids.plainStrings() {
-			strs := strBuf[:0]
-			for i := 0; i < n; i++ {
-				if cat.IsNull(i) || ids.str.IsNull(i) {
-					continue
-				}
-				if v := ids.str.Value(i); v != "" {
-					strs = append(strs, v)
-					rows = append(rows, int32(i))
-				}
-			}
-			uids = resize(uids, len(strs))
-			users.internStrings(strs, uids)
-			clear(strs) // they point into the record's buffers
-			strBuf = strs[:0]
-		} else {
-			for i := 0; i < n; i++ {
-				if cat.IsNull(i) {
-					continue
-				}
-				if u, ok := ids.id(users, i); ok {
-					rows = append(rows, int32(i))
-					uids = append(uids, u)
-				}
-			}
-		}
-		rowBuf, uidBuf = rows, uids
-		for k, row := range rows {
-			i, u := int(row), uids[k]
-			haveAt := !at.IsNull(i)
-			t := at.Value(i)
-			g := granted.granted(i)
-			name := cat.Value(i)
-			if last == nil || name != lastName {
-				if replay != nil {
-					last = replay[name]
-				} else if last = c.cats[name]; last == nil {
-					last = &consentState{}
-					c.cats[strings.Clone(name)] = last
-				}
-				lastName = name
-			}
-			if last == nil {
-				continue // replaying other categories
-			}
-			if replay == nil {
-				last.add(u, t, haveAt, g, asOf)
-				continue
-			}
-			if haveAt && g && t <= asOf && int(u) < len(last.lastW) && t > last.lastW[u] && t < last.firstG[u] {
-				last.firstG[u] = t
-			}
-		}
-		lastName, last = "", nil // name points into the record's buffers
-	}
-	return s.Err()
 }
 
 // AsOf is the instant the consent state was evaluated at.
@@ -395,10 +312,11 @@ func (c *Consent) GrantsDuring(category string, start, end time.Time) Grants {
 		return Grants{}
 	}
 	from, to := start.UnixNano(), end.UnixNano()
-	words := (len(st.firstG) + 63) / 64
+	firstG := st.users(c.users)
+	words := (len(firstG) + 63) / 64
 	g := Grants{bits: make([]uint64, words)}
-	for u, since := range st.firstG {
-		switch {
+	for u := range firstG {
+		switch since := st.since(u); {
 		case since == noGrant:
 		case since <= from:
 			g.bits[u>>6] |= 1 << (u & 63)
@@ -563,6 +481,9 @@ func newBoolColumn(arr arrow.Array) (boolColumn, error) {
 		if b.Len() > 0 && len(b.Data().Buffers()) > 1 && b.Data().Buffers()[1] != nil &&
 			int64(b.Data().Buffers()[1].Len())*8 < int64(b.Data().Offset()+b.Len()) {
 			return boolColumn{}, fmt.Errorf("%w: boolean buffer too short", ErrCorrupt)
+		}
+		if b.Len() > 0 && b.NullN() != b.Len() && (len(b.Data().Buffers()) < 2 || b.Data().Buffers()[1] == nil) {
+			return boolColumn{}, fmt.Errorf("%w: boolean values missing", ErrCorrupt)
 		}
 		if b.NullN() > 0 && b.NullBitmapBytes() == nil && b.NullN() != b.Len() {
 			return boolColumn{}, fmt.Errorf("%w: nulls but no validity bitmap", ErrCorrupt)

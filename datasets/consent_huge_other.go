@@ -1,0 +1,6 @@
+//go:build !linux
+
+package datasets
+
+// adviseHuge: only Linux is told about huge pages.
+func adviseHuge([]byte) {}
