@@ -19,6 +19,8 @@
 #     1.25 × RSS(1M) + 64 MiB (memory follows users, not rows); bytes per extra
 #     user from 200k to 2M users at 10M events ≤ 400 B (playback-daily), ≤ 150 B
 #     (two-metric job); at ≥ 100M events, run/floor ≥ 0.50 and RSS ≤ 1.5 GiB.
+#     Then the consent load of the size with the most users, on its own (a run
+#     loads consent before it feeds any event): ≤ 0.3 s wall at ≥ 2M users.
 #     A missed target is printed, not an error: the exit status is non-zero only
 #     when something failed to run.
 #  2. Runs the Go micro-benchmarks of the hot pieces (every package with a

@@ -29,7 +29,7 @@ import (
 //   - with DPSTATS_BENCH_TEST_ROLE=alloc it touches DPSTATS_BENCH_TEST_MIB
 //     MiB and exits, for the rusage test; =fail it fails loudly.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-floor-scan" {
+	if len(os.Args) > 1 && (os.Args[1] == "-floor-scan" || os.Args[1] == "-consent-load") {
 		main()
 		os.Exit(0)
 	}
@@ -137,7 +137,7 @@ func fakeDpstats(args []string) error {
 		if err := writeEvents(filepath.Join(*out, "events.parquet"), *rows); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(*out, "consent.parquet"), []byte("consent"), 0o644)
+		return writeConsentFile(filepath.Join(*out, "consent.parquet"))
 	case "run":
 		if os.Getenv("DPSTATS_BENCH_TEST_RUN") == "fail" {
 			return fmt.Errorf("run: budget refused")
@@ -172,6 +172,41 @@ func fakeDpstats(args []string) error {
 		return fmt.Errorf("unknown command %q", args[0])
 	}
 	return nil
+}
+
+// writeConsentFile writes a consent export in which the 7 users of
+// writeEvents granted playback_stats, one of them twice.
+func writeConsentFile(path string) error {
+	mem := memory.NewGoAllocator()
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "user_id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "category", Type: arrow.BinaryTypes.String},
+		{Name: "granted", Type: arrow.FixedWidthTypes.Boolean},
+		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	}, nil)
+	rb := array.NewRecordBuilder(mem, sc)
+	defer rb.Release()
+	for i := range 8 {
+		rb.Field(0).(*array.Int64Builder).Append(int64(i % 7))
+		rb.Field(1).(*array.StringBuilder).Append("playback_stats")
+		rb.Field(2).(*array.BooleanBuilder).Append(true)
+		rb.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(int64(i) * 1000))
+	}
+	rec := rb.NewRecordBatch()
+	defer rec.Release()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := pqarrow.NewFileWriter(sc, f, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+	if err != nil {
+		return err
+	}
+	if err := w.Write(rec); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // writeEvents writes a Parquet file of n rows with the columns of

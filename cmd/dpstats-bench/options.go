@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // options configure one harness run. parseArgs fills them from flags, with
@@ -60,6 +61,12 @@ type options struct {
 	FloorFile       string
 	FloorColumns    []string
 	FloorGoroutines int
+
+	// ConsentFile, when set, makes this process the consent child: load
+	// this consent export as `dpstats run` does, nothing else.
+	ConsentFile string
+	// ConsentTarget is the consent load's wall-time target at 2M users.
+	ConsentTarget time.Duration
 }
 
 // benchJob is one job measured: its spec (a built-in name or a YAML file)
@@ -205,8 +212,13 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.FloorFile, "floor-scan", "", "floor child: scan this Parquet file")
 	fs.StringVar(&floorCols, "floor-columns", "", "floor child: the comma-separated columns to project")
 	fs.IntVar(&o.FloorGoroutines, "floor-goroutines", 1, "floor child: goroutines scanning row groups")
+	fs.StringVar(&o.ConsentFile, "consent-load", "", "consent child: load this consent export")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.ConsentTarget = 300 * time.Millisecond
+	if o.ConsentFile != "" {
+		return o, nil
 	}
 	if runArgs != "" {
 		o.RunArgs = strings.Fields(runArgs)

@@ -37,6 +37,10 @@ func TestRunEndToEnd(t *testing.T) {
 		"job device-2metric", "bare pqarrow scan, 2 goroutines (row groups split)",
 		"dpstats run --job device-2metric",
 		"\nbench: all 2 jobs: ",
+		// the consent load of the size with the most users (3k/10 and 1k/10
+		// tie: the first), for information below 2M users
+		"\nconsent: the consent export of 1k/10 (8 rows), loaded into a fresh user index as `dpstats run` does before its events, fastest of 2 (highest peak RSS): ",
+		"  INFO  consent of 10 users: ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
