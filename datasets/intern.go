@@ -71,6 +71,11 @@ func (t *internTable) peek(h uint64) uint32 {
 	return t.slots[h&uint64(len(t.slots)-1)].tag
 }
 
+// prefetch starts loading the first slot key hash h probes (see peek).
+func (t *internTable) prefetch(h uint64) {
+	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+}
+
 func (t *internTable) keyOf(sl *internSlot) string {
 	n := int(sl.klen - 1)
 	if n <= inlineKey {
