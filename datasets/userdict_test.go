@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -211,4 +212,85 @@ func TestInternDictUsersKeepsDictionaryOnlyWhileSame(t *testing.T) {
 	if r.users.Len() != ref.Len() {
 		t.Errorf("%d users, one row at a time %d", r.users.Len(), ref.Len())
 	}
+}
+
+// FuzzInternDictUsers reads batches of dictionary-encoded user ids made
+// from the fuzzer's bytes (dictionaries of a few short, empty or null
+// entries, often the same as the previous batch's, sometimes sliced) and
+// checks every batch's users against interning its rows one at a time.
+//
+//	go test ./datasets -run '^$' -fuzz FuzzInternDictUsers -fuzztime 60s
+func FuzzInternDictUsers(f *testing.F) {
+	f.Add([]byte{3, 0, 1, 2, 0, 4, 0, 1, 2, 9, 3, 0, 1, 2, 0, 3, 2, 1, 0})
+	f.Add([]byte{2, 3, 4, 1, 3, 0, 1, 7, 2, 4, 3, 1, 2, 0, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vals := []any{"", "a", "b", "ab", "ba", "aa", nil}
+		next := func() (byte, bool) {
+			if len(data) == 0 {
+				return 0, false
+			}
+			b := data[0]
+			data = data[1:]
+			return b, true
+		}
+		r := &EventReader{users: NewUserIndex()}
+		ref := NewUserIndex()
+		for batch := 0; batch < 64; batch++ {
+			hdr, ok := next()
+			if !ok {
+				return
+			}
+			n := int(hdr%6) + 1
+			entries := make([]any, 0, n+2)
+			if hdr&0x80 != 0 {
+				entries = append(entries, "zz", "y") // sliced off below
+			}
+			for range n {
+				b, _ := next()
+				entries = append(entries, vals[int(b)%len(vals)])
+			}
+			dict := strArr(entries...)
+			if hdr&0x80 != 0 {
+				s := array.NewSlice(dict, 2, int64(dict.Len()))
+				dict.Release()
+				dict = s
+			}
+			rowsB, _ := next()
+			ib := array.NewInt32Builder(memory.DefaultAllocator)
+			for range int(rowsB % 9) {
+				b, _ := next()
+				if b%7 == 6 {
+					ib.AppendNull()
+				} else {
+					ib.Append(int32(int(b) % n))
+				}
+			}
+			indices := ib.NewArray()
+			ib.Release()
+			arr := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, indices, dict)
+			indices.Release()
+			dict.Release()
+			col, err := newEventUserColumn(arr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := make([]int32, arr.Len())
+			for i := range rows {
+				rows[i] = int32(i)
+			}
+			sel, users := r.internDictUsers(&col, rows, nil, nil)
+			var wantSel []int32
+			var wantUsers []uint32
+			for i := range rows {
+				if v := col.str.Value(i); !col.str.IsNull(i) && v != "" {
+					wantSel = append(wantSel, int32(i))
+					wantUsers = append(wantUsers, ref.ID(v))
+				}
+			}
+			if !slices.Equal(sel, wantSel) || !slices.Equal(users, wantUsers) {
+				t.Fatalf("batch %d: rows %v users %v; one row at a time: rows %v users %v", batch, sel, users, wantSel, wantUsers)
+			}
+			arr.Release()
+		}
+	})
 }
