@@ -140,8 +140,14 @@ func (r *EventReader) internDictUsers(col *userColumn, rows, sel []int32, users 
 		if ids[k] != dictUnseen {
 			continue
 		}
-		v := dict.Value(k)
-		if v == "" || dict.IsNull(k) {
+		var v string
+		if dict.kind == strOff32 { // Parquet's: Value, inlined
+			b := dict.data[dict.off32[k]:dict.off32[k+1]]
+			v = unsafe.String(unsafe.SliceData(b), len(b))
+		} else {
+			v = dict.Value(k)
+		}
+		if v == "" || dict.valid.isNull(k) {
 			ids[k] = dictNoUser
 			continue
 		}
