@@ -80,6 +80,13 @@ const (
 // NewStringColumn returns an accessor for arr, or an error wrapping
 // ErrColumnType (unsupported type) or ErrCorrupt (inconsistent buffers).
 func NewStringColumn(arr arrow.Array) (StringColumn, error) {
+	return newStringColumn(arr, true)
+}
+
+// newStringColumn is NewStringColumn; with dictVals false, a dictionary
+// column does not convert its dictionary's values to strings up front (a
+// caller that reads each entry once at most, like internDictUsers).
+func newStringColumn(arr arrow.Array, dictVals bool) (StringColumn, error) {
 	if arr == nil {
 		return StringColumn{}, fmt.Errorf("%w: nil array", ErrColumnType)
 	}
@@ -124,7 +131,7 @@ func NewStringColumn(arr arrow.Array) (StringColumn, error) {
 			return StringColumn{}, fmt.Errorf("%w: fewer dictionary indices than rows", ErrCorrupt)
 		}
 		c.kind, c.idx, c.dict = strDict, idx, &dict
-		if dict.n <= idx.n {
+		if dictVals && dict.n <= idx.n {
 			c.dictVals = make([]string, dict.n)
 			for i := range c.dictVals {
 				c.dictVals[i] = dict.Value(i)

@@ -179,6 +179,7 @@ type EventReader struct {
 	pool     *bufPool           // the Scanners' recycled record buffers
 	// internDictUsers' buffers (dictionary-encoded user ids), reused
 	dictIDs []int64
+	dictKey dictKey // the dictionary dictIDs describe, if kept
 	pending []int32
 	dictOut []uint32
 	idxBuf  []int32
@@ -333,7 +334,7 @@ func (r *EventReader) fill() error {
 	r.counts.Rows += int64(n)
 	colErr := func(col string, err error) error { return inputErr(r.file, col, -1, err) }
 
-	users, err := newUserColumn(rec.Column(r.userPos))
+	users, err := newEventUserColumn(rec.Column(r.userPos))
 	if err != nil {
 		return colErr(r.spec.User, err)
 	}
@@ -368,7 +369,10 @@ func (r *EventReader) fill() error {
 	r.counts.OutOfPeriod += outside
 	r.inPeriod = inPeriod
 	sel := r.sel[:0]
-	if users.plainStrings() {
+	if users.dictStrings() {
+		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
+		r.counts.NullUser += int64(len(inPeriod) - len(sel))
+	} else if users.plainStrings() {
 		// The common case, and the costly one: intern the batch's ids
 		// together (see UserIndex.internStrings).
 		ids := r.ids[:0]
@@ -382,9 +386,6 @@ func (r *EventReader) fill() error {
 		r.users.internStrings(ids, b.Users)
 		clear(ids) // they point into the record's buffers
 		r.ids = ids[:0]
-		r.counts.NullUser += int64(len(inPeriod) - len(sel))
-	} else if users.dictStrings() {
-		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
 	} else {
 		for _, i := range inPeriod {

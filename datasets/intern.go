@@ -71,6 +71,25 @@ func (t *internTable) peek(h uint64) uint32 {
 	return t.slots[h&uint64(len(t.slots)-1)].tag
 }
 
+// prefetch starts loading the first slot key hash h probes (see peek).
+func (t *internTable) prefetch(h uint64) {
+	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+}
+
+// prefetchKey starts loading the arena bytes of the key in the first slot
+// key hash h probes, if that key is long and has h's tag.
+func (t *internTable) prefetchKey(h uint64) {
+	sl := &t.slots[h&uint64(len(t.slots)-1)]
+	n := uint64(sl.klen) - 1
+	if sl.klen <= inlineKey+1 || sl.tag != uint32(h>>32) {
+		return
+	}
+	if off := binary.LittleEndian.Uint64(sl.key[:8]); off+n <= uint64(len(t.arena)) {
+		prefetch(unsafe.Pointer(&t.arena[off]))
+		prefetch(unsafe.Pointer(&t.arena[off+n-1]))
+	}
+}
+
 func (t *internTable) keyOf(sl *internSlot) string {
 	n := int(sl.klen - 1)
 	if n <= inlineKey {

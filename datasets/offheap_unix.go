@@ -11,7 +11,13 @@ func mapZeroed(size int) []byte {
 	if err != nil {
 		return nil
 	}
+	if size >= hugePageMin {
+		adviseHugePages(mem)
+	}
 	return mem
 }
+
+// hugePageMin is the smallest map worth huge pages (several of 2 MiB).
+const hugePageMin = 8 << 20
 
 func unmap(mem []byte) { _ = syscall.Munmap(mem) }

@@ -1,7 +1,13 @@
 package datasets
 
 import (
+	"bytes"
+	"errors"
 	"math"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 
 	"github.com/apache/arrow-go/v18/parquet"
 )
@@ -22,18 +28,94 @@ const (
 )
 
 // dictStrings reports whether the column holds dictionary-encoded strings.
-func (c *userColumn) dictStrings() bool { return !c.isInt && c.dictIDs != nil }
+func (c *userColumn) dictStrings() bool { return !c.isInt && c.str.kind == strDict }
+
+// newEventUserColumn is newUserColumn for EventReader, which interns a
+// dictionary-encoded column itself (internDictUsers): nothing per
+// dictionary entry is allocated for each batch.
+func newEventUserColumn(arr arrow.Array) (userColumn, error) {
+	if s, err := newStringColumn(arr, false); err == nil {
+		return userColumn{str: s}, nil
+	} else if !errors.Is(err, ErrColumnType) {
+		return userColumn{}, err
+	}
+	return newUserColumn(arr)
+}
+
+// dictKey holds a copy of the dictionary whose entries' users
+// EventReader.dictIDs holds. arrow-go hands every batch of a Parquet row
+// group a new copy of the row group's dictionary; when a batch's
+// dictionary is byte for byte the kept one, the users already interned for
+// its entries stay valid, and each row group's dictionary is interned once,
+// not once per batch. Only dictionaries of int32 offsets and no null
+// entries are kept (Parquet's are); others are interned per batch.
+type dictKey struct {
+	kept bool
+	offs []int32 // offsets, less the first
+	data []byte
+}
+
+// matches reports whether d is the kept dictionary.
+func (k *dictKey) matches(d *StringColumn) bool {
+	if !k.kept || !keepable(d) || d.n+1 != len(k.offs) {
+		return false
+	}
+	o := d.off32[:d.n+1]
+	if o[0] == 0 {
+		if !bytes.Equal(int32Bytes(o), int32Bytes(k.offs)) {
+			return false
+		}
+	} else {
+		for i, v := range o {
+			if v-o[0] != k.offs[i] {
+				return false
+			}
+		}
+	}
+	return bytes.Equal(d.data[o[0]:o[d.n]], k.data)
+}
+
+// keep copies d, if keepable, as the kept dictionary; else forgets it.
+func (k *dictKey) keep(d *StringColumn) {
+	k.kept = keepable(d)
+	if !k.kept {
+		return
+	}
+	o := d.off32[:d.n+1]
+	k.offs = resize(k.offs, len(o))
+	for i, v := range o {
+		k.offs[i] = v - o[0]
+	}
+	k.data = append(k.data[:0], d.data[o[0]:o[d.n]]...)
+}
+
+// keepable: int32 offsets (checked by NewStringColumn) and no null entry.
+func keepable(d *StringColumn) bool {
+	if d.kind != strOff32 {
+		return false
+	}
+	return d.valid.bits == nil || bitutil.CountSetBits(d.valid.bits, d.valid.offset, d.n) == d.n
+}
+
+func int32Bytes(s []int32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
+}
 
 // internDictUsers interns the users of rows (in order, skipping null and
 // empty ids) of a dictionary-encoded user column, appending each kept row to
 // sel and its user to users. Entries are interned in the order of the rows
 // that first name them, so users are numbered exactly as interning row by
-// row would number them.
+// row would number them. The entries' users are kept for the next batch
+// if its dictionary is the same (see dictKey).
 func (r *EventReader) internDictUsers(col *userColumn, rows, sel []int32, users []uint32) ([]int32, []uint32) {
-	dict, _ := col.str.Dictionary()
-	ids := resize(r.dictIDs, dict.Len())
-	for k := range ids {
-		ids[k] = dictUnseen
+	dict := col.str.dict
+	ids := r.dictIDs
+	if !r.dictKey.matches(dict) {
+		ids = resize(ids, dict.Len())
+		for k := range ids {
+			ids[k] = dictUnseen
+		}
+		r.dictKey.keep(dict)
 	}
 	str := &col.str
 	rowNull := str.valid
@@ -58,8 +140,14 @@ func (r *EventReader) internDictUsers(col *userColumn, rows, sel []int32, users 
 		if ids[k] != dictUnseen {
 			continue
 		}
-		v := str.dictValue(k)
-		if v == "" || dict.IsNull(k) {
+		var v string
+		if dict.kind == strOff32 { // Parquet's: Value, inlined
+			b := dict.data[dict.off32[k]:dict.off32[k+1]]
+			v = unsafe.String(unsafe.SliceData(b), len(b))
+		} else {
+			v = dict.Value(k)
+		}
+		if v == "" || dict.valid.isNull(k) {
 			ids[k] = dictNoUser
 			continue
 		}
@@ -86,14 +174,6 @@ func (r *EventReader) internDictUsers(col *userColumn, rows, sel []int32, users 
 	}
 	r.dictIDs = ids
 	return sel, users
-}
-
-// dictValue returns dictionary entry k of a dictionary-encoded column.
-func (c *StringColumn) dictValue(k int) string {
-	if c.dictVals != nil {
-		return c.dictVals[k]
-	}
-	return c.dict.Value(k)
 }
 
 // dictionaryLeaf returns the leaf index of column c if reading it as an

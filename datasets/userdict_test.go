@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
@@ -128,3 +130,167 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict b
 }
 
 func head(s []uint32) []uint32 { return s[:min(20, len(s))] }
+
+// TestInternDictUsersKeepsDictionaryOnlyWhileSame feeds internDictUsers a
+// sequence of batches whose dictionaries are the same as the previous
+// batch's, or differ from it in ways a cheap check could miss: the same
+// number of entries and offsets with other bytes, the same bytes cut at
+// other offsets, offsets that do not start at 0, null entries, one more
+// entry. Every batch's users must be what interning its rows one at a time
+// gives, and the entries' users are reused exactly when the dictionary is
+// byte for byte the kept one.
+func TestInternDictUsersKeepsDictionaryOnlyWhileSame(t *testing.T) {
+	sliced := func(vals ...any) arrow.Array { // offsets start past 0
+		a := strArr(append([]any{"zzzz", "yy"}, vals...)...)
+		defer a.Release()
+		return array.NewSlice(a, 2, int64(a.Len()))
+	}
+	r := &EventReader{users: NewUserIndex()}
+	ref := NewUserIndex() // interned one row at a time
+	for _, tc := range []struct {
+		name  string
+		dict  arrow.Array
+		idx   []int // -1: a null row
+		reuse bool
+	}{
+		{"first", strArr("aa", "bb", "cc"), []int{2, 0, 2, -1, 1}, false},
+		{"same bytes, new arrays", strArr("aa", "bb", "cc"), []int{1, 0, 0, 2}, true},
+		{"same offsets, other bytes", strArr("dd", "ee", "ff"), []int{0, 1, 2, 0}, false},
+		{"same bytes, other offsets", strArr("dde", "e", "ff"), []int{1, 0, 2}, false},
+		{"again", strArr("dde", "e", "ff"), []int{0, 2, 1}, true},
+		{"offsets from 2", sliced("dde", "e", "ff"), []int{2, 1, 0}, true},
+		{"offsets from 2, other bytes", sliced("ddf", "e", "ff"), []int{0, 2}, false},
+		{"offsets from 0 again", strArr("ddf", "e", "ff"), []int{1, 0}, true},
+		{"offsets from 2, same bytes, other offsets", sliced("dd", "fe", "ff"), []int{1, 0, 2}, false},
+		{"an empty entry", strArr("", "aa", "gg"), []int{0, 2, 1, 0}, false},
+		{"a null entry", strArr("hh", nil, "aa"), []int{1, 0, 2}, false},
+		{"null entry again: not kept", strArr("hh", nil, "aa"), []int{2, 1, 0}, false},
+		{"one more entry", strArr("hh", "ii", "aa", "jj"), []int{3, 1}, false},
+		{"one fewer", strArr("hh", "ii", "aa"), []int{1, 0, 2}, false},
+	} {
+		ib := array.NewInt32Builder(memory.DefaultAllocator)
+		for _, k := range tc.idx {
+			if k < 0 {
+				ib.AppendNull()
+			} else {
+				ib.Append(int32(k))
+			}
+		}
+		indices := ib.NewArray()
+		ib.Release()
+		arr := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, indices, tc.dict)
+		indices.Release()
+		tc.dict.Release()
+		col, err := newEventUserColumn(arr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !col.dictStrings() {
+			t.Fatalf("%s: not read as a dictionary", tc.name)
+		}
+		if got := r.dictKey.matches(col.str.dict); got != tc.reuse {
+			t.Errorf("%s: the kept dictionary matches: %v, want %v", tc.name, got, tc.reuse)
+		}
+		rows := make([]int32, len(tc.idx))
+		for i := range rows {
+			rows[i] = int32(i)
+		}
+		sel, users := r.internDictUsers(&col, rows, nil, nil)
+		var wantSel []int32
+		var wantUsers []uint32
+		for i := range tc.idx {
+			if v := col.str.Value(i); !col.str.IsNull(i) && v != "" {
+				wantSel = append(wantSel, int32(i))
+				wantUsers = append(wantUsers, ref.ID(v))
+			}
+		}
+		if !reflect.DeepEqual(sel, wantSel) || !reflect.DeepEqual(users, wantUsers) {
+			t.Errorf("%s: rows %v users %v; one row at a time: rows %v users %v", tc.name, sel, users, wantSel, wantUsers)
+		}
+		arr.Release()
+	}
+	if r.users.Len() != ref.Len() {
+		t.Errorf("%d users, one row at a time %d", r.users.Len(), ref.Len())
+	}
+}
+
+// FuzzInternDictUsers reads batches of dictionary-encoded user ids made
+// from the fuzzer's bytes (dictionaries of a few short, empty or null
+// entries, often the same as the previous batch's, sometimes sliced) and
+// checks every batch's users against interning its rows one at a time.
+//
+//	go test ./datasets -run '^$' -fuzz FuzzInternDictUsers -fuzztime 60s
+func FuzzInternDictUsers(f *testing.F) {
+	f.Add([]byte{3, 0, 1, 2, 0, 4, 0, 1, 2, 9, 3, 0, 1, 2, 0, 3, 2, 1, 0})
+	f.Add([]byte{2, 3, 4, 1, 3, 0, 1, 7, 2, 4, 3, 1, 2, 0, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vals := []any{"", "a", "b", "ab", "ba", "aa", nil}
+		next := func() (byte, bool) {
+			if len(data) == 0 {
+				return 0, false
+			}
+			b := data[0]
+			data = data[1:]
+			return b, true
+		}
+		r := &EventReader{users: NewUserIndex()}
+		ref := NewUserIndex()
+		for batch := 0; batch < 64; batch++ {
+			hdr, ok := next()
+			if !ok {
+				return
+			}
+			n := int(hdr%6) + 1
+			entries := make([]any, 0, n+2)
+			if hdr&0x80 != 0 {
+				entries = append(entries, "zz", "y") // sliced off below
+			}
+			for range n {
+				b, _ := next()
+				entries = append(entries, vals[int(b)%len(vals)])
+			}
+			dict := strArr(entries...)
+			if hdr&0x80 != 0 {
+				s := array.NewSlice(dict, 2, int64(dict.Len()))
+				dict.Release()
+				dict = s
+			}
+			rowsB, _ := next()
+			ib := array.NewInt32Builder(memory.DefaultAllocator)
+			for range int(rowsB % 9) {
+				b, _ := next()
+				if b%7 == 6 {
+					ib.AppendNull()
+				} else {
+					ib.Append(int32(int(b) % n))
+				}
+			}
+			indices := ib.NewArray()
+			ib.Release()
+			arr := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}, indices, dict)
+			indices.Release()
+			dict.Release()
+			col, err := newEventUserColumn(arr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := make([]int32, arr.Len())
+			for i := range rows {
+				rows[i] = int32(i)
+			}
+			sel, users := r.internDictUsers(&col, rows, nil, nil)
+			var wantSel []int32
+			var wantUsers []uint32
+			for i := range rows {
+				if v := col.str.Value(i); !col.str.IsNull(i) && v != "" {
+					wantSel = append(wantSel, int32(i))
+					wantUsers = append(wantUsers, ref.ID(v))
+				}
+			}
+			if !slices.Equal(sel, wantSel) || !slices.Equal(users, wantUsers) {
+				t.Fatalf("batch %d: rows %v users %v; one row at a time: rows %v users %v", batch, sel, users, wantSel, wantUsers)
+			}
+			arr.Release()
+		}
+	})
+}

@@ -48,14 +48,52 @@ func (x *UserIndex) idHash(s string, h uint64) uint32 {
 // a time: it hashes every id first, then loads the table slot of the id a
 // few places ahead while it interns the current one, so that the cache
 // misses of many lookups overlap instead of following one another.
+//
+// On amd64 the read-ahead is a prefetch instruction, which does not hold
+// up the instructions behind it as a load does: measured (thread CPU) on
+// 128k random ids of 8 bytes, 52 → 20 ns an id at 200k users and 74 → 39
+// ns at 2M; of 36 bytes (UUIDs, compared in the arena, whose bytes are
+// prefetched too), about 90 → 55 ns and 125 → 95 ns.
 func (x *UserIndex) internStrings(ids []string, out []uint32) {
-	const ahead = 12
 	t := x.byString
 	hs := x.hashes[:0]
 	for _, s := range ids {
 		hs = append(hs, t.hash(s))
 	}
 	x.hashes = hs
+	if havePrefetch {
+		const ahead = 20
+		for j := range min(ahead, len(hs)) {
+			t.prefetch(hs[j])
+		}
+		if len(t.arena) == 0 {
+			for j, s := range ids {
+				if j+ahead < len(hs) {
+					t.prefetch(hs[j+ahead])
+				}
+				out[j] = x.idHash(s, hs[j])
+			}
+			return
+		}
+		// Long ids (past inlineKey bytes) are compared in the arena: once
+		// an id's slot has come in (half-way), its key's bytes are
+		// prefetched too.
+		const half = 10
+		for j := range min(half, len(hs)) {
+			t.prefetchKey(hs[j])
+		}
+		for j, s := range ids {
+			if j+ahead < len(hs) {
+				t.prefetch(hs[j+ahead])
+			}
+			if j+half < len(hs) {
+				t.prefetchKey(hs[j+half])
+			}
+			out[j] = x.idHash(s, hs[j])
+		}
+		return
+	}
+	const ahead = 12
 	sink := x.sink
 	for j, s := range ids {
 		if j+ahead < len(hs) {

@@ -1,0 +1,9 @@
+//go:build !amd64
+
+package datasets
+
+import "unsafe"
+
+func prefetch(unsafe.Pointer) {}
+
+const havePrefetch = false
