@@ -56,7 +56,6 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 		// rows up front saves moving every key at each doubling (2M users:
 		// 0.2 s of 1 s).
 		c.users.reserve(c.users.Len() + int(min(rows/2, 1<<30)))
-		c.users.adviseHugePages()
 		// The states are memory maps whose pages cost nothing until
 		// used: room for as many users as rows, never copied.
 		c.hint = c.users.Len() + int(min(rows, 1<<30))
