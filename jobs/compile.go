@@ -62,11 +62,6 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 type feed struct {
 	agg    *dp.Aggregator
 	grants datasets.Grants
-	// grantedAt's memo: the last user asked about, and datasets.Grants.From's answer.
-	fromUser  uint32
-	from      int64
-	fromOK    bool
-	fromKnown bool
 
 	// Partition source: a categorical dimension (dim ≥ 0), a bucketed
 	// numeric column (bucketNum ≥ 0), or neither (a single total).
@@ -80,6 +75,11 @@ type feed struct {
 
 	// Value source for sum, mean and quantiles, or -1.
 	valueNum int
+
+	// category is the consent the metric needs (grants are its grants
+	// for the period); feeds of one category share their userRuns.
+	category string
+	out      feedOut
 }
 
 // readPlan is the compiled form of a spec: what the reader projects and how
@@ -163,20 +163,29 @@ func (s *Spec) compile() (*readPlan, error) {
 			}
 			f.valueNum = n
 		}
+		f.category = m.Consent
 		p.feeds = append(p.feeds, f)
 		p.categories = append(p.categories, m.Consent)
 	}
 	return p, nil
 }
 
-// add feeds one batch to the metric. values holds the dimension values by code
-// (EventReader.DimValues) for the feed's dimension.
-func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
+// add feeds one batch to the metric, sorted by user. values holds the
+// dimension values by code (EventReader.DimValues) for the feed's
+// dimension; runs are the batch's runs of one user whose rows may count
+// for the feed's consent (userRuns, computed once per batch for all the
+// metrics of a consent category).
+func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *userRuns) {
 	n := b.Len
 	users := b.Users[:n]
 	var codes []int32
+	var codeToIdx []int32
 	if f.dim >= 0 {
 		codes = b.Codes[f.dim][:n]
+		if vs := values(f.dim); len(f.codeToIdx) < len(vs) {
+			f.mapCodes(vs) // every code of the batch is below len(vs)
+		}
+		codeToIdx = f.codeToIdx
 	}
 	var bucketVals []int64
 	var bucketValid []bool
@@ -189,71 +198,101 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
 		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
 	}
 	// Users whose grant began during the period count only their events
-	// from that instant on: their rows need the event's time (without it,
-	// none of their events counts).
-	var times []int64
-	if f.grants.Partial() && len(b.Times) >= n {
-		times = b.Times[:n]
-	}
-	var runUser uint32
+	// from that instant on (runs.from); times is then the events' times.
+	times := b.Times
+	out := &f.out
 	var runPart int32
-	run := 0
-	for i, u := range users {
-		if !f.grants.Allowed(u) && (times == nil || !f.grantedAt(u, times[i])) {
-			continue
+	run := uint32(0)
+	for k, r := range runs.spans {
+		from := int64(math.MinInt64)
+		if runs.from != nil {
+			from = runs.from[k]
 		}
-		// An event whose dimension or value is null is not part of the
-		// metric: "other" only holds values outside the public list.
-		part := f.other // total, or "other" for an unlisted value
-		switch {
-		case codes != nil:
-			c := codes[i]
-			if c < 0 {
+		u := users[r.start]
+		for i := r.start; i < r.end; i++ {
+			if from != math.MinInt64 && times[i] < from {
 				continue
 			}
-			if int(c) >= len(f.codeToIdx) {
-				f.mapCodes(values(f.dim))
+			// An event whose dimension or value is null is not part of
+			// the metric: "other" only holds values outside the public list.
+			part := f.other // total, or "other" for an unlisted value
+			switch {
+			case codes != nil:
+				c := codes[i]
+				if c < 0 {
+					continue
+				}
+				if part = codeToIdx[c]; part < 0 {
+					continue // an empty string: no value, like a null
+				}
+			case bucketVals != nil:
+				if !bucketValid[i] {
+					continue
+				}
+				part = int32(f.buckets.Bucket(bucketVals[i]))
 			}
-			if part = f.codeToIdx[c]; part < 0 {
-				continue // an empty string: no value, like a null
-			}
-		case bucketVals != nil:
-			if !bucketValid[i] {
+			if vals != nil {
+				if valid[i] {
+					out.value(f.agg, u, part, float64(vals[i]))
+				}
 				continue
 			}
-			part = int32(f.buckets.Bucket(bucketVals[i]))
-		}
-		if vals != nil && !valid[i] {
-			continue
-		}
-		if vals == nil {
-			// count and users: rows come sorted by user, so a user's events
-			// in one partition often follow one another; add each run at
-			// once (exactly as many Adds, see dp.Aggregator.AddEvents).
-			if run > 0 && (u != runUser || part != runPart) {
-				f.agg.AddEvents(runUser, runPart, run)
+			// count and users: a user's events in one partition often
+			// follow one another; add each run at once (exactly as many
+			// Adds, see dp.Aggregator.AddEventRuns).
+			if run > 0 && part != runPart {
+				out.events(f.agg, u, runPart, run)
 				run = 0
 			}
-			runUser, runPart = u, part
+			runPart = part
 			run++
-			continue
 		}
-		f.agg.Add(u, part, float64(vals[i]))
+		if run > 0 {
+			out.events(f.agg, u, runPart, run)
+			run = 0
+		}
 	}
-	if run > 0 {
-		f.agg.AddEvents(runUser, runPart, run)
+	out.flush(f.agg)
+}
+
+// feedOut buffers a feed's contributions and hands them to its aggregator
+// some thousands at a time (dp.Aggregator.AddEventRuns, AddValues), in
+// order.
+type feedOut struct {
+	users []uint32
+	parts []int32
+	ns    []uint32
+	vals  []float64
+}
+
+// outChunk is how many contributions feedOut buffers: a few tens of KiB,
+// which stay in cache.
+const outChunk = 2048
+
+func (o *feedOut) events(agg *dp.Aggregator, u uint32, part int32, n uint32) {
+	o.users, o.parts, o.ns = append(o.users, u), append(o.parts, part), append(o.ns, n)
+	if len(o.users) == outChunk {
+		o.flush(agg)
 	}
 }
 
-// grantedAt reports whether user's event at t may count, for a user not
-// granted for the whole period (see datasets.Grants.From). Rows come sorted
-// by user, so it asks the grants once per run of a user's rows.
-func (f *feed) grantedAt(user uint32, t int64) bool {
-	if !f.fromKnown || user != f.fromUser {
-		f.fromUser, f.fromKnown = user, true
-		f.from, f.fromOK = f.grants.From(user)
+func (o *feedOut) value(agg *dp.Aggregator, u uint32, part int32, v float64) {
+	o.users, o.parts, o.vals = append(o.users, u), append(o.parts, part), append(o.vals, v)
+	if len(o.users) == outChunk {
+		o.flush(agg)
 	}
-	return f.fromOK && t >= f.from
+}
+
+func (o *feedOut) flush(agg *dp.Aggregator) {
+	if len(o.users) == 0 {
+		return
+	}
+	if o.vals != nil {
+		agg.AddValues(o.users, o.parts, o.vals)
+	} else {
+		agg.AddEventRuns(o.users, o.parts, o.ns)
+	}
+	o.users, o.parts, o.ns, o.vals = o.users[:0], o.parts[:0], o.ns[:0], o.vals[:0]
 }
 
 // mapCodes extends codeToIdx to every dimension value seen so far: the

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,85 @@ type sharedBatch struct {
 	// workers may read them while the reader appends.
 	values   [][]string
 	numUsers int // the reader's user count at the batch: users are below it
-	pending  atomic.Int32
+	// runs are, per consent group (consentGroups), the batch's runs of one
+	// user whose rows may count, computed once for all the group's feeds.
+	runs    []userRuns
+	pending atomic.Int32
+}
+
+// span is a run of rows start … end−1 of one user in a sorted batch.
+type span struct{ start, end int32 }
+
+// userRuns are the runs of rows of a batch sorted by user whose rows may
+// count for one consent category: users granted for the whole period, and
+// users whose grant began during it, whose rows count from from[k] on
+// (unix nanos; math.MinInt64 for a whole-period user). from is nil when no
+// grant began during the period. Users without a grant have no run.
+type userRuns struct {
+	spans []span
+	from  []int64
+}
+
+// build fills r with the runs of users (sorted) that g allows; times are
+// the rows' event times, or nil if the reader has none.
+func (r *userRuns) build(users []uint32, times []int64, g datasets.Grants) {
+	partial := g.Partial() && len(times) >= len(users)
+	r.spans, r.from = r.spans[:0], r.from[:0]
+	if !partial {
+		r.from = nil
+	}
+	n := len(users)
+	for i := 0; i < n; {
+		u := users[i]
+		j := i + 1
+		for j < n && users[j] == u {
+			j++
+		}
+		switch {
+		case g.Allowed(u):
+			r.spans = append(r.spans, span{int32(i), int32(j)})
+			if partial {
+				r.from = append(r.from, math.MinInt64)
+			}
+		case partial:
+			if t, ok := g.From(u); ok {
+				r.spans = append(r.spans, span{int32(i), int32(j)})
+				r.from = append(r.from, t)
+			}
+		}
+		i = j
+	}
+}
+
+// consentGroups numbers the consent categories of feeds: group[i] is feed
+// i's, and grants[g] the grants of group g.
+func consentGroups(feeds []*feed) (group []int, grants []datasets.Grants) {
+	index := map[string]int{}
+	for _, f := range feeds {
+		g, ok := index[f.category]
+		if !ok {
+			g = len(grants)
+			index[f.category] = g
+			grants = append(grants, f.grants)
+		}
+		group = append(group, g)
+	}
+	return group, grants
+}
+
+// buildRuns computes the batch's runs for every consent group (after
+// sortRows).
+func (s *sharedBatch) buildRuns(grants []datasets.Grants) {
+	if len(s.runs) != len(grants) {
+		s.runs = make([]userRuns, len(grants))
+	}
+	var times []int64
+	if len(s.Times) >= s.Len {
+		times = s.Times[:s.Len]
+	}
+	for g := range grants {
+		s.runs[g].build(s.Users[:s.Len], times, grants[g])
+	}
 }
 
 func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
@@ -121,6 +200,7 @@ func fillBatch(r *datasets.EventReader, b, tmp *datasets.EventBatch, rows int) b
 // progress, if not nil, is called on the reading goroutine after each batch.
 func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, workers, rows int, progress func(batches int)) error {
 	var tmp datasets.EventBatch
+	group, grants := consentGroups(feeds)
 	if workers <= 1 {
 		batches := 0
 		b := new(sharedBatch)
@@ -131,8 +211,9 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 			}
 			b.values, b.numUsers = snapshot(r), r.NumUsers()
 			b.sortRows(&spare)
-			for _, f := range feeds {
-				f.add(&b.EventBatch, b.dimValues)
+			b.buildRuns(grants)
+			for i, f := range feeds {
+				f.add(&b.EventBatch, b.dimValues, &b.runs[group[i]])
 			}
 			batches++
 			if progress != nil {
@@ -151,16 +232,16 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 	var wg sync.WaitGroup
 	for w := range workers {
 		queues[w] = make(chan *sharedBatch, inFlight)
-		var mine []*feed
+		var mine []int
 		for i := w; i < len(feeds); i += workers {
-			mine = append(mine, feeds[i])
+			mine = append(mine, i)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for b := range queues[w] {
-				for _, f := range mine {
-					f.add(&b.EventBatch, b.dimValues)
+				for _, i := range mine {
+					feeds[i].add(&b.EventBatch, b.dimValues, &b.runs[group[i]])
 				}
 				if b.pending.Add(-1) == 0 {
 					free <- b
@@ -177,6 +258,7 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 		var spare sortBuffers
 		for b := range sortQ {
 			b.sortRows(&spare)
+			b.buildRuns(grants)
 			for _, q := range queues {
 				q <- b
 			}
