@@ -201,7 +201,27 @@ func (a *Aggregator) AddEventRuns(users []uint32, parts []int32, ns []uint32) {
 		maxPart = max(maxPart, p)
 		switch {
 		case b.byteSlot:
-			b.addN8(u, p, n)
+			// addN8, inlined: the common case is a slot the user already
+			// holds, or their next empty one.
+			base := int(u) * b.l0
+			if base+b.l0 > len(b.bytes) {
+				b.grow(u)
+			}
+			s := b.bytes[base : base+b.l0 : base+b.l0]
+			pp, k8 := uint8(p)+1, uint8(min(n, byteCount))
+			j := 0
+			for ; j < len(s); j++ {
+				if v := s[j]; v>>4 == pp {
+					s[j] = pp<<4 | min(v&byteCount+k8, byteCount) // saturating; ≤ 30, no overflow
+					break
+				} else if v == 0 { // slots fill as a prefix
+					s[j] = pp<<4 | k8
+					break
+				}
+			}
+			if j == len(s) {
+				b.evict8(u, p, s, pp<<4|k8)
+			}
 		case b.compact:
 			b.addN16(u, p, n)
 		default:

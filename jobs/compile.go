@@ -79,7 +79,11 @@ type feed struct {
 	// category is the consent the metric needs (grants are its grants
 	// for the period); feeds of one category share their userRuns.
 	category string
-	out      feedOut
+	// shares are metrics whose contributions are exactly this feed's (the
+	// same consent, partition source and value: see shareFeeds): fed by
+	// this feed, not on their own.
+	shares []*feed
+	out    *feedOut
 }
 
 // readPlan is the compiled form of a spec: what the reader projects and how
@@ -170,11 +174,11 @@ func (s *Spec) compile() (*readPlan, error) {
 	return p, nil
 }
 
-// add feeds one batch to the metric, sorted by user. values holds the
-// dimension values by code (EventReader.DimValues) for the feed's
-// dimension; runs are the batch's runs of one user whose rows may count
-// for the feed's consent (userRuns, computed once per batch for all the
-// metrics of a consent category).
+// add feeds one batch to the metric, and to the metrics that share its
+// contributions (shares), sorted by user. values holds the dimension
+// values by code (EventReader.DimValues) for the feed's dimension; runs are
+// the batch's runs of one user whose rows may count for the feed's consent
+// (userRuns, computed once per batch for all the metrics of a category).
 func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *userRuns) {
 	n := b.Len
 	users := b.Users[:n]
@@ -192,23 +196,32 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *
 	if f.bucketNum >= 0 {
 		bucketVals, bucketValid = b.Numbers[f.bucketNum][:n], b.NumberValid[f.bucketNum][:n]
 	}
+	edges := f.buckets.Edges
 	var vals []int64
 	var valid []bool
 	if f.valueNum >= 0 {
 		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
 	}
+	total := codes == nil && bucketVals == nil && vals == nil
 	// Users whose grant began during the period count only their events
 	// from that instant on (runs.from); times is then the events' times.
 	times := b.Times
-	out := &f.out
-	var runPart int32
-	run := uint32(0)
+	if f.out == nil {
+		f.out = new(feedOut)
+	}
+	out := f.out
 	for k, r := range runs.spans {
 		from := int64(math.MinInt64)
 		if runs.from != nil {
 			from = runs.from[k]
 		}
 		u := users[r.start]
+		if total && from == math.MinInt64 {
+			f.events(u, f.other, uint32(r.end-r.start)) // the single partition
+			continue
+		}
+		var runPart int32
+		run := uint32(0)
 		for i := r.start; i < r.end; i++ {
 			if from != math.MinInt64 && times[i] < from {
 				continue
@@ -229,11 +242,11 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *
 				if !bucketValid[i] {
 					continue
 				}
-				part = int32(f.buckets.Bucket(bucketVals[i]))
+				part = bucketOf(edges, bucketVals[i])
 			}
 			if vals != nil {
 				if valid[i] {
-					out.value(f.agg, u, part, float64(vals[i]))
+					f.value(u, part, float64(vals[i]))
 				}
 				continue
 			}
@@ -241,58 +254,89 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *
 			// follow one another; add each run at once (exactly as many
 			// Adds, see dp.Aggregator.AddEventRuns).
 			if run > 0 && part != runPart {
-				out.events(f.agg, u, runPart, run)
+				f.events(u, runPart, run)
 				run = 0
 			}
 			runPart = part
 			run++
 		}
 		if run > 0 {
-			out.events(f.agg, u, runPart, run)
-			run = 0
+			f.events(u, runPart, run)
 		}
 	}
-	out.flush(f.agg)
+	if out.n > 0 {
+		f.flush()
+	}
 }
 
-// feedOut buffers a feed's contributions and hands them to its aggregator
+// bucketOf is datasets.Generalizer.Bucket for edges in increasing order
+// (Generalizer.Validate), without branches: a bucket search mispredicts
+// on most rows, counting the edges at or below v does not.
+func bucketOf(edges []int64, v int64) int32 {
+	n := int32(-1)
+	for _, e := range edges {
+		n += b2i(e <= v)
+	}
+	return n
+}
+
+func b2i(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// feedOut buffers a feed's contributions, to hand them to its aggregators
 // some thousands at a time (dp.Aggregator.AddEventRuns, AddValues), in
-// order.
+// order: a few tens of KiB, which stay in cache.
 type feedOut struct {
-	users []uint32
-	parts []int32
-	ns    []uint32
-	vals  []float64
+	n     int
+	users [outChunk]uint32
+	parts [outChunk]int32
+	ns    [outChunk]uint32 // count and users
+	vals  [outChunk]float64
 }
 
-// outChunk is how many contributions feedOut buffers: a few tens of KiB,
-// which stay in cache.
-const outChunk = 2048
+const outChunk = 1024
 
-func (o *feedOut) events(agg *dp.Aggregator, u uint32, part int32, n uint32) {
-	o.users, o.parts, o.ns = append(o.users, u), append(o.parts, part), append(o.ns, n)
-	if len(o.users) == outChunk {
-		o.flush(agg)
-	}
-}
-
-func (o *feedOut) value(agg *dp.Aggregator, u uint32, part int32, v float64) {
-	o.users, o.parts, o.vals = append(o.users, u), append(o.parts, part), append(o.vals, v)
-	if len(o.users) == outChunk {
-		o.flush(agg)
+// events adds n events of user u in part (count and users).
+func (f *feed) events(u uint32, part int32, n uint32) {
+	o := f.out
+	k := o.n
+	o.users[k], o.parts[k], o.ns[k] = u, part, n
+	if o.n = k + 1; o.n == outChunk {
+		f.flush()
 	}
 }
 
-func (o *feedOut) flush(agg *dp.Aggregator) {
-	if len(o.users) == 0 {
-		return
+// value adds user u's value v in part (sum, mean and quantiles).
+func (f *feed) value(u uint32, part int32, v float64) {
+	o := f.out
+	k := o.n
+	o.users[k], o.parts[k], o.vals[k] = u, part, v
+	if o.n = k + 1; o.n == outChunk {
+		f.flush()
 	}
-	if o.vals != nil {
-		agg.AddValues(o.users, o.parts, o.vals)
-	} else {
-		agg.AddEventRuns(o.users, o.parts, o.ns)
+}
+
+// flush hands the buffered contributions to the feed's aggregator and to
+// those of the metrics that share them.
+func (f *feed) flush() {
+	o := f.out
+	users, parts := o.users[:o.n], o.parts[:o.n]
+	for i := -1; i < len(f.shares); i++ {
+		agg := f.agg
+		if i >= 0 {
+			agg = f.shares[i].agg
+		}
+		if f.valueNum >= 0 {
+			agg.AddValues(users, parts, o.vals[:o.n])
+		} else {
+			agg.AddEventRuns(users, parts, o.ns[:o.n])
+		}
 	}
-	o.users, o.parts, o.ns, o.vals = o.users[:0], o.parts[:0], o.ns[:0], o.vals[:0]
+	o.n = 0
 }
 
 // mapCodes extends codeToIdx to every dimension value seen so far: the

@@ -142,7 +142,8 @@ func BenchmarkFeedJob(b *testing.B) {
 	if err := r.Err(); err != nil {
 		b.Fatal(err)
 	}
-	group, grants := consentGroups(plan.feeds)
+	leaders := shareFeeds(plan.feeds)
+	group, grants := consentGroups(leaders)
 	opts := append(spec.MetricOptions(&seed), spec.GateOptions(&seed)...)
 	var spare sortBuffers
 	cpu := cpuTime()
@@ -160,7 +161,7 @@ func BenchmarkFeedJob(b *testing.B) {
 		for _, sb := range batches {
 			sb.sortRows(&spare)
 			sb.buildRuns(grants)
-			for i, f := range plan.feeds {
+			for i, f := range leaders {
 				f.add(&sb.EventBatch, sb.dimValues, &sb.runs[group[i]])
 			}
 		}

@@ -200,6 +200,7 @@ func fillBatch(r *datasets.EventReader, b, tmp *datasets.EventBatch, rows int) b
 // progress, if not nil, is called on the reading goroutine after each batch.
 func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, workers, rows int, progress func(batches int)) error {
 	var tmp datasets.EventBatch
+	feeds = shareFeeds(feeds)
 	group, grants := consentGroups(feeds)
 	if workers <= 1 {
 		batches := 0
@@ -228,14 +229,12 @@ func feedAll(ctx context.Context, r *datasets.EventReader, feeds []*feed, worker
 	for range inFlight {
 		free <- new(sharedBatch)
 	}
+	split := splitFeeds(feeds, workers)
 	queues := make([]chan *sharedBatch, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		queues[w] = make(chan *sharedBatch, inFlight)
-		var mine []int
-		for i := w; i < len(feeds); i += workers {
-			mine = append(mine, i)
-		}
+		mine := split[w]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
