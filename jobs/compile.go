@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/dpstats/dpstats/datasets"
@@ -210,6 +211,13 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *
 		f.out = new(feedOut)
 	}
 	out := f.out
+	if vals == nil && !total && !f.selected && f.other < histParts {
+		f.addCounts(users, codes, codeToIdx, bucketVals, bucketValid, edges, times, runs)
+		if out.n > 0 {
+			f.flush()
+		}
+		return
+	}
 	for k, r := range runs.spans {
 		from := int64(math.MinInt64)
 		if runs.from != nil {
@@ -266,6 +274,58 @@ func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *
 	}
 	if out.n > 0 {
 		f.flush()
+	}
+}
+
+// histParts bounds the partitions (with "other") of a count or users
+// metric that addCounts tallies per user in a small array.
+const histParts = 16
+
+// addCounts is add for a count or users metric of at most histParts
+// partitions: it tallies each run of a user's rows by partition, without
+// the branches of detecting runs of one partition, and hands over one
+// count per partition the user touched in the run. The partitions a user
+// keeps and their counts do not depend on the order of the events (see
+// sortRows), so this is exactly what adding every event would give.
+func (f *feed) addCounts(users []uint32, codes, codeToIdx []int32, bucketVals []int64, bucketValid []bool, edges, times []int64, runs *userRuns) {
+	var hist [histParts]uint32
+	for k, r := range runs.spans {
+		from := int64(math.MinInt64)
+		if runs.from != nil {
+			from = runs.from[k]
+		}
+		var touched uint32
+		for i := r.start; i < r.end; i++ {
+			if from != math.MinInt64 && times[i] < from {
+				continue
+			}
+			var part int32
+			if codes != nil {
+				c := codes[i]
+				if c < 0 {
+					continue // null
+				}
+				if part = codeToIdx[c]; part < 0 {
+					continue // an empty string: no value, like a null
+				}
+			} else {
+				if !bucketValid[i] {
+					continue
+				}
+				part = bucketOf(edges, bucketVals[i])
+			}
+			if uint32(part) >= histParts {
+				f.events(users[i], part, 1) // not a partition: the aggregator decides
+				continue
+			}
+			hist[part]++
+			touched |= 1 << part
+		}
+		for ; touched != 0; touched &= touched - 1 {
+			p := bits.TrailingZeros32(touched)
+			f.events(users[r.start], int32(p), hist[p])
+			hist[p] = 0
+		}
 	}
 }
 

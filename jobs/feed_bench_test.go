@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -170,12 +169,4 @@ func BenchmarkFeedJob(b *testing.B) {
 	// The process's CPU time (the timer's pauses included): steadier than
 	// the wall time on a shared machine.
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*rows), "cpu-ns/row")
-}
-
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
