@@ -276,3 +276,39 @@ func TestShareAndSplitFeeds(t *testing.T) {
 		t.Errorf("loads %v differ by more than the costliest feed (%v)", load, maxCost)
 	}
 }
+
+// TestSortByUser: sortByUser is a stable sort by user for every number of
+// user bits (one, two and three radix passes), keeping every row once.
+func TestSortByUser(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var keys, scratch []uint64
+	for _, numUsers := range []int{0, 1, 2, 7, 2048, 2049, 200_000, 1 << 22, 1<<22 + 1, math.MaxUint32} {
+		for _, n := range []int{0, 1, 1000} {
+			users := make([]uint32, n)
+			for i := range users {
+				if numUsers > 0 {
+					users[i] = uint32(r.Int64N(int64(numUsers)))
+				}
+				if numUsers > 16 && r.IntN(4) == 0 {
+					users[i] = uint32(numUsers - 1 - r.IntN(8)) // duplicates at the top
+				}
+			}
+			want := make([]int32, n)
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(a, b int32) int { return int(users[a]) - int(users[b]) })
+			keys, scratch = sortByUser(users, keys, scratch, numUsers)
+			got := make([]int32, n)
+			for j, k := range keys[:n] {
+				got[j] = int32(uint32(k))
+				if uint32(k>>32) != users[got[j]] {
+					t.Fatalf("numUsers %d: key %x does not carry row %d's user %d", numUsers, k, got[j], users[got[j]])
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("numUsers %d, %d rows: order %v, want %v", numUsers, n, got[:min(n, 20)], want[:min(n, 20)])
+			}
+		}
+	}
+}

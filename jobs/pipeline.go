@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -113,26 +114,33 @@ func (s *sharedBatch) dimValues(d int) []string { return s.values[d] }
 
 // sortBuffers are the sorting goroutine's buffers.
 type sortBuffers struct {
-	cols           datasets.EventBatch // the columns sortRows gathers into
-	order, scratch []int32
+	cols          datasets.EventBatch // the columns sortRows gathers into
+	keys, scratch []uint64
+	order         []int32
 }
 
 // sortRows sorts s's rows by user (stable: a user's rows keep their file
 // order). Feeding rows in user order sweeps the per-user state of the
 // aggregators from low to high user index instead of jumping around it,
 // which is most of their cost at 10⁵–10⁶ users; sorting once per batch
-// keeps every metric's loop sequential. Bounding does not depend on the
-// order of rows: the partitions a user keeps are those of lowest keyed
-// priority, counts are totals, and the values kept for mean and quantiles
-// are a uniform reservoir sample in any order.
+// keeps every metric's loop sequential (device-2metric at 10M/200k: 2.9
+// CPU-s sorted, 3.3 without). Bounding does not depend on the order of
+// rows: the partitions a user keeps are those of lowest keyed priority,
+// counts are totals, and the values kept for mean and quantiles are a
+// uniform reservoir sample in any order.
 //
 // spare receives the sorted columns, and leaves with s's old arrays: one
 // spare for the goroutine that sorts, however many batches are in flight.
 func (s *sharedBatch) sortRows(spare *sortBuffers) {
-	spare.order, spare.scratch = sortByUser(s.Users[:s.Len], spare.order, spare.scratch, s.numUsers)
-	order := spare.order
+	n := s.Len
+	spare.keys, spare.scratch = sortByUser(s.Users[:n], spare.keys, spare.scratch, s.numUsers)
 	sp := &spare.cols
-	sp.Users = gather(sp.Users, s.Users, order)
+	order := resize(spare.order, n)
+	sp.Users = resize(sp.Users, n)
+	for j, k := range spare.keys[:n] {
+		sp.Users[j], order[j] = uint32(k>>32), int32(uint32(k))
+	}
+	spare.order = order
 	sp.Codes = gatherColumns(sp.Codes, s.Codes, order)
 	sp.Numbers = gatherColumns(sp.Numbers, s.Numbers, order)
 	sp.NumberValid = gatherColumns(sp.NumberValid, s.NumberValid, order)
@@ -325,36 +333,51 @@ func snapshot(r *datasets.EventReader) [][]string {
 	return out
 }
 
-// sortByUser returns the row indexes of users sorted by user, stable (a
-// user's rows keep their file order), by an LSD radix sort on the bits
-// that numUsers (an upper bound on every user) needs. order and scratch
-// are reused buffers.
-func sortByUser(users []uint32, order, scratch []int32, numUsers int) ([]int32, []int32) {
+// sortByUser sorts the rows of users by user, stable (a user's rows keep
+// their file order), by an LSD radix sort on the bits that numUsers (an
+// upper bound on every user) needs, in as few passes of at most 11 bits as
+// those bits allow. It returns the sorted keys, user<<32 | row, and the
+// other buffer: keys and scratch are reused buffers. Each pass reads the
+// keys in order (no indirection), and one read of users counts the digits
+// of every pass.
+func sortByUser(users []uint32, keys, scratch []uint64, numUsers int) ([]uint64, []uint64) {
 	n := len(users)
-	order, scratch = resize(order, n), resize(scratch, n)
-	for i := range order {
-		order[i] = int32(i)
-	}
-	const digit = 11
-	var count [1 << digit]int
-	for shift := 0; numUsers > 1<<shift; shift += digit {
-		clear(count[:])
-		for _, i := range order {
-			count[(users[i]>>shift)&(1<<digit-1)]++
+	keys, scratch = resize(keys, n), resize(scratch, n)
+	width := bits.Len(uint(max(numUsers-1, 0)))
+	const maxDigit = 11
+	passes := (width + maxDigit - 1) / maxDigit
+	if passes == 0 {
+		for i, u := range users {
+			keys[i] = uint64(u)<<32 | uint64(i)
 		}
+		return keys, scratch
+	}
+	digit := (width + passes - 1) / passes
+	mask := uint64(1)<<digit - 1
+	var counts [3][1 << maxDigit]int // 32 bits: at most 3 passes
+	for i, u := range users {
+		k := uint64(u)<<32 | uint64(i)
+		keys[i] = k
+		for p := range passes {
+			counts[p][(k>>(32+p*digit))&mask]++
+		}
+	}
+	for p := range passes {
+		c := &counts[p]
 		sum := 0
-		for d, c := range count {
-			count[d] = sum
-			sum += c
+		for d, v := range c {
+			c[d] = sum
+			sum += v
 		}
-		for _, i := range order {
-			d := (users[i] >> shift) & (1<<digit - 1)
-			scratch[count[d]] = i
-			count[d]++
+		shift := 32 + p*digit
+		for _, k := range keys {
+			d := (k >> shift) & mask
+			scratch[c[d]] = k
+			c[d]++
 		}
-		order, scratch = scratch, order
+		keys, scratch = scratch, keys
 	}
-	return order, scratch
+	return keys, scratch
 }
 
 func resize[T any](s []T, n int) []T {
