@@ -14,10 +14,14 @@ import (
 // The read pipeline: arrow-go decodes the next record batch on a goroutine
 // of its own (datasets' read-ahead); the calling goroutine converts it
 // (the reader and its user index are not safe for concurrent use); a
-// sorter orders each batch by user; and W workers aggregate them. Each worker owns a fixed subset of the metrics, so every
-// aggregator is only ever touched by one goroutine and sees exactly the
-// rows, in exactly the order, that a single-threaded loop would give it:
-// the release is the same procedure as with one worker, no locks, no merge.
+// sorter orders each batch by user and finds, once per consent category,
+// the runs of a user's rows that may count (userRuns); and W workers
+// aggregate them. Each worker owns a fixed subset of the feeds (split by
+// estimated cost, see splitFeeds; metrics with the same contributions
+// share one feed, see shareFeeds), so every aggregator is only ever touched
+// by one goroutine and sees exactly the rows, in exactly the order, that a
+// single-threaded loop would give it: the release is the same procedure as
+// with one worker, no locks, no merge.
 
 // sharedBatch is one batch of events, filled by the reader in place
 // (EventReader.ScanInto), sorted, then handed to every worker; the last
