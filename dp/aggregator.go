@@ -171,3 +171,74 @@ func (a *Aggregator) numPartitions() int {
 func (a *Aggregator) preNoise() preAgg {
 	return a.b.aggregate(a.numPartitions(), true)
 }
+
+// AddEventRuns records, for every i, ns[i] events of users[i] in partition
+// parts[i]: exactly what AddEvents(users[i], parts[i], ns[i]) in that order
+// would, at the cost of one call (a feed hands over a batch's runs at once).
+// users, parts and ns must have the same length.
+func (a *Aggregator) AddEventRuns(users []uint32, parts []int32, ns []uint32) {
+	if a.opt.Kind != KindCount && a.opt.Kind != KindUsers || a.released || a.merged {
+		return
+	}
+	parts, ns = parts[:len(users)], ns[:len(users)]
+	b, pub, noOther, other := a.b, a.public(), a.opt.NoOther, int32(len(a.opt.Partitions))
+	maxPart := a.maxPart
+	for i, u := range users {
+		p, n := parts[i], ns[i]
+		switch {
+		case n == 0:
+			continue
+		case !pub:
+			if p < 0 {
+				continue
+			}
+		case p < 0 || p > other || noOther && p == other:
+			if noOther {
+				continue
+			}
+			p = other
+		}
+		maxPart = max(maxPart, p)
+		switch {
+		case b.byteSlot:
+			// addN8, inlined: the common case is a slot the user already
+			// holds, or their next empty one.
+			base := int(u) * b.l0
+			if base+b.l0 > len(b.bytes) {
+				b.grow(u)
+			}
+			s := b.bytes[base : base+b.l0 : base+b.l0]
+			pp, k8 := uint8(p)+1, uint8(min(n, byteCount))
+			j := 0
+			for ; j < len(s); j++ {
+				if v := s[j]; v>>4 == pp {
+					s[j] = pp<<4 | min(v&byteCount+k8, byteCount) // saturating; ≤ 30, no overflow
+					break
+				} else if v == 0 { // slots fill as a prefix
+					s[j] = pp<<4 | k8
+					break
+				}
+			}
+			if j == len(s) {
+				b.evict8(u, p, s, pp<<4|k8)
+			}
+		case b.compact:
+			b.addN16(u, p, n)
+		default:
+			b.addN(u, p, 0, n)
+		}
+	}
+	a.maxPart = maxPart
+}
+
+// AddValues records, for every i, the contribution vals[i] of users[i] to
+// partition parts[i]: exactly what Add(users[i], parts[i], vals[i]) in that
+// order would. users, parts and vals must have the same length.
+func (a *Aggregator) AddValues(users []uint32, parts []int32, vals []float64) {
+	parts, vals = parts[:len(users)], vals[:len(users)]
+	for i, u := range users {
+		if p, ok := a.partition(parts[i]); ok {
+			a.b.addN(u, p, vals[i], 1)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/dpstats/dpstats/datasets"
@@ -62,11 +63,6 @@ func (s *Spec) MetricOptions(seed *int64) []dp.MetricOptions {
 type feed struct {
 	agg    *dp.Aggregator
 	grants datasets.Grants
-	// grantedAt's memo: the last user asked about, and datasets.Grants.From's answer.
-	fromUser  uint32
-	from      int64
-	fromOK    bool
-	fromKnown bool
 
 	// Partition source: a categorical dimension (dim ≥ 0), a bucketed
 	// numeric column (bucketNum ≥ 0), or neither (a single total).
@@ -80,6 +76,15 @@ type feed struct {
 
 	// Value source for sum, mean and quantiles, or -1.
 	valueNum int
+
+	// category is the consent the metric needs (grants are its grants
+	// for the period); feeds of one category share their userRuns.
+	category string
+	// shares are metrics whose contributions are exactly this feed's (the
+	// same consent, partition source and value: see shareFeeds): fed by
+	// this feed, not on their own.
+	shares []*feed
+	out    *feedOut
 }
 
 // readPlan is the compiled form of a spec: what the reader projects and how
@@ -163,97 +168,235 @@ func (s *Spec) compile() (*readPlan, error) {
 			}
 			f.valueNum = n
 		}
+		f.category = m.Consent
 		p.feeds = append(p.feeds, f)
 		p.categories = append(p.categories, m.Consent)
 	}
 	return p, nil
 }
 
-// add feeds one batch to the metric. values holds the dimension values by code
-// (EventReader.DimValues) for the feed's dimension.
-func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string) {
+// add feeds one batch to the metric, and to the metrics that share its
+// contributions (shares), sorted by user. values holds the dimension
+// values by code (EventReader.DimValues) for the feed's dimension; runs are
+// the batch's runs of one user whose rows may count for the feed's consent
+// (userRuns, computed once per batch for all the metrics of a category).
+func (f *feed) add(b *datasets.EventBatch, values func(dim int) []string, runs *userRuns) {
 	n := b.Len
 	users := b.Users[:n]
 	var codes []int32
+	var codeToIdx []int32
 	if f.dim >= 0 {
 		codes = b.Codes[f.dim][:n]
+		if vs := values(f.dim); len(f.codeToIdx) < len(vs) {
+			f.mapCodes(vs) // every code of the batch is below len(vs)
+		}
+		codeToIdx = f.codeToIdx
 	}
 	var bucketVals []int64
 	var bucketValid []bool
 	if f.bucketNum >= 0 {
 		bucketVals, bucketValid = b.Numbers[f.bucketNum][:n], b.NumberValid[f.bucketNum][:n]
 	}
+	edges := f.buckets.Edges
 	var vals []int64
 	var valid []bool
 	if f.valueNum >= 0 {
 		vals, valid = b.Numbers[f.valueNum][:n], b.NumberValid[f.valueNum][:n]
 	}
+	total := codes == nil && bucketVals == nil && vals == nil
 	// Users whose grant began during the period count only their events
-	// from that instant on: their rows need the event's time (without it,
-	// none of their events counts).
-	var times []int64
-	if f.grants.Partial() && len(b.Times) >= n {
-		times = b.Times[:n]
+	// from that instant on (runs.from); times is then the events' times.
+	times := b.Times
+	if f.out == nil {
+		f.out = new(feedOut)
 	}
-	var runUser uint32
-	var runPart int32
-	run := 0
-	for i, u := range users {
-		if !f.grants.Allowed(u) && (times == nil || !f.grantedAt(u, times[i])) {
+	out := f.out
+	if vals == nil && !total && !f.selected && f.other < histParts {
+		f.addCounts(users, codes, codeToIdx, bucketVals, bucketValid, edges, times, runs)
+		if out.n > 0 {
+			f.flush()
+		}
+		return
+	}
+	for k, r := range runs.spans {
+		from := int64(math.MinInt64)
+		if runs.from != nil {
+			from = runs.from[k]
+		}
+		u := users[r.start]
+		if total && from == math.MinInt64 {
+			f.events(u, f.other, uint32(r.end-r.start)) // the single partition
 			continue
 		}
-		// An event whose dimension or value is null is not part of the
-		// metric: "other" only holds values outside the public list.
-		part := f.other // total, or "other" for an unlisted value
-		switch {
-		case codes != nil:
-			c := codes[i]
-			if c < 0 {
+		var runPart int32
+		run := uint32(0)
+		for i := r.start; i < r.end; i++ {
+			if from != math.MinInt64 && times[i] < from {
 				continue
 			}
-			if int(c) >= len(f.codeToIdx) {
-				f.mapCodes(values(f.dim))
+			// An event whose dimension or value is null is not part of
+			// the metric: "other" only holds values outside the public list.
+			part := f.other // total, or "other" for an unlisted value
+			switch {
+			case codes != nil:
+				c := codes[i]
+				if c < 0 {
+					continue
+				}
+				if part = codeToIdx[c]; part < 0 {
+					continue // an empty string: no value, like a null
+				}
+			case bucketVals != nil:
+				if !bucketValid[i] {
+					continue
+				}
+				part = bucketOf(edges, bucketVals[i])
 			}
-			if part = f.codeToIdx[c]; part < 0 {
-				continue // an empty string: no value, like a null
-			}
-		case bucketVals != nil:
-			if !bucketValid[i] {
+			if vals != nil {
+				if valid[i] {
+					f.value(u, part, float64(vals[i]))
+				}
 				continue
 			}
-			part = int32(f.buckets.Bucket(bucketVals[i]))
-		}
-		if vals != nil && !valid[i] {
-			continue
-		}
-		if vals == nil {
-			// count and users: rows come sorted by user, so a user's events
-			// in one partition often follow one another; add each run at
-			// once (exactly as many Adds, see dp.Aggregator.AddEvents).
-			if run > 0 && (u != runUser || part != runPart) {
-				f.agg.AddEvents(runUser, runPart, run)
+			// count and users: a user's events in one partition often
+			// follow one another; add each run at once (exactly as many
+			// Adds, see dp.Aggregator.AddEventRuns).
+			if run > 0 && part != runPart {
+				f.events(u, runPart, run)
 				run = 0
 			}
-			runUser, runPart = u, part
+			runPart = part
 			run++
-			continue
 		}
-		f.agg.Add(u, part, float64(vals[i]))
+		if run > 0 {
+			f.events(u, runPart, run)
+		}
 	}
-	if run > 0 {
-		f.agg.AddEvents(runUser, runPart, run)
+	if out.n > 0 {
+		f.flush()
 	}
 }
 
-// grantedAt reports whether user's event at t may count, for a user not
-// granted for the whole period (see datasets.Grants.From). Rows come sorted
-// by user, so it asks the grants once per run of a user's rows.
-func (f *feed) grantedAt(user uint32, t int64) bool {
-	if !f.fromKnown || user != f.fromUser {
-		f.fromUser, f.fromKnown = user, true
-		f.from, f.fromOK = f.grants.From(user)
+// histParts bounds the partitions (with "other") of a count or users
+// metric that addCounts tallies per user in a small array.
+const histParts = 16
+
+// addCounts is add for a count or users metric of at most histParts
+// partitions: it tallies each run of a user's rows by partition, without
+// the branches of detecting runs of one partition, and hands over one
+// count per partition the user touched in the run. The partitions a user
+// keeps and their counts do not depend on the order of the events (see
+// sortRows), so this is exactly what adding every event would give.
+func (f *feed) addCounts(users []uint32, codes, codeToIdx []int32, bucketVals []int64, bucketValid []bool, edges, times []int64, runs *userRuns) {
+	var hist [histParts]uint32
+	for k, r := range runs.spans {
+		from := int64(math.MinInt64)
+		if runs.from != nil {
+			from = runs.from[k]
+		}
+		var touched uint32
+		for i := r.start; i < r.end; i++ {
+			if from != math.MinInt64 && times[i] < from {
+				continue
+			}
+			var part int32
+			if codes != nil {
+				c := codes[i]
+				if c < 0 {
+					continue // null
+				}
+				if part = codeToIdx[c]; part < 0 {
+					continue // an empty string: no value, like a null
+				}
+			} else {
+				if !bucketValid[i] {
+					continue
+				}
+				part = bucketOf(edges, bucketVals[i])
+			}
+			if uint32(part) >= histParts {
+				f.events(users[i], part, 1) // not a partition: the aggregator decides
+				continue
+			}
+			hist[part]++
+			touched |= 1 << part
+		}
+		for ; touched != 0; touched &= touched - 1 {
+			p := bits.TrailingZeros32(touched)
+			f.events(users[r.start], int32(p), hist[p])
+			hist[p] = 0
+		}
 	}
-	return f.fromOK && t >= f.from
+}
+
+// bucketOf is datasets.Generalizer.Bucket for edges in increasing order
+// (Generalizer.Validate), without branches: a bucket search mispredicts
+// on most rows, counting the edges at or below v does not.
+func bucketOf(edges []int64, v int64) int32 {
+	n := int32(-1)
+	for _, e := range edges {
+		n += b2i(e <= v)
+	}
+	return n
+}
+
+func b2i(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// feedOut buffers a feed's contributions, to hand them to its aggregators
+// some thousands at a time (dp.Aggregator.AddEventRuns, AddValues), in
+// order: a few tens of KiB, which stay in cache.
+type feedOut struct {
+	n     int
+	users [outChunk]uint32
+	parts [outChunk]int32
+	ns    [outChunk]uint32 // count and users
+	vals  [outChunk]float64
+}
+
+const outChunk = 1024
+
+// events adds n events of user u in part (count and users).
+func (f *feed) events(u uint32, part int32, n uint32) {
+	o := f.out
+	k := o.n
+	o.users[k], o.parts[k], o.ns[k] = u, part, n
+	if o.n = k + 1; o.n == outChunk {
+		f.flush()
+	}
+}
+
+// value adds user u's value v in part (sum, mean and quantiles).
+func (f *feed) value(u uint32, part int32, v float64) {
+	o := f.out
+	k := o.n
+	o.users[k], o.parts[k], o.vals[k] = u, part, v
+	if o.n = k + 1; o.n == outChunk {
+		f.flush()
+	}
+}
+
+// flush hands the buffered contributions to the feed's aggregator and to
+// those of the metrics that share them.
+func (f *feed) flush() {
+	o := f.out
+	users, parts := o.users[:o.n], o.parts[:o.n]
+	for i := -1; i < len(f.shares); i++ {
+		agg := f.agg
+		if i >= 0 {
+			agg = f.shares[i].agg
+		}
+		if f.valueNum >= 0 {
+			agg.AddValues(users, parts, o.vals[:o.n])
+		} else {
+			agg.AddEventRuns(users, parts, o.ns[:o.n])
+		}
+	}
+	o.n = 0
 }
 
 // mapCodes extends codeToIdx to every dimension value seen so far: the

@@ -300,8 +300,9 @@ func (p *readPlan) addGate(s *Spec, seed *int64) error {
 		if err != nil {
 			return fmt.Errorf("%w: quality gate: %w", ErrConfig, err)
 		}
-		p.feeds = append(p.feeds, &feed{agg: agg, dim: -1, bucketNum: -1, valueNum: -1})
-		p.categories = append(p.categories, strings.TrimPrefix(o.Name, PopulationPrefix))
+		c := strings.TrimPrefix(o.Name, PopulationPrefix)
+		p.feeds = append(p.feeds, &feed{agg: agg, dim: -1, bucketNum: -1, valueNum: -1, category: c})
+		p.categories = append(p.categories, c)
 	}
 	return nil
 }
