@@ -442,18 +442,27 @@ func (c TimeColumn) Time(i int) time.Time {
 }
 
 // badIndex returns a dictionary index out of [0, n) in a non-null slot,
-// if there is one. Index arrays without nulls of the usual types take a
-// fast path over the raw values (this check runs on every batch of every
-// dimension); null slots may hold any value and are skipped.
+// if there is one. Index arrays of the usual types take a fast path over
+// the raw values (this check runs on every batch of every dimension): if
+// no raw value is out of range, none in a non-null slot is. Null slots may
+// hold any value, so only when some raw value is out of range, and the
+// array has nulls, are the slots checked one by one.
 func badIndex(indices arrow.Array, idx IntColumn, n int) (int64, bool) {
-	if indices.NullN() == 0 && indices.Len() == idx.n {
+	if indices.Len() == idx.n {
+		var v int64
+		bad, known := false, true
 		switch a := indices.(type) {
 		case *array.Int8:
-			return firstOutside(a.Int8Values(), n)
+			v, bad = firstOutside(a.Int8Values(), n)
 		case *array.Int16:
-			return firstOutside(a.Int16Values(), n)
+			v, bad = firstOutside(a.Int16Values(), n)
 		case *array.Int32:
-			return firstOutside(a.Int32Values(), n)
+			v, bad = firstOutside(a.Int32Values(), n)
+		default:
+			known = false
+		}
+		if known && (!bad || indices.NullN() == 0) {
+			return v, bad
 		}
 	}
 	for i := 0; i < idx.n; i++ {
