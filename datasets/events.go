@@ -176,6 +176,7 @@ type EventReader struct {
 	sel      []int32            // rows of the current record that are kept, reused
 	inPeriod []int32            // rows of the current record in the period, reused
 	ids      []string           // user ids of the kept rows (plain string columns), reused
+	hashes   []uint64           // their hashes, when the decoder computed them, reused
 	pool     *bufPool           // the Scanners' recycled record buffers
 	// internDictUsers' buffers (dictionary-encoded user ids), reused
 	dictIDs []int64
@@ -186,6 +187,8 @@ type EventReader struct {
 	err     error
 	done    bool
 	counts  ReadCounts
+	// noRawUser (tests) reads the user column through pqarrow, not raw.
+	noRawUser bool
 }
 
 // NewEventReader returns a reader over the files, directories or globs in
@@ -278,7 +281,11 @@ func (r *EventReader) openNext() bool {
 	if r.pool == nil {
 		r.pool = newBufPool()
 	}
-	opt := ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}, pool: r.pool}
+	opt := ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}, pool: r.pool,
+		userSeed: r.users.seed()}
+	if !r.noRawUser {
+		opt.rawUser = r.spec.User
+	}
 	s, err := in.open(opt)
 	if err != nil {
 		r.err = inputErr(in.Name, "", -1, err)
@@ -371,6 +378,22 @@ func (r *EventReader) fill() error {
 	sel := r.sel[:0]
 	if users.dictStrings() {
 		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
+		r.counts.NullUser += int64(len(inPeriod) - len(sel))
+	} else if hs := userHashes(rec, len(r.cols)); hs != nil && users.plainStrings() {
+		// Read with the column chunk reader (see rawUser): the decoder
+		// hashed the ids already.
+		ids, hashes := r.ids[:0], r.hashes[:0]
+		for _, i := range inPeriod {
+			if v := users.str.Value(int(i)); v != "" && !users.str.IsNull(int(i)) {
+				ids = append(ids, v)
+				hashes = append(hashes, hs[i])
+				sel = append(sel, i)
+			}
+		}
+		b.Users = resize(b.Users, len(ids))
+		r.users.internHashed(ids, hashes, b.Users)
+		clear(ids) // they point into the record's buffers
+		r.ids, r.hashes = ids[:0], hashes[:0]
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
 	} else if users.plainStrings() {
 		// The common case, and the costly one: intern the batch's ids

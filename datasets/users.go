@@ -1,6 +1,9 @@
 package datasets
 
-import "strconv"
+import (
+	"hash/maphash"
+	"strconv"
+)
 
 // UserIndex interns user ids (the privacy unit) into dense uint32 numbers
 // 0, 1, 2, … in order of first appearance, so that per-user state elsewhere
@@ -61,6 +64,19 @@ func (x *UserIndex) internStrings(ids []string, out []uint32) {
 		hs = append(hs, t.hash(s))
 	}
 	x.hashes = hs
+	x.internHashed(ids, hs, out)
+}
+
+// seed is the seed of the index's hashes (see internHashed).
+func (x *UserIndex) seed() maphash.Seed { return x.byString.seed }
+
+// internHashed is internStrings for ids whose hashes are known: hs[j] must
+// be maphash.String(x.seed(), ids[j]) (else an id already interned could
+// get a second number).
+func (x *UserIndex) internHashed(ids []string, hs []uint64, out []uint32) {
+	t := x.byString
+	hs = hs[:len(ids)]
+	out = out[:len(ids)]
 	if havePrefetch {
 		const ahead = 20
 		for j := range min(ahead, len(hs)) {
