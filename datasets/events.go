@@ -176,7 +176,6 @@ type EventReader struct {
 	sel      []int32            // rows of the current record that are kept, reused
 	inPeriod []int32            // rows of the current record in the period, reused
 	ids      []string           // user ids of the kept rows (plain string columns), reused
-	hashes   []uint64           // their hashes, when the decoder computed them, reused
 	pool     *bufPool           // the Scanners' recycled record buffers
 	// internDictUsers' buffers (dictionary-encoded user ids), reused
 	dictIDs []int64
@@ -379,21 +378,26 @@ func (r *EventReader) fill() error {
 	if users.dictStrings() {
 		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
-	} else if hs := userHashes(rec, len(r.cols)); hs != nil && users.plainStrings() {
+	} else if hs := userHashes(rec, len(r.cols)); hs != nil && users.plainStrings() && users.str.kind == strOff32 {
 		// Read with the column chunk reader (see rawUser): the decoder
-		// hashed the ids already.
-		ids, hashes := r.ids[:0], r.hashes[:0]
-		for _, i := range inPeriod {
-			if v := users.str.Value(int(i)); v != "" && !users.str.IsNull(int(i)) {
-				ids = append(ids, v)
-				hashes = append(hashes, hs[i])
-				sel = append(sel, i)
+		// hashed the ids already. Rows with a null or empty id are left out.
+		str := &users.str
+		off := str.off32
+		if str.valid.bits == nil {
+			for _, i := range inPeriod {
+				if off[i+1] != off[i] {
+					sel = append(sel, i)
+				}
+			}
+		} else {
+			for _, i := range inPeriod {
+				if off[i+1] != off[i] && !str.valid.isNull(int(i)) {
+					sel = append(sel, i)
+				}
 			}
 		}
-		b.Users = resize(b.Users, len(ids))
-		r.users.internHashed(ids, hashes, b.Users)
-		clear(ids) // they point into the record's buffers
-		r.ids, r.hashes = ids[:0], hashes[:0]
+		b.Users = resize(b.Users, len(sel))
+		r.users.internRows(str.data, off, sel, hs, b.Users)
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
 	} else if users.plainStrings() {
 		// The common case, and the costly one: intern the batch's ids

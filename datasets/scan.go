@@ -50,8 +50,7 @@ type ScanOptions struct {
 	DictColumns []string
 	// rawUser, if set, is a column of Columns that Parquet inputs read
 	// with arrow-go's column chunk reader when it is a flat string or
-	// binary leaf (see rawUser) and not read as a dictionary (DictColumns,
-	// which wins when every page of the column is dictionary-encoded): records then carry it as a string (or
+	// binary leaf (see rawUser), even if DictColumns names it: records then carry it as a string (or
 	// binary) array and, as an extra last column, each row's hash under
 	// userSeed (see userHashes).
 	rawUser  string
@@ -368,11 +367,9 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 		Parallel:  false,
 		BatchSize: int64(opt.BatchSize),
 	}
-	userDict := false // the raw user column is read as a dictionary instead
 	for _, c := range opt.DictColumns {
 		if i, ok := src.dictionaryLeaf(c); ok {
 			arrowProps.SetReadDict(i, true)
-			userDict = userDict || c == opt.rawUser
 		}
 	}
 	fr, err := pqarrow.NewFileReader(pf, arrowProps, mem)
@@ -405,7 +402,7 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 	}
 	src.schema = projectSchema(full, fields)
 	src.readLeaves = src.leaves
-	if opt.rawUser != "" && !userDict {
+	if opt.rawUser != "" {
 		if u := src.rawUserLeaf(opt.rawUser, fields, opt.userSeed); u != nil {
 			src.user = u
 			md := u.schema.Metadata()

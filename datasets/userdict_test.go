@@ -17,11 +17,11 @@ import (
 )
 
 // TestEventReaderDictionaryUsersNumberLikeRows reads the same events from
-// Parquet, whose user_id the reader takes dictionary-encoded (interned once
-// per dictionary entry) when every page of it is, and from Arrow IPC, whose
-// plain strings are interned row by row: every row gets the same user
-// number, so users are numbered in order of first appearance either way,
-// and the counts agree. The Parquet files have row groups that span
+// Parquet, whose user_id the reader takes raw (see rawUser), or, without
+// that, dictionary-encoded (interned once per dictionary entry) when every
+// page of it is, and from Arrow IPC, whose plain strings are interned row
+// by row: every row gets the same user number, so users are numbered in
+// order of first appearance either way, and the counts agree. The Parquet files have row groups that span
 // batches, null and empty ids, and rows outside the period (ids met first
 // there must not be interned); in one, the dictionary outgrows its page
 // limit and pages fall back to plain encoding: that file is read plain.
@@ -44,10 +44,11 @@ func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
 	}
 }
 
-// testDictionaryUsers reads the events with the user column read as a
-// dictionary (wantDict: every page is dictionary-encoded), else raw (see
-// rawUser; pages that fell back to plain encoding after dictionary ones),
-// and once more through pqarrow only (noRawUser), from 1 or 2 decoders; required: the user column is
+// testDictionaryUsers reads the events with the user column read raw (see
+// rawUser, the default), and once more through pqarrow only (noRawUser):
+// as a dictionary when wantDict (every page is dictionary-encoded), else
+// plain (pages that fell back to plain encoding after dictionary ones),
+// from 1 or 2 decoders; required: the user column is
 // non-nullable and has no null ids.
 func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, required bool, decoders int) {
 	const n = 5000
@@ -131,10 +132,10 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 	wantUsers, wantCounts, wantN, _, _ := read("events.arrow", arrowFile, false)
 	for _, noRaw := range []bool{false, true} {
 		gotUsers, gotCounts, gotN, dict, raw := read("events.parquet", pq.Bytes(), noRaw)
-		if want := !noRaw && !wantDict; raw != want {
+		if want := !noRaw; raw != want {
 			t.Fatalf("noRawUser=%v: the Parquet user_id column was read raw: %v, want %v", noRaw, raw, want)
 		}
-		if want := wantDict; dict != want {
+		if want := wantDict && noRaw; dict != want {
 			t.Fatalf("noRawUser=%v: the Parquet user_id column was read as a dictionary: %v, want %v", noRaw, dict, want)
 		}
 		if !reflect.DeepEqual(gotUsers, wantUsers) {
