@@ -372,6 +372,10 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 			arrowProps.SetReadDict(i, true)
 		}
 	}
+	if err := checkStoredArrowSchema(pf.MetaData().KeyValueMetadata()); err != nil {
+		pf.Close()
+		return nil, nil, err
+	}
 	fr, err := pqarrow.NewFileReader(pf, arrowProps, mem)
 	if err != nil {
 		pf.Close()
