@@ -186,6 +186,8 @@ type EventReader struct {
 	err     error
 	done    bool
 	counts  ReadCounts
+	// noRawUser (tests) reads the user column through pqarrow, not raw.
+	noRawUser bool
 }
 
 // NewEventReader returns a reader over the files, directories or globs in
@@ -278,7 +280,11 @@ func (r *EventReader) openNext() bool {
 	if r.pool == nil {
 		r.pool = newBufPool()
 	}
-	opt := ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}, pool: r.pool}
+	opt := ScanOptions{Columns: r.cols, BatchSize: r.spec.BatchSize, DictColumns: []string{r.spec.User}, pool: r.pool,
+		userSeed: r.users.seed()}
+	if !r.noRawUser {
+		opt.rawUser = r.spec.User
+	}
 	s, err := in.open(opt)
 	if err != nil {
 		r.err = inputErr(in.Name, "", -1, err)
@@ -371,6 +377,27 @@ func (r *EventReader) fill() error {
 	sel := r.sel[:0]
 	if users.dictStrings() {
 		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
+		r.counts.NullUser += int64(len(inPeriod) - len(sel))
+	} else if hs := userHashes(rec, len(r.cols)); hs != nil && users.plainStrings() && users.str.kind == strOff32 {
+		// Read with the column chunk reader (see rawUser): the decoder
+		// hashed the ids already. Rows with a null or empty id are left out.
+		str := &users.str
+		off := str.off32
+		if str.valid.bits == nil {
+			for _, i := range inPeriod {
+				if off[i+1] != off[i] {
+					sel = append(sel, i)
+				}
+			}
+		} else {
+			for _, i := range inPeriod {
+				if off[i+1] != off[i] && !str.valid.isNull(int(i)) {
+					sel = append(sel, i)
+				}
+			}
+		}
+		b.Users = resize(b.Users, len(sel))
+		r.users.internRows(str.data, off, sel, hs, b.Users)
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
 	} else if users.plainStrings() {
 		// The common case, and the costly one: intern the batch's ids

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"sync/atomic"
@@ -47,6 +48,13 @@ type ScanOptions struct {
 	// indices into it, and a consumer can map each distinct value once.
 	// Optional; other formats and other column types ignore it.
 	DictColumns []string
+	// rawUser, if set, is a column of Columns that Parquet inputs read
+	// with arrow-go's column chunk reader when it is a flat string or
+	// binary leaf (see rawUser), even if DictColumns names it: records then carry it as a string (or
+	// binary) array and, as an extra last column, each row's hash under
+	// userSeed (see userHashes).
+	rawUser  string
+	userSeed maphash.Seed
 	// pool, if set, recycles the large buffers of the records once they
 	// are released (see bufPool); several Scanners may share one.
 	pool *bufPool
@@ -326,6 +334,11 @@ type parquetSource struct {
 	rgRead   int64
 	total    int64
 	footRows int64
+	// user, if set, reads the user column beside rr (which reads
+	// readLeaves, the leaves less the user's); see rawUser.
+	user       *rawUser
+	readLeaves []int
+	mem        memory.Allocator
 	// stride > 1: read only the row groups rg with rg % stride == offset
 	// (see splitRowGroups); want is the footer rows of those.
 	stride, offset int
@@ -342,7 +355,7 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: read parquet footer: %w", ErrCorrupt, err)
 	}
-	src := &parquetSource{name: name, size: size, pf: pf, rg: -1, batch: int64(opt.BatchSize)}
+	src := &parquetSource{name: name, size: size, pf: pf, rg: -1, batch: int64(opt.BatchSize), mem: mem}
 	if err := src.checkFooter(); err != nil {
 		pf.Close()
 		return nil, nil, err
@@ -358,6 +371,10 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 		if i, ok := src.dictionaryLeaf(c); ok {
 			arrowProps.SetReadDict(i, true)
 		}
+	}
+	if err := checkStoredArrowSchema(pf.MetaData().KeyValueMetadata()); err != nil {
+		pf.Close()
+		return nil, nil, err
 	}
 	fr, err := pqarrow.NewFileReader(pf, arrowProps, mem)
 	if err != nil {
@@ -388,6 +405,20 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 		}
 	}
 	src.schema = projectSchema(full, fields)
+	src.readLeaves = src.leaves
+	if opt.rawUser != "" {
+		if u := src.rawUserLeaf(opt.rawUser, fields, opt.userSeed); u != nil {
+			src.user = u
+			md := u.schema.Metadata()
+			src.schema = arrow.NewSchema(u.schema.Fields()[:len(fields)], &md)
+			src.readLeaves = make([]int, 0, len(src.leaves)-1)
+			for _, l := range src.leaves {
+				if l != u.leaf {
+					src.readLeaves = append(src.readLeaves, l)
+				}
+			}
+		}
+	}
 	return src, src.schema, nil
 }
 
@@ -511,11 +542,16 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			if err := p.checkRowGroup(p.rg); err != nil {
 				return nil, err
 			}
-			rr, err := p.fr.GetRecordReader(context.Background(), p.leaves, []int{p.rg})
+			rr, err := p.fr.GetRecordReader(context.Background(), p.readLeaves, []int{p.rg})
 			if err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 			p.rr = rr
+			if p.user != nil {
+				if err := p.user.start(p.pf, p.rg); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if len(p.leaves) == 0 {
 			n := min(p.batch, p.rgRows-p.rgRead)
@@ -532,6 +568,19 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 				continue
 			}
 			p.rgRead += n
+			if p.user != nil {
+				ids, hashes, err := p.user.read(int(n), p.mem)
+				if err != nil {
+					return nil, err
+				}
+				out, err := p.user.withUsers(rec, ids, hashes)
+				ids.Release()
+				hashes.Release()
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+				}
+				return out, nil
+			}
 			rec.Retain()
 			out := array.NewRecordBatch(p.schema, rec.Columns(), n)
 			rec.Release()
@@ -546,10 +595,19 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 		if p.rgRead != p.rgRows {
 			return nil, fmt.Errorf("%w: the rows read differ from the row group's row count in the footer", ErrRowCount)
 		}
+		if p.user != nil {
+			if err := p.user.atEnd(); err != nil {
+				return nil, err
+			}
+			p.user.finish()
+		}
 	}
 }
 
 func (p *parquetSource) close() {
+	if p.user != nil {
+		p.user.finish()
+	}
 	if p.rr != nil {
 		p.rr.Release()
 		p.rr = nil

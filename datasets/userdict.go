@@ -19,6 +19,11 @@ import (
 // id of a batch is hashed and interned once, and a row's user is a lookup in
 // a small array, instead of a copy of the id's bytes and a probe of the user
 // table (a cache miss at 10⁵–10⁶ users) per row.
+//
+// Since then, a flat user column of a Parquet file is read raw (see
+// rawUser), which costs less in all (arrow-go's dictionary reader hashes
+// every entry of every row group into a memo table of its own); this path
+// remains for user columns the raw read does not take.
 
 // Marks in EventReader.dictIDs, besides a UserIndex number.
 const (

@@ -17,11 +17,11 @@ import (
 )
 
 // TestEventReaderDictionaryUsersNumberLikeRows reads the same events from
-// Parquet, whose user_id the reader takes dictionary-encoded (interned once
-// per dictionary entry) when every page of it is, and from Arrow IPC, whose
-// plain strings are interned row by row: every row gets the same user
-// number, so users are numbered in order of first appearance either way,
-// and the counts agree. The Parquet files have row groups that span
+// Parquet, whose user_id the reader takes raw (see rawUser), or, without
+// that, dictionary-encoded (interned once per dictionary entry) when every
+// page of it is, and from Arrow IPC, whose plain strings are interned row
+// by row: every row gets the same user number, so users are numbered in
+// order of first appearance either way, and the counts agree. The Parquet files have row groups that span
 // batches, null and empty ids, and rows outside the period (ids met first
 // there must not be interned); in one, the dictionary outgrows its page
 // limit and pages fall back to plain encoding: that file is read plain.
@@ -35,18 +35,29 @@ func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
 		{"dictionary pages", 60, 1 << 20, true},
 		{"fallback to plain pages", 700, 2000, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testDictionaryUsers(t, tc.users, tc.dictLimit, tc.wantDict) })
+		for _, required := range []bool{false, true} {
+			for _, decoders := range []int{1, 2} {
+				name := fmt.Sprintf("%s/required=%v/decoders=%d", tc.name, required, decoders)
+				t.Run(name, func(t *testing.T) { testDictionaryUsers(t, tc.users, tc.dictLimit, tc.wantDict, required, decoders) })
+			}
+		}
 	}
 }
 
-func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict bool) {
+// testDictionaryUsers reads the events with the user column read raw (see
+// rawUser, the default), and once more through pqarrow only (noRawUser):
+// as a dictionary when wantDict (every page is dictionary-encoded), else
+// plain (pages that fell back to plain encoding after dictionary ones),
+// from 1 or 2 decoders; required: the user column is
+// non-nullable and has no null ids.
+func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, required bool, decoders int) {
 	const n = 5000
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([]any, n)
 	times := make([]any, n)
 	for i := range ids {
 		switch k := rng.IntN(100); {
-		case k < 3:
+		case k < 3 && !required:
 			ids[i] = nil
 		case k < 5:
 			ids[i] = ""
@@ -63,7 +74,7 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict b
 		}
 	}
 	fields := []arrow.Field{
-		{Name: "user_id", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "user_id", Type: arrow.BinaryTypes.String, Nullable: !required},
 		{Name: "event_time", Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true},
 	}
 	cols := []arrow.Array{strArr(ids...), tsArr(times...)}
@@ -91,40 +102,50 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict b
 	}
 	arrowFile := writeArrowFileT(t, fields, cols)
 
-	spec := EventSpec{User: "user_id", Time: "event_time", Start: evStart, End: evEnd, BatchSize: 512}
-	read := func(name string, data []byte) ([]uint32, ReadCounts, int, bool) {
+	spec := EventSpec{User: "user_id", Time: "event_time", Start: evStart, End: evEnd, BatchSize: 512, Decoders: decoders}
+	read := func(name string, data []byte, noRaw bool) ([]uint32, ReadCounts, int, bool, bool) {
 		users := NewUserIndex()
 		r, err := NewEventReaderFrom([]Input{BytesInput(name, data)}, spec, users)
 		if err != nil {
 			t.Fatal(err)
 		}
+		r.noRawUser = noRaw
 		defer r.Close()
 		var got []uint32
-		dict := false
+		dict, raw := false, true
 		for r.Scan() {
 			b := r.Batch()
 			got = append(got, b.Users[:b.Len]...)
-			if _, ok := r.s.Record().Column(r.userPos).(*array.Dictionary); ok {
+			rec := r.s.Record()
+			if _, ok := rec.Column(r.userPos).(*array.Dictionary); ok {
 				dict = true
+			}
+			if userHashes(rec, len(r.cols)) == nil {
+				raw = false
 			}
 		}
 		if err := r.Err(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		return got, r.ExactCounts(), users.Len(), dict
+		return got, r.ExactCounts(), users.Len(), dict, raw
 	}
-	wantUsers, wantCounts, wantN, _ := read("events.arrow", arrowFile)
-	gotUsers, gotCounts, gotN, dict := read("events.parquet", pq.Bytes())
-	if dict != wantDict {
-		t.Fatalf("the Parquet user_id column was read as a dictionary: %v, want %v", dict, wantDict)
+	wantUsers, wantCounts, wantN, _, _ := read("events.arrow", arrowFile, false)
+	for _, noRaw := range []bool{false, true} {
+		gotUsers, gotCounts, gotN, dict, raw := read("events.parquet", pq.Bytes(), noRaw)
+		if want := !noRaw; raw != want {
+			t.Fatalf("noRawUser=%v: the Parquet user_id column was read raw: %v, want %v", noRaw, raw, want)
+		}
+		if want := wantDict && noRaw; dict != want {
+			t.Fatalf("noRawUser=%v: the Parquet user_id column was read as a dictionary: %v, want %v", noRaw, dict, want)
+		}
+		if !reflect.DeepEqual(gotUsers, wantUsers) {
+			t.Errorf("noRawUser=%v: users per row differ between Parquet and the plain Arrow path (first 20: %v vs %v)", noRaw, head(gotUsers), head(wantUsers))
+		}
+		if gotCounts != wantCounts || gotN != wantN {
+			t.Errorf("noRawUser=%v: counts %+v, %d users; plain Arrow path %+v, %d users", noRaw, gotCounts, gotN, wantCounts, wantN)
+		}
 	}
-	if !reflect.DeepEqual(gotUsers, wantUsers) {
-		t.Errorf("users per row differ between the dictionary and the plain path (first 20: %v vs %v)", head(gotUsers), head(wantUsers))
-	}
-	if gotCounts != wantCounts || gotN != wantN {
-		t.Errorf("counts %+v, %d users; plain path %+v, %d users", gotCounts, gotN, wantCounts, wantN)
-	}
-	if wantCounts.NullUser == 0 || wantCounts.OutOfPeriod == 0 || wantCounts.NullTime == 0 {
+	if (!required && wantCounts.NullUser == 0) || wantCounts.OutOfPeriod == 0 || wantCounts.NullTime == 0 {
 		t.Errorf("fixture lacks null users, null times or out-of-period rows: %+v", wantCounts)
 	}
 }

@@ -1,6 +1,10 @@
 package datasets
 
-import "strconv"
+import (
+	"hash/maphash"
+	"strconv"
+	"unsafe"
+)
 
 // UserIndex interns user ids (the privacy unit) into dense uint32 numbers
 // 0, 1, 2, … in order of first appearance, so that per-user state elsewhere
@@ -61,6 +65,19 @@ func (x *UserIndex) internStrings(ids []string, out []uint32) {
 		hs = append(hs, t.hash(s))
 	}
 	x.hashes = hs
+	x.internHashed(ids, hs, out)
+}
+
+// seed is the seed of the index's hashes (see internHashed).
+func (x *UserIndex) seed() maphash.Seed { return x.byString.seed }
+
+// internHashed is internStrings for ids whose hashes are known: hs[j] must
+// be maphash.String(x.seed(), ids[j]) (else an id already interned could
+// get a second number).
+func (x *UserIndex) internHashed(ids []string, hs []uint64, out []uint32) {
+	t := x.byString
+	hs = hs[:len(ids)]
+	out = out[:len(ids)]
 	if havePrefetch {
 		const ahead = 20
 		for j := range min(ahead, len(hs)) {
@@ -102,6 +119,51 @@ func (x *UserIndex) internStrings(ids []string, out []uint32) {
 		out[j] = x.idHash(s, hs[j])
 	}
 	x.sink = sink
+}
+
+// internRows is internHashed for the rows of a string column (offsets
+// off into data) that are not null: out[j] is the number of the id in row
+// rows[j], whose hash is hs[rows[j]] (see internHashed). It reads the ids
+// in place, without a slice of strings.
+func (x *UserIndex) internRows(data []byte, off []int32, rows []int32, hs []uint64, out []uint32) {
+	t := x.byString
+	out = out[:len(rows)]
+	id := func(i int32) string {
+		b := data[off[i]:off[i+1]]
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	if !havePrefetch {
+		for j, i := range rows {
+			out[j] = x.idHash(id(i), hs[i])
+		}
+		return
+	}
+	const ahead = 20
+	for j := range min(ahead, len(rows)) {
+		t.prefetch(hs[rows[j]])
+	}
+	if len(t.arena) == 0 {
+		for j, i := range rows {
+			if j+ahead < len(rows) {
+				t.prefetch(hs[rows[j+ahead]])
+			}
+			out[j] = x.idHash(id(i), hs[i])
+		}
+		return
+	}
+	const half = 10
+	for j := range min(half, len(rows)) {
+		t.prefetchKey(hs[rows[j]])
+	}
+	for j, i := range rows {
+		if j+ahead < len(rows) {
+			t.prefetch(hs[rows[j+ahead]])
+		}
+		if j+half < len(rows) {
+			t.prefetchKey(hs[rows[j+half]])
+		}
+		out[j] = x.idHash(id(i), hs[i])
+	}
 }
 
 // IntID returns the dense number of the user with integer id v (the same
