@@ -101,7 +101,7 @@ func BenchmarkFeedJob(b *testing.B) {
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	end := start.AddDate(0, 0, 1)
 	plan.events.Start, plan.events.End, plan.events.CodesOnly = start, end, true
-	plan.events.Decoders, plan.events.BatchSize = 2, batchRows(2)
+	plan.events.Decoders, plan.events.BatchSize = 2, decodeRows
 	evIn, err := datasets.FileInputs([]string{env[1]})
 	if err != nil {
 		b.Fatal(err)

@@ -178,7 +178,7 @@ func gatherColumns[T any](dst, src [][]T, order []int32) [][]T {
 
 // fillBatch reads the reader's next batches into b until it holds at least
 // rows rows or the reader ends; false if it read none. Decoded batches are
-// kept smaller than fed ones (see batchRows): b is filled by the first in
+// kept smaller than fed ones (see decodeRows): b is filled by the first in
 // place and the others, read into tmp, are appended to it.
 func fillBatch(r *datasets.EventReader, b, tmp *datasets.EventBatch, rows int) bool {
 	if !r.ScanInto(b) {
@@ -317,15 +317,23 @@ func decoders(workers int) int { return min(max(workers, 1), 2) }
 // sorted by user before it is fed (see feedAll), and the more rows a batch
 // holds, the closer feeding it comes to one sequential sweep over the
 // per-user state (playback-daily at 10M/2M: 17.3 CPU-s with batches of
-// 128k rows, 14.4 with 256k).
-const feedRows = 256 << 10
+// 128k rows, 14.4 with 256k; later, 9.2 with 256k and 8.5 with 512k; the
+// 2-metric job at 10M/2M 3.85 → 3.57 CPU-s, 2.18 → 1.97 s). The smaller
+// decoded batches below pay for the memory.
+const feedRows = 512 << 10
 
-// batchRows is the rows per batch decoded with that many decoders: arrow-go
-// keeps about 16 bytes of scratch per row and dictionary column for each
-// batch being decoded, so with two decoders each decodes half the rows at a
-// time (playback-daily at 10M/200k: 640 → 420 MiB peak RSS, as with one),
-// and the reading goroutine joins them up to feedRows (see fillBatch).
-func batchRows(decoders int) int { return feedRows / max(decoders, 1) }
+// decodeRows is the rows per batch each decoder decodes; the reading
+// goroutine joins them up to feedRows (see fillBatch). arrow-go allocates
+// (and zeroes) about 17 bytes of scratch per row of a decoded batch for
+// every dictionary column, afresh for every row group, and keeps a
+// batch's worth of every column, so decoded batches cost memory. Smaller
+// ones cost the same CPU but add per-batch work on the reading goroutine,
+// the run's critical path: with 256k fed rows, playback-daily at 10M/200k
+// peaks at 483 MiB decoding 128k rows a batch, 364 MiB with 64k, 303 MiB
+// with 32k, while the 2-metric job's wall time rose about 8% with 32k.
+// 64k with 512k fed rows peaks as 128k with 256k did (484 MiB; 393 instead
+// of 403 MiB for the 2-metric job at 10M/2M).
+const decodeRows = 64 << 10
 
 // snapshot returns the reader's dimension values as of now.
 func snapshot(r *datasets.EventReader) [][]string {

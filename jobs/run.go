@@ -456,7 +456,7 @@ func aggregate(ctx context.Context, cfg Config, start, end, now time.Time) ([]*d
 	}
 	plan.events.Decoders = decoders(workers)
 	fed := feedRows
-	plan.events.BatchSize = batchRows(plan.events.Decoders)
+	plan.events.BatchSize = decodeRows
 	if cfg.batchSize > 0 {
 		plan.events.BatchSize, fed = cfg.batchSize, cfg.batchSize
 	}
