@@ -184,6 +184,9 @@ func (a *Aggregator) AddEventRuns(users []uint32, parts []int32, ns []uint32) {
 	b, pub, noOther, other := a.b, a.public(), a.opt.NoOther, int32(len(a.opt.Partitions))
 	maxPart := a.maxPart
 	for i, u := range users {
+		if j := i + prefetchAhead; j < len(users) && users[j] != u {
+			b.prefetchUser(users[j])
+		}
 		p, n := parts[i], ns[i]
 		switch {
 		case n == 0:
@@ -237,6 +240,9 @@ func (a *Aggregator) AddEventRuns(users []uint32, parts []int32, ns []uint32) {
 func (a *Aggregator) AddValues(users []uint32, parts []int32, vals []float64) {
 	parts, vals = parts[:len(users)], vals[:len(users)]
 	for i, u := range users {
+		if j := i + prefetchAhead; j < len(users) && users[j] != u {
+			a.b.prefetchUser(users[j])
+		}
 		if p, ok := a.partition(parts[i]); ok {
 			a.b.addN(u, p, vals[i], 1)
 		}
