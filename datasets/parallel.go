@@ -72,6 +72,16 @@ func (w *rgWorker) loop() {
 	}
 }
 
+// decodeAheadRows is about how many rows each decoder may hold decoded
+// ahead of the reader. The records come out in row-group order, so while
+// the reader takes one decoder's row group batch by batch, the others wait
+// for their turn: with room for one record only, a decoder sat idle for
+// all but one batch of every row group of another's (three quarters of the
+// time with 256k-row row groups read 64k rows at a time, and the run's
+// cores with it). Room for a row group's worth of batches lets it decode
+// its next row group meanwhile.
+const decodeAheadRows = 256 << 10
+
 // parallelReadAhead merges the workers' records in row-group order.
 type parallelReadAhead struct {
 	ws      []*rgWorker
@@ -101,9 +111,14 @@ func newParallelReadAhead(s *Scanner, n int, open func() (*Scanner, error)) (*pa
 		scanners = append(scanners, o)
 	}
 	p := &parallelReadAhead{nrg: s.rowGroups(), pending: make([]*rgRecord, n)}
+	batch := s.opt.BatchSize
+	if batch <= 0 {
+		batch = DefaultBatchSize
+	}
+	depth := max(1, decodeAheadRows/batch)
 	for i, sc := range scanners {
 		sc.splitRowGroups(n, i)
-		w := &rgWorker{s: sc, recs: make(chan rgRecord), stop: make(chan struct{}), done: make(chan struct{})}
+		w := &rgWorker{s: sc, recs: make(chan rgRecord, depth), stop: make(chan struct{}), done: make(chan struct{})}
 		p.ws = append(p.ws, w)
 		go w.loop()
 	}

@@ -181,3 +181,32 @@ func TestEventReaderDecodersCorruptRowGroup(t *testing.T) {
 		r.Close()
 	}
 }
+
+// TestParallelReadAheadDecodesAhead holds the first record of a file read
+// by two decoders and does not ask for more: the second decoder still
+// decodes its whole first row group (10 batches) meanwhile, instead of
+// stopping after one batch until the reader gets to that row group.
+func TestParallelReadAheadDecodesAhead(t *testing.T) {
+	data := parallelFixture(t, 6500, 1000)
+	in := BytesInput("a.parquet", data)
+	opt := ScanOptions{Columns: []string{"user_id", "duration_s"}, BatchSize: 100}
+	sc, err := in.open(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newParallelReadAhead(sc, 2, func() (*Scanner, error) { return in.open(opt) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !p.Scan() {
+		t.Fatal(p.Err())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.ws[1].recs) < 10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := len(p.ws[1].recs); n < 10 {
+		t.Errorf("the second decoder holds %d records ahead, want its whole row group (10)", n)
+	}
+}

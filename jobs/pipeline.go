@@ -326,14 +326,16 @@ const feedRows = 512 << 10
 // goroutine joins them up to feedRows (see fillBatch). arrow-go allocates
 // (and zeroes) about 17 bytes of scratch per row of a decoded batch for
 // every dictionary column, afresh for every row group, and keeps a
-// batch's worth of every column, so decoded batches cost memory. Smaller
-// ones cost the same CPU but add per-batch work on the reading goroutine,
-// the run's critical path: with 256k fed rows, playback-daily at 10M/200k
-// peaks at 483 MiB decoding 128k rows a batch, 364 MiB with 64k, 303 MiB
-// with 32k, while the 2-metric job's wall time rose about 8% with 32k.
-// 64k with 512k fed rows peaks as 128k with 256k did (484 MiB; 393 instead
-// of 403 MiB for the 2-metric job at 10M/2M).
-const decodeRows = 64 << 10
+// batch's worth of every column, so small decoded batches hold less
+// memory for the same CPU (playback-daily at 10M/200k, 256k fed rows:
+// 483 MiB peak RSS decoding 128k rows a batch, 303 MiB with 32k). They
+// once cost the 2-metric job 8% of its wall time, because a decoder could
+// hold only one batch ahead of the reader (see datasets' decodeAheadRows);
+// with room for a row group's worth ahead, 32k-row batches are the
+// fastest measured: the 2-metric job at 10M/200k 1.40 → 1.22 s, at 10M/2M
+// 2.20 → 1.78 s, playback-daily 3.19 → 3.13 s and 4.87 → 4.56 s, for
+// 30-35 MiB more peak RSS than 64k rows without the room.
+const decodeRows = 32 << 10
 
 // snapshot returns the reader's dimension values as of now.
 func snapshot(r *datasets.EventReader) [][]string {
