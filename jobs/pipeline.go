@@ -317,10 +317,12 @@ func decoders(workers int) int { return min(max(workers, 1), 2) }
 // sorted by user before it is fed (see feedAll), and the more rows a batch
 // holds, the closer feeding it comes to one sequential sweep over the
 // per-user state (playback-daily at 10M/2M: 17.3 CPU-s with batches of
-// 128k rows, 14.4 with 256k; later, 9.2 with 256k and 8.5 with 512k; the
-// 2-metric job at 10M/2M 3.85 → 3.57 CPU-s, 2.18 → 1.97 s). The smaller
-// decoded batches below pay for the memory.
-const feedRows = 512 << 10
+// 128k rows, 14.4 with 256k). 512k rows saved another 7% of CPU at 2M
+// users while each decoder could hold only one batch ahead; with room for
+// more (datasets' decodeAheadRows) it saved about 3% there, cost 125 MiB
+// of peak RSS at every size, and broke "memory follows users, not events"
+// (playback-daily: 357 MiB at 1M events, 533 at 10M): not taken.
+const feedRows = 256 << 10
 
 // decodeRows is the rows per batch each decoder decodes; the reading
 // goroutine joins them up to feedRows (see fillBatch). arrow-go allocates
