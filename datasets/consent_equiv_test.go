@@ -15,8 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // The pipelined consent loader (consent_load.go) must agree exactly with
@@ -137,38 +135,29 @@ func (e equivExport) write(t *testing.T, rows []equivRow) []byte {
 		add("updated_at", tt, b.NewArray())
 		b.Release()
 	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	if !e.arrowIPC {
+		return writeParquetRowGroupsT(t, fields, cols, e.rowGroup)
+	}
 	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, int64(len(rows)))
 	defer rec.Release()
-	for _, c := range cols {
-		c.Release()
-	}
 	var buf bytes.Buffer
-	if e.arrowIPC {
-		w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schema))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for off := 0; off < len(rows) || off == 0; off += e.rowGroup {
-			part := rec.NewSlice(int64(off), int64(min(off+e.rowGroup, len(rows))))
-			err := w.Write(part)
-			part.Release()
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(int64(e.rowGroup))),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schema))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
+	for off := 0; off < len(rows) || off == 0; off += e.rowGroup {
+		part := rec.NewSlice(int64(off), int64(min(off+e.rowGroup, len(rows))))
+		err := w.Write(part)
+		part.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

@@ -19,11 +19,22 @@ import (
 // memory, keeping the Arrow schema (so dictionary columns stay dictionaries).
 func writeParquetT(t *testing.T, fields []arrow.Field, cols []arrow.Array) []byte {
 	t.Helper()
+	return writeParquetRowGroupsT(t, fields, cols, 0)
+}
+
+// writeParquetRowGroupsT is writeParquetT in row groups of at most rowGroup
+// rows (0: the writer's default).
+func writeParquetRowGroupsT(t *testing.T, fields []arrow.Field, cols []arrow.Array, rowGroup int) []byte {
+	t.Helper()
 	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, int64(cols[0].Len()))
 	defer rec.Release()
+	props := parquet.NewWriterProperties()
+	if rowGroup > 0 {
+		props = parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(int64(rowGroup)))
+	}
 	var buf bytes.Buffer
-	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := pqarrow.NewFileWriter(schema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		t.Fatal(err)
 	}

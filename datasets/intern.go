@@ -5,6 +5,8 @@ import (
 	"hash/maphash"
 	"runtime"
 	"unsafe"
+
+	"github.com/dpstats/dpstats/internal/prefetch"
 )
 
 // internTable maps strings to dense ids with open addressing (linear
@@ -73,7 +75,7 @@ func (t *internTable) peek(h uint64) uint32 {
 
 // prefetch starts loading the first slot key hash h probes (see peek).
 func (t *internTable) prefetch(h uint64) {
-	prefetch(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
+	prefetch.Line(unsafe.Pointer(&t.slots[h&uint64(len(t.slots)-1)]))
 }
 
 // prefetchKey starts loading the arena bytes of the key in the first slot
@@ -85,8 +87,8 @@ func (t *internTable) prefetchKey(h uint64) {
 		return
 	}
 	if off := binary.LittleEndian.Uint64(sl.key[:8]); off+n <= uint64(len(t.arena)) {
-		prefetch(unsafe.Pointer(&t.arena[off]))
-		prefetch(unsafe.Pointer(&t.arena[off+n-1]))
+		prefetch.Line(unsafe.Pointer(&t.arena[off]))
+		prefetch.Line(unsafe.Pointer(&t.arena[off+n-1]))
 	}
 }
 

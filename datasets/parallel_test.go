@@ -11,10 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // parallelFixture writes n events in row groups of rg rows (the last one
@@ -40,25 +37,12 @@ func parallelFixture(t *testing.T, n, rg int) []byte {
 		{Name: "duration_s", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 	}
 	cols := []arrow.Array{strArr(ids...), tsArr(times...), strArr(devs...), int64Arr(nums...)}
-	schema := arrow.NewSchema(fields, nil)
-	rec := array.NewRecordBatch(schema, cols, int64(n))
-	defer rec.Release()
-	for _, c := range cols {
-		c.Release()
-	}
-	var buf bytes.Buffer
-	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(int64(rg))),
-		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	return writeParquetRowGroupsT(t, fields, cols, rg)
 }
 
 type readOut struct {

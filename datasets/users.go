@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"strconv"
 	"unsafe"
+
+	"github.com/dpstats/dpstats/internal/prefetch"
 )
 
 // UserIndex interns user ids (the privacy unit) into dense uint32 numbers
@@ -78,7 +80,7 @@ func (x *UserIndex) internHashed(ids []string, hs []uint64, out []uint32) {
 	t := x.byString
 	hs = hs[:len(ids)]
 	out = out[:len(ids)]
-	if havePrefetch {
+	if prefetch.Available {
 		const ahead = 20
 		for j := range min(ahead, len(hs)) {
 			t.prefetch(hs[j])
@@ -132,7 +134,7 @@ func (x *UserIndex) internRows(data []byte, off []int32, rows []int32, hs []uint
 		b := data[off[i]:off[i+1]]
 		return unsafe.String(unsafe.SliceData(b), len(b))
 	}
-	if !havePrefetch {
+	if !prefetch.Available {
 		for j, i := range rows {
 			out[j] = x.idHash(id(i), hs[i])
 		}

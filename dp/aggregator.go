@@ -223,7 +223,7 @@ func (a *Aggregator) AddEventRuns(users []uint32, parts []int32, ns []uint32) {
 				}
 			}
 			if j == len(s) {
-				b.evict8(u, p, s, pp<<4|k8)
+				evictLast(b, u, p, s, pp<<4|k8, bytePart)
 			}
 		case b.compact:
 			b.addN16(u, p, n)

@@ -429,7 +429,7 @@ func (b *bounder) addN8(user uint32, part int32, k uint32) {
 			return
 		}
 	}
-	b.evict8(user, part, s, pp<<4|k8)
+	evictLast(b, user, part, s, pp<<4|k8, bytePart)
 }
 
 // Byte and compact slots hold no values, and only the set of a user's
@@ -440,22 +440,23 @@ func (b *bounder) addN8(user uint32, part int32, k uint32) {
 // of highest priority, so a partition is rejected after two priorities
 // (its own and that slot's) instead of l0 + 1.
 
-// evict8 is evictee for byte slots s, all taken, of user: part (new is its
-// slot with its count) evicts the kept partition of highest priority if its
-// own is lower, and is rejected for good otherwise.
-func (b *bounder) evict8(user uint32, part int32, s []uint8, new uint8) {
+// evictLast is evictee for compact slots s (byte or 16-bit), all taken,
+// of user: part (new is its slot with its count) evicts the kept partition
+// of highest priority if its own is lower, and is rejected for good
+// otherwise. partOf reads a slot's partition.
+func evictLast[S uint8 | slot16](b *bounder, user uint32, part int32, s []S, new S, partOf func(S) int32) {
 	last := len(s) - 1
 	p := b.prio(user, part)
 	w, bit := user/64, uint64(1)<<(user%64)
 	if b.over[w]&bit != 0 {
-		if p >= b.prio(user, int32(s[last]>>4)-1) {
+		if p >= b.prio(user, partOf(s[last])) {
 			return // rejected for good
 		}
 	} else {
 		b.over[w] |= bit
-		mi, mp := 0, b.prio(user, int32(s[0]>>4)-1)
+		mi, mp := 0, b.prio(user, partOf(s[0]))
 		for i := 1; i < len(s); i++ {
-			if q := b.prio(user, int32(s[i]>>4)-1); q > mp {
+			if q := b.prio(user, partOf(s[i])); q > mp {
 				mi, mp = i, q
 			}
 		}
@@ -467,44 +468,16 @@ func (b *bounder) evict8(user uint32, part int32, s []uint8, new uint8) {
 	s[last] = new // evict the highest priority, then restore the invariant
 	mi, mp := last, p
 	for i := range last {
-		if q := b.prio(user, int32(s[i]>>4)-1); q > mp {
+		if q := b.prio(user, partOf(s[i])); q > mp {
 			mi, mp = i, q
 		}
 	}
 	s[mi], s[last] = s[last], s[mi]
 }
 
-// evict16 is evict8 for compact slots.
-func (b *bounder) evict16(user uint32, part int32, s []slot16, new slot16) {
-	last := len(s) - 1
-	p := b.prio(user, part)
-	w, bit := user/64, uint64(1)<<(user%64)
-	if b.over[w]&bit != 0 {
-		if p >= b.prio(user, int32(s[last].pp)-1) {
-			return // rejected for good
-		}
-	} else {
-		b.over[w] |= bit
-		mi, mp := 0, b.prio(user, int32(s[0].pp)-1)
-		for i := 1; i < len(s); i++ {
-			if q := b.prio(user, int32(s[i].pp)-1); q > mp {
-				mi, mp = i, q
-			}
-		}
-		s[mi], s[last] = s[last], s[mi]
-		if p >= mp {
-			return // rejected for good
-		}
-	}
-	s[last] = new // evict the highest priority, then restore the invariant
-	mi, mp := last, p
-	for i := range last {
-		if q := b.prio(user, int32(s[i].pp)-1); q > mp {
-			mi, mp = i, q
-		}
-	}
-	s[mi], s[last] = s[last], s[mi]
-}
+// bytePart is a byte slot's partition; slot16Part a compact slot's.
+func bytePart(v uint8) int32    { return int32(v>>4) - 1 }
+func slot16Part(v slot16) int32 { return int32(v.pp) - 1 }
 
 // addN16 is addN for compact bounders (count and users: no values).
 func (b *bounder) addN16(user uint32, part int32, k uint32) {
@@ -524,7 +497,7 @@ func (b *bounder) addN16(user uint32, part int32, k uint32) {
 			return
 		}
 	}
-	b.evict16(user, part, s, slot16{pp: pp, n: uint16(min(k, math.MaxUint16))})
+	evictLast(b, user, part, s, slot16{pp: pp, n: uint16(min(k, math.MaxUint16))}, slot16Part)
 }
 
 // evictee is called when user's n slots are all taken and part is not among

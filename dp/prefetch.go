@@ -1,6 +1,10 @@
 package dp
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/dpstats/dpstats/internal/prefetch"
+)
 
 // prefetchAhead is how many contributions ahead AddValues and AddEventRuns
 // ask for a user's slots. Fed rows come sorted by user, but at millions of
@@ -17,19 +21,19 @@ func (b *bounder) prefetchUser(user uint32) {
 	switch {
 	case b.lazy:
 		if base < len(b.vs) {
-			prefetch(unsafe.Pointer(&b.vs[base]))
+			prefetch.Line(unsafe.Pointer(&b.vs[base]))
 		}
 	case b.byteSlot:
 		if base < len(b.bytes) {
-			prefetch(unsafe.Pointer(&b.bytes[base]))
+			prefetch.Line(unsafe.Pointer(&b.bytes[base]))
 		}
 	case b.compact:
 		if base < len(b.small) {
-			prefetch(unsafe.Pointer(&b.small[base]))
+			prefetch.Line(unsafe.Pointer(&b.small[base]))
 		}
 	default:
 		if base < len(b.slots) {
-			prefetch(unsafe.Pointer(&b.slots[base]))
+			prefetch.Line(unsafe.Pointer(&b.slots[base]))
 		}
 	}
 }

@@ -1,7 +1,0 @@
-//go:build !amd64
-
-package dp
-
-import "unsafe"
-
-func prefetch(unsafe.Pointer) {}
