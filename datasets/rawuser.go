@@ -34,6 +34,11 @@ import (
 // ScanOptions.userSeed (0 for null).
 const userHashField = "\x00dpstats.user_hash"
 
+// rawDictKey is a schema metadata key of the records whose user column was
+// read from dictionary pages (see userPages): it tells them from
+// pqarrow's dictionary reads in tests.
+const rawDictKey = "\x00dpstats.raw_user_dict"
+
 // rawUser reads one top-level, flat byte-array column of a Parquet file
 // with the column chunk reader.
 type rawUser struct {
@@ -43,9 +48,33 @@ type rawUser struct {
 	typ    arrow.DataType // arrow.BinaryTypes.String or .Binary
 	seed   maphash.Seed
 	schema *arrow.Schema // the projection and the hash column
-	cr     *file.ByteArrayColumnChunkReader
-	vals   []parquet.ByteArray
-	defs   []int16
+	// dictSchema is the projection with the user column as a dictionary
+	// of dictType, for batches read from dictionary pages (see userPages).
+	dictSchema *arrow.Schema
+	dictType   *arrow.DictionaryType
+	cr         *file.ByteArrayColumnChunkReader
+	vals       []parquet.ByteArray
+	defs       []int16
+
+	// The current row group: its pages (nil once or unless handed to cr),
+	// and the rows of it read so far.
+	pf       *file.Reader
+	rg       int
+	mem      memory.Allocator
+	pages    *userPages
+	rowsRead int64
+	// stats counts batches by how they were read, for tests.
+	stats rawUserStats
+	// failAt is userPages.failAt for every row group (tests).
+	failAt int
+}
+
+// rawUserStats counts a raw user column's batches by how they were read:
+// from pages as a dictionary array, from pages as plain ids, or by the
+// column chunk reader; and the row groups handed from pages to the column
+// chunk reader.
+type rawUserStats struct {
+	dictBatches, plainBatches, readerBatches, fallBacks int
 }
 
 // rawUserLeaf returns the raw reader of column c, or nil if c must take
@@ -102,18 +131,33 @@ func (p *parquetSource) rawUserLeaf(c string, fields []int, seed maphash.Seed) *
 		}
 	}
 	proj := projectSchema(full, fields)
+	md2 := proj.Metadata()
+	dmd := arrow.NewMetadata(append(md2.Keys(), rawDictKey), append(md2.Values(), ""))
+	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: typ}
+	dfs := proj.Fields()
+	dfs[pos].Type = dictType
 	fs := proj.Fields()
 	fs[pos].Type = typ
 	fs = append(fs, arrow.Field{Name: userHashField, Type: arrow.PrimitiveTypes.Uint64})
-	md2 := proj.Metadata()
 	return &rawUser{leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ, seed: seed,
-		schema: arrow.NewSchema(fs, &md2)}
+		schema: arrow.NewSchema(fs, &md2), dictSchema: arrow.NewSchema(dfs, &dmd), dictType: dictType}
 }
 
-// start opens the column chunk reader of row group rg.
-func (u *rawUser) start(pf *file.Reader, rg int) error {
+// start starts reading row group rg: page by page (see userPages), or,
+// if its page reader cannot be had, with the column chunk reader.
+func (u *rawUser) start(pf *file.Reader, rg int, mem memory.Allocator) error {
 	u.finish()
-	cr, err := pf.RowGroup(rg).Column(u.leaf)
+	u.pf, u.rg, u.mem, u.rowsRead = pf, rg, mem, 0
+	if pr, err := pf.RowGroup(rg).GetColumnPageReader(u.leaf); err == nil {
+		u.pages = &userPages{pr: pr, maxDef: u.maxDef, typ: u.typ, seed: u.seed, failAt: u.failAt}
+		return nil
+	}
+	return u.openReader()
+}
+
+// openReader opens the current row group's column chunk reader.
+func (u *rawUser) openReader() error {
+	cr, err := u.pf.RowGroup(u.rg).Column(u.leaf)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -125,8 +169,34 @@ func (u *rawUser) start(pf *file.Reader, rg int) error {
 	return nil
 }
 
-// finish closes the current row group's column chunk reader, if any.
+// fallBack hands the row group from its pages to the column chunk reader,
+// past the rows read so far.
+func (u *rawUser) fallBack() error {
+	u.pages.close()
+	u.pages = nil
+	u.stats.fallBacks++
+	if err := u.openReader(); err != nil {
+		return err
+	}
+	if u.rowsRead == 0 {
+		return nil
+	}
+	skipped, err := u.cr.Skip(u.rowsRead)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if skipped != u.rowsRead {
+		return fmt.Errorf("%w: the user column holds fewer rows than its row group", ErrRowCount)
+	}
+	return nil
+}
+
+// finish closes the current row group's readers, if any.
 func (u *rawUser) finish() {
+	if u.pages != nil {
+		u.pages.close()
+		u.pages = nil
+	}
 	if u.cr != nil {
 		_ = u.cr.Close()
 		u.cr = nil
@@ -136,6 +206,14 @@ func (u *rawUser) finish() {
 // atEnd reports an error if the row group's user column holds more values
 // than the rows read.
 func (u *rawUser) atEnd() error {
+	if u.pages != nil {
+		if u.pages.atEnd(u.mem) {
+			return nil
+		}
+		if err := u.fallBack(); err != nil {
+			return err
+		}
+	}
 	if u.cr.HasNext() {
 		return fmt.Errorf("%w: the user column holds more rows than its row group", ErrRowCount)
 	}
@@ -145,9 +223,40 @@ func (u *rawUser) atEnd() error {
 	return nil
 }
 
-// read reads the next n rows of the user column into a string array and
-// their hashes into a uint64 array, both in buffers of mem.
+// read reads the next n rows of the user column: from dictionary pages
+// into a dictionary array (hashes nil), else into a string array and
+// their hashes into a uint64 array; all in buffers of mem.
 func (u *rawUser) read(n int, mem memory.Allocator) (ids, hashes arrow.Array, err error) {
+	if u.pages != nil {
+		b, ok := u.pages.read(n, mem)
+		if ok {
+			u.rowsRead += int64(n)
+			defer b.release()
+			if b.plain {
+				u.stats.plainBatches++
+				b.dataBuf.ResizeNoShrink(len(b.data))
+				idData := array.NewData(u.typ, n, []*memory.Buffer{b.valid, b.offBuf, b.dataBuf}, nil, b.nulls, 0)
+				defer idData.Release()
+				hData := array.NewData(arrow.PrimitiveTypes.Uint64, n, []*memory.Buffer{nil, b.hashBuf}, nil, 0, 0)
+				defer hData.Release()
+				return array.MakeFromData(idData), array.MakeFromData(hData), nil
+			}
+			u.stats.dictBatches++
+			d := array.NewDataWithDictionary(u.dictType, n, []*memory.Buffer{b.valid, b.idxBuf}, b.nulls, 0, u.pages.dict.Data().(*array.Data))
+			defer d.Release()
+			return array.MakeFromData(d), nil, nil
+		}
+		if err := u.fallBack(); err != nil {
+			return nil, nil, err
+		}
+	}
+	u.rowsRead += int64(n)
+	u.stats.readerBatches++
+	return u.readBatch(n, mem)
+}
+
+// readBatch is read with the column chunk reader.
+func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Array, err error) {
 	offBuf := memory.NewResizableBuffer(mem)
 	hashBuf := memory.NewResizableBuffer(mem)
 	dataBuf := memory.NewResizableBuffer(mem)
@@ -253,8 +362,8 @@ func (u *rawUser) read(n int, mem memory.Allocator) (ids, hashes arrow.Array, er
 }
 
 // withUsers returns rec (whose columns are the projection less the user
-// column) with ids inserted at the user column's position and hashes as the
-// last column.
+// column) with ids inserted at the user column's position and hashes, if
+// any, as the last column.
 func (u *rawUser) withUsers(rec arrow.RecordBatch, ids, hashes arrow.Array) (arrow.RecordBatch, error) {
 	if int(rec.NumCols())+2 != len(u.schema.Fields()) {
 		return nil, errors.New("a record batch and the schema have different numbers of columns")
@@ -263,6 +372,9 @@ func (u *rawUser) withUsers(rec arrow.RecordBatch, ids, hashes arrow.Array) (arr
 	cols = append(cols, rec.Columns()[:u.pos]...)
 	cols = append(cols, ids)
 	cols = append(cols, rec.Columns()[u.pos:]...)
+	if hashes == nil {
+		return array.NewRecordBatch(u.dictSchema, cols, rec.NumRows()), nil
+	}
 	cols = append(cols, hashes)
 	return array.NewRecordBatch(u.schema, cols, rec.NumRows()), nil
 }

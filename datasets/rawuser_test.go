@@ -11,13 +11,22 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
+// readResult is what readStrings read.
+type readResult struct {
+	name   string
+	vals   []*string // nil for null
+	hashes []uint64  // per row: its hash, if its batch carried hashes
+	hashed []bool    // per row: whether its batch carried hashes
+	raw    bool      // the column was read raw (see rawUser)
+	stats  rawUserStats
+}
+
 // readStrings reads column col of data (nil: the first string or binary
-// column) with opt, and returns the column's name, its values (nil for
-// null) and, when the records carry them, the user hashes.
-func readStrings(data []byte, col string, opt ScanOptions) (name string, vals []*string, hashes []uint64, raw bool, err error) {
+// column) with opt; name is "" if there is no such column.
+func readStrings(data []byte, col string, opt ScanOptions) (res readResult, err error) {
 	sc, err := OpenReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), opt)
 	if err != nil {
-		return "", nil, nil, false, err
+		return res, err
 	}
 	defer sc.Close()
 	pos := -1
@@ -27,38 +36,68 @@ func readStrings(data []byte, col string, opt ScanOptions) (name string, vals []
 			t = d.ValueType
 		}
 		if (col == "" || f.Name == col) && (t.ID() == arrow.STRING || t.ID() == arrow.BINARY) {
-			pos, name = i, f.Name
+			pos, res.name = i, f.Name
 			break
 		}
 	}
 	if pos < 0 {
-		return "", nil, nil, false, nil
+		return res, nil
 	}
-	raw = true
+	var user *rawUser
+	if p, ok := sc.src.(*parquetSource); ok && p.user != nil {
+		user, res.raw = p.user, true
+	}
 	for sc.Scan() {
 		rec := sc.Record()
 		c, err := NewStringColumn(rec.Column(pos))
 		if err != nil {
-			return "", nil, nil, false, err
+			return res, err
 		}
 		hs := userHashes(rec, len(sc.Schema().Fields()))
-		raw = raw && hs != nil
 		for i := 0; i < c.Len(); i++ {
 			if c.IsNull(i) {
-				vals = append(vals, nil)
+				res.vals = append(res.vals, nil)
 			} else {
 				v := c.Value(i)
-				vals = append(vals, &v)
+				res.vals = append(res.vals, &v)
 			}
+			res.hashed = append(res.hashed, hs != nil)
 			if hs != nil {
-				hashes = append(hashes, hs[i])
+				res.hashes = append(res.hashes, hs[i])
+			} else {
+				res.hashes = append(res.hashes, 0)
 			}
 		}
-		if len(vals) > 1<<20 {
+		if len(res.vals) > 1<<20 {
 			break
 		}
 	}
-	return name, vals, hashes, raw, sc.Err()
+	if user != nil {
+		res.stats = user.stats
+	}
+	return res, sc.Err()
+}
+
+// sameStrings reports the first row where got and want differ, or -1.
+func sameStrings(got, want []*string) int {
+	for i := range max(len(got), len(want)) {
+		if i >= len(got) || i >= len(want) || (got[i] == nil) != (want[i] == nil) || (got[i] != nil && *got[i] != *want[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// badHash returns the first row of res whose batch carried hashes and
+// whose hash is not the user table's hash of its value (a wrong hash could
+// give one user two numbers), or -1.
+func badHash(res readResult, seed maphash.Seed) int {
+	for i, v := range res.vals {
+		if res.hashed[i] && v != nil && res.hashes[i] != maphash.String(seed, *v) {
+			return i
+		}
+	}
+	return -1
 }
 
 // FuzzOpenRawUser reads a string column of arbitrary bytes through pqarrow
@@ -87,12 +126,12 @@ func FuzzOpenRawUser(f *testing.F) {
 	seed := maphash.MakeSeed()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opt := ScanOptions{MemoryLimit: 64 << 20, MaxAllocation: 16 << 20, BatchSize: 100}
-		name, want, _, _, werr := readStrings(data, "", opt)
-		if werr != nil || name == "" {
+		want, werr := readStrings(data, "", opt)
+		if werr != nil || want.name == "" {
 			return
 		}
-		opt.rawUser, opt.userSeed = name, seed
-		_, got, hashes, raw, err := readStrings(data, name, opt)
+		opt.rawUser, opt.userSeed = want.name, seed
+		got, err := readStrings(data, want.name, opt)
 		var ie *InputError
 		if err != nil {
 			if !errors.As(err, &ie) {
@@ -100,21 +139,11 @@ func FuzzOpenRawUser(f *testing.F) {
 			}
 			return
 		}
-		if len(got) != len(want) {
-			t.Fatalf("raw read: %d rows, pqarrow: %d", len(got), len(want))
+		if i := sameStrings(got.vals, want.vals); i >= 0 {
+			t.Fatalf("row %d differs between the raw read (%d rows) and pqarrow's (%d)", i, len(got.vals), len(want.vals))
 		}
-		for i := range got {
-			if (got[i] == nil) != (want[i] == nil) || (got[i] != nil && *got[i] != *want[i]) {
-				t.Fatalf("row %d differs between the raw read and pqarrow's", i)
-			}
-		}
-		if !raw {
-			return
-		}
-		for i, v := range got {
-			if v != nil && hashes[i] != maphash.String(seed, *v) {
-				t.Fatalf("row %d: the hash is not the value's", i)
-			}
+		if i := badHash(got, seed); i >= 0 {
+			t.Fatalf("row %d: the hash is not the value's", i)
 		}
 	})
 }
@@ -141,7 +170,8 @@ func TestRawUserReadsLikePqarrow(t *testing.T) {
 	}
 	files = append(files, bad...)
 	seed := maphash.MakeSeed()
-	rawFiles := 0
+	var rawFiles int
+	var total rawUserStats
 	for _, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -149,12 +179,12 @@ func TestRawUserReadsLikePqarrow(t *testing.T) {
 		}
 		for _, batch := range []int{7, 64, 1 << 16} {
 			opt := ScanOptions{BatchSize: batch}
-			name, want, _, _, werr := readStrings(data, "", opt)
-			if name == "" {
+			want, werr := readStrings(data, "", opt)
+			if want.name == "" {
 				continue
 			}
-			opt.rawUser, opt.userSeed = name, seed
-			_, got, hashes, raw, err := readStrings(data, name, opt)
+			opt.rawUser, opt.userSeed = want.name, seed
+			got, err := readStrings(data, want.name, opt)
 			var ie *InputError
 			if err != nil && !errors.As(err, &ie) {
 				t.Fatalf("%s: error %v (%T) is not an *InputError", filepath.Base(path), err, err)
@@ -169,23 +199,21 @@ func TestRawUserReadsLikePqarrow(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			if raw {
+			if got.raw {
 				rawFiles++
 			}
-			if len(got) != len(want) {
-				t.Fatalf("%s column %s: raw read %d rows, pqarrow %d", filepath.Base(path), name, len(got), len(want))
+			total.dictBatches += got.stats.dictBatches
+			total.plainBatches += got.stats.plainBatches
+			total.readerBatches += got.stats.readerBatches
+			if i := sameStrings(got.vals, want.vals); i >= 0 {
+				t.Fatalf("%s column %s batch %d: row %d differs (raw read %d rows, pqarrow %d)", filepath.Base(path), want.name, batch, i, len(got.vals), len(want.vals))
 			}
-			for i := range got {
-				if (got[i] == nil) != (want[i] == nil) || (got[i] != nil && *got[i] != *want[i]) {
-					t.Fatalf("%s column %s batch %d: row %d differs", filepath.Base(path), name, batch, i)
-				}
-				if raw && got[i] != nil && hashes[i] != maphash.String(seed, *got[i]) {
-					t.Fatalf("%s column %s: row %d: wrong hash", filepath.Base(path), name, i)
-				}
+			if i := badHash(got, seed); i >= 0 {
+				t.Fatalf("%s column %s: row %d: wrong hash", filepath.Base(path), want.name, i)
 			}
 		}
 	}
-	if rawFiles == 0 {
-		t.Fatal("no file was read with the raw user column")
+	if rawFiles == 0 || total.dictBatches == 0 {
+		t.Fatalf("raw reads: %d files, batches %+v: want some from dictionary pages", rawFiles, total)
 	}
 }

@@ -548,7 +548,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			}
 			p.rr = rr
 			if p.user != nil {
-				if err := p.user.start(p.pf, p.rg); err != nil {
+				if err := p.user.start(p.pf, p.rg, p.mem); err != nil {
 					return nil, err
 				}
 			}
@@ -575,7 +575,9 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 				}
 				out, err := p.user.withUsers(rec, ids, hashes)
 				ids.Release()
-				hashes.Release()
+				if hashes != nil {
+					hashes.Release()
+				}
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 				}

@@ -16,6 +16,12 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
+// rawDictRecord reports whether rec's user column was read from
+// dictionary pages (see userPages).
+func rawDictRecord(rec arrow.RecordBatch) bool {
+	return rec.Schema().Metadata().FindKey(rawDictKey) >= 0
+}
+
 // TestEventReaderDictionaryUsersNumberLikeRows reads the same events from
 // Parquet, whose user_id the reader takes raw (see rawUser), or, without
 // that, dictionary-encoded (interned once per dictionary entry) when every
@@ -103,7 +109,10 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 	arrowFile := writeArrowFileT(t, fields, cols)
 
 	spec := EventSpec{User: "user_id", Time: "event_time", Start: evStart, End: evEnd, BatchSize: 512, Decoders: decoders}
-	read := func(name string, data []byte, noRaw bool) ([]uint32, ReadCounts, int, bool, bool) {
+	// kinds counts batches: read raw from dictionary pages, raw plain (with
+	// hashes), by pqarrow as a dictionary, by pqarrow plain.
+	type kinds struct{ rawDict, rawPlain, pqDict, pqPlain int }
+	read := func(name string, data []byte, noRaw bool) ([]uint32, ReadCounts, int, kinds) {
 		users := NewUserIndex()
 		r, err := NewEventReaderFrom([]Input{BytesInput(name, data)}, spec, users)
 		if err != nil {
@@ -112,31 +121,38 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 		r.noRawUser = noRaw
 		defer r.Close()
 		var got []uint32
-		dict, raw := false, true
+		var k kinds
 		for r.Scan() {
 			b := r.Batch()
 			got = append(got, b.Users[:b.Len]...)
 			rec := r.s.Record()
-			if _, ok := rec.Column(r.userPos).(*array.Dictionary); ok {
-				dict = true
-			}
-			if userHashes(rec, len(r.cols)) == nil {
-				raw = false
+			_, dict := rec.Column(r.userPos).(*array.Dictionary)
+			switch {
+			case rawDictRecord(rec):
+				k.rawDict++
+			case userHashes(rec, len(r.cols)) != nil:
+				k.rawPlain++
+			case dict:
+				k.pqDict++
+			default:
+				k.pqPlain++
 			}
 		}
 		if err := r.Err(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		return got, r.ExactCounts(), users.Len(), dict, raw
+		return got, r.ExactCounts(), users.Len(), k
 	}
-	wantUsers, wantCounts, wantN, _, _ := read("events.arrow", arrowFile, false)
+	wantUsers, wantCounts, wantN, _ := read("events.arrow", arrowFile, false)
 	for _, noRaw := range []bool{false, true} {
-		gotUsers, gotCounts, gotN, dict, raw := read("events.parquet", pq.Bytes(), noRaw)
-		if want := !noRaw; raw != want {
-			t.Fatalf("noRawUser=%v: the Parquet user_id column was read raw: %v, want %v", noRaw, raw, want)
-		}
-		if want := wantDict && noRaw; dict != want {
-			t.Fatalf("noRawUser=%v: the Parquet user_id column was read as a dictionary: %v, want %v", noRaw, dict, want)
+		gotUsers, gotCounts, gotN, k := read("events.parquet", pq.Bytes(), noRaw)
+		switch {
+		case noRaw && (k.rawDict+k.rawPlain > 0 || (k.pqDict > 0) != wantDict || (k.pqPlain > 0) == wantDict):
+			t.Fatalf("without the raw read: batches %+v, want pqarrow's only, as dictionaries: %v", k, wantDict)
+		case !noRaw && (k.pqDict+k.pqPlain > 0 || k.rawDict == 0 || (k.rawPlain > 0) == wantDict):
+			// Both files start with dictionary pages; one falls back to
+			// plain pages.
+			t.Fatalf("raw read: batches %+v, want raw ones only, from dictionary pages, and from plain pages: %v", k, !wantDict)
 		}
 		if !reflect.DeepEqual(gotUsers, wantUsers) {
 			t.Errorf("noRawUser=%v: users per row differ between Parquet and the plain Arrow path (first 20: %v vs %v)", noRaw, head(gotUsers), head(wantUsers))

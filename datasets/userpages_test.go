@@ -1,0 +1,296 @@
+package datasets
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// userColumnFile writes n rows of a user_id column (string or binary,
+// nullable unless required) and an event_time column to Parquet with
+// props: ids of users distinct users, some longer than an inline key,
+// some empty, and (nullable) some null.
+func userColumnFile(t *testing.T, n, users int, binaryIDs, required bool, props ...parquet.WriterProperty) []byte {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(users)))
+	var typ arrow.DataType = arrow.BinaryTypes.String
+	if binaryIDs {
+		typ = arrow.BinaryTypes.Binary
+	}
+	ub := array.NewBinaryBuilder(memory.DefaultAllocator, typ.(arrow.BinaryDataType))
+	defer ub.Release()
+	tb := array.NewInt64Builder(memory.DefaultAllocator)
+	defer tb.Release()
+	for i := range n {
+		switch k := rng.IntN(100); {
+		case k < 4 && !required:
+			ub.AppendNull()
+		case k < 6:
+			ub.Append([]byte{})
+		default:
+			u := rng.IntN(users)
+			if u%5 == 0 {
+				ub.Append(fmt.Appendf(nil, "a-long-user-id-past-the-inline-key-%d", u))
+			} else {
+				ub.Append(fmt.Appendf(nil, "u%d", u))
+			}
+		}
+		tb.Append(int64(i))
+	}
+	cols := []arrow.Array{ub.NewArray(), tb.NewArray()}
+	defer cols[0].Release()
+	defer cols[1].Release()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "user_id", Type: typ, Nullable: !required},
+		{Name: "event_time", Type: arrow.PrimitiveTypes.Int64},
+	}, nil)
+	rec := array.NewRecordBatch(schema, cols, int64(n))
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(props...), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// readUserColumn reads user_id of data raw (see rawUser), with every row
+// group's failAt-th data page made undecodable (0: none).
+func readUserColumn(t *testing.T, data []byte, batch, failAt int, seed maphash.Seed) (readResult, error) {
+	t.Helper()
+	opt := ScanOptions{BatchSize: batch, Columns: []string{"user_id", "event_time"}, rawUser: "user_id", userSeed: seed}
+	sc, err := OpenReaderAt("t.parquet", bytes.NewReader(data), int64(len(data)), opt)
+	if err != nil {
+		return readResult{}, err
+	}
+	defer sc.Close()
+	p, ok := sc.src.(*parquetSource)
+	if !ok || p.user == nil {
+		t.Fatal("the user column is not read raw")
+	}
+	p.user.failAt = failAt
+	res := readResult{name: "user_id", raw: true}
+	for sc.Scan() {
+		rec := sc.Record()
+		c, err := NewStringColumn(rec.Column(0))
+		if err != nil {
+			return res, err
+		}
+		hs := userHashes(rec, 2)
+		for i := range c.Len() {
+			if c.IsNull(i) {
+				res.vals = append(res.vals, nil)
+			} else {
+				v := c.Value(i)
+				res.vals = append(res.vals, &v)
+			}
+			res.hashed = append(res.hashed, hs != nil)
+			res.hashes = append(res.hashes, 0)
+			if hs != nil {
+				res.hashes[len(res.hashes)-1] = hs[i]
+			}
+		}
+	}
+	res.stats = p.user.stats
+	return res, sc.Err()
+}
+
+// TestUserPagesReadLikePqarrow writes user columns the ways writers do
+// (data pages v1 and v2, compressed or not, required or nullable, string
+// or binary, dictionaries of 1 to 40k entries, a dictionary that outgrows
+// its page so that plain pages follow, plain pages only, and an encoding
+// the pages are not decoded for) and reads them raw in batches that split
+// pages and row groups: every row reads as pqarrow reads it, every hash is
+// the value's, and the batches came the way the file's pages say (from
+// dictionary pages as dictionaries, from plain pages as plain ids, the
+// rest through the column chunk reader). With a data page of each row group
+// made undecodable, the row group goes on through the column chunk reader
+// from that page's first row, and the values are still the same.
+func TestUserPagesReadLikePqarrow(t *testing.T) {
+	const rg = 3000
+	base := []parquet.WriterProperty{parquet.WithMaxRowGroupLength(rg), parquet.WithDataPageSize(1024), parquet.WithBatchSize(500)}
+	with := func(ps ...parquet.WriterProperty) []parquet.WriterProperty {
+		return append(append([]parquet.WriterProperty{}, base...), ps...)
+	}
+	for _, tc := range []struct {
+		name                            string
+		rows, users                     int
+		binary                          bool
+		props                           []parquet.WriterProperty
+		wantDict, wantPlain, wantReader bool
+	}{
+		{"dictionary v1 snappy", 10000, 300, false, with(parquet.WithCompression(compress.Codecs.Snappy)), true, false, false},
+		{"dictionary v2 zstd", 10000, 300, false, with(parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithCompression(compress.Codecs.Zstd)), true, false, false},
+		{"dictionary v1 uncompressed binary", 7000, 50, true, with(), true, false, false},
+		{"one entry: indices 0 bits wide", 7000, 1, false, with(parquet.WithDataPageVersion(parquet.DataPageV2)), true, false, false},
+		{"wide indices", 60000, 40000, false, with(parquet.WithMaxRowGroupLength(30000), parquet.WithDictionaryPageSizeLimit(8<<20)), true, false, false},
+		{"dictionary outgrows its page, plain pages follow", 10000, 5000, false, with(parquet.WithDictionaryPageSizeLimit(2000)), true, true, false},
+		{"plain pages only, v2 gzip", 10000, 300, false, with(parquet.WithDictionaryDefault(false), parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithCompression(compress.Codecs.Gzip)), false, true, false},
+		{"delta byte array: the column chunk reader", 7000, 300, false, with(parquet.WithDictionaryFor("user_id", false), parquet.WithEncodingFor("user_id", parquet.Encodings.DeltaByteArray)), false, false, true},
+	} {
+		for _, required := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/required=%v", tc.name, required), func(t *testing.T) {
+				data := userColumnFile(t, tc.rows, tc.users, tc.binary, required, tc.props...)
+				seed := maphash.MakeSeed()
+				want, err := readStrings(data, "user_id", ScanOptions{Columns: []string{"user_id", "event_time"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(want.vals) != tc.rows {
+					t.Fatalf("pqarrow read %d rows of %d", len(want.vals), tc.rows)
+				}
+				for _, batch := range []int{3, 333, 4099, 1 << 16} {
+					for _, failAt := range []int{0, 2} {
+						got, err := readUserColumn(t, data, batch, failAt, seed)
+						if err != nil {
+							t.Fatalf("batch %d, failAt %d: %v", batch, failAt, err)
+						}
+						if i := sameStrings(got.vals, want.vals); i >= 0 {
+							t.Fatalf("batch %d, failAt %d: row %d differs (raw %d rows, pqarrow %d)", batch, failAt, i, len(got.vals), len(want.vals))
+						}
+						if i := badHash(got, seed); i >= 0 {
+							t.Fatalf("batch %d, failAt %d: row %d: wrong hash", batch, failAt, i)
+						}
+						s := got.stats
+						// A batch as long as a row group that holds both
+						// kinds of page is read as plain ids.
+						wantDict := tc.wantDict && !(tc.wantPlain && batch >= rg)
+						if failAt == 0 {
+							if (s.dictBatches > 0) != wantDict || (s.plainBatches > 0) != tc.wantPlain || (s.readerBatches > 0) != tc.wantReader || (s.fallBacks > 0) != tc.wantReader {
+								t.Fatalf("batch %d: batches %+v; want from dictionary pages %v, from plain pages %v, through the reader %v",
+									batch, s, wantDict, tc.wantPlain, tc.wantReader)
+							}
+						} else if s.fallBacks == 0 || s.readerBatches == 0 {
+							t.Fatalf("batch %d: a page of every row group was undecodable, yet batches %+v", batch, s)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// encodeHybrid encodes vals (each < 2^width) in Parquet's RLE/bit-packed
+// hybrid encoding, choosing runs at random: RLE runs over repeats, bit-
+// packed runs of 1–4 groups of 8 elsewhere (the last padded with zeros).
+func encodeHybrid(vals []uint32, width uint, rng *rand.Rand) []byte {
+	var out []byte
+	for i := 0; i < len(vals); {
+		j := i + 1
+		for j < len(vals) && vals[j] == vals[i] {
+			j++
+		}
+		if j-i >= 3 && rng.IntN(4) > 0 {
+			n := 1 + rng.IntN(j-i) // a run may stop short of the repeats
+			out = binary.AppendUvarint(out, uint64(n)<<1)
+			for b := range int(width+7) / 8 {
+				out = append(out, byte(vals[i]>>(8*b)))
+			}
+			i += n
+			continue
+		}
+		groups := 1 + rng.IntN(4)
+		out = binary.AppendUvarint(out, uint64(groups)<<1|1)
+		packed := make([]byte, groups*int(width))
+		for k := range groups * 8 {
+			var v uint64
+			if i+k < len(vals) {
+				v = uint64(vals[i+k])
+			}
+			for b := range width {
+				if v>>b&1 == 1 {
+					bit := uint(k)*width + b
+					packed[bit/8] |= 1 << (bit % 8)
+				}
+			}
+		}
+		out = append(out, packed...)
+		i += groups * 8
+	}
+	return out
+}
+
+// TestHybridRLEDecodes decodes random runs of every width from 0 to 32 in
+// calls of random sizes, and checks that a truncated encoding reports
+// failure instead of inventing values.
+func TestHybridRLEDecodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	for width := uint(0); width <= 32; width++ {
+		for trial := range 20 {
+			n := 1 + rng.IntN(3000)
+			vals := make([]uint32, n)
+			for i := 0; i < n; {
+				v := uint32(rng.Uint64() & (1<<width - 1))
+				run := 1
+				if rng.IntN(3) == 0 {
+					run = 1 + rng.IntN(40)
+				}
+				for ; run > 0 && i < n; run-- {
+					vals[i] = v
+					i++
+				}
+			}
+			enc := encodeHybrid(vals, width, rng)
+			var h hybridRLE
+			h.init(enc, width)
+			got := make([]uint32, 0, n)
+			for len(got) < n {
+				k := min(n-len(got), 1+rng.IntN(100))
+				buf := make([]uint32, k)
+				if !h.decode(buf) {
+					t.Fatalf("width %d trial %d: decode failed at value %d of %d", width, trial, len(got), n)
+				}
+				got = append(got, buf...)
+			}
+			for i := range vals {
+				if got[i] != vals[i] {
+					t.Fatalf("width %d trial %d: value %d is %d, want %d", width, trial, i, got[i], vals[i])
+				}
+			}
+			if len(enc) > 1 {
+				h.init(enc[:rng.IntN(len(enc))], width)
+				if h.decode(make([]uint32, n)) {
+					t.Fatalf("width %d trial %d: a truncated encoding decoded", width, trial)
+				}
+			}
+		}
+	}
+}
+
+// FuzzHybridRLE decodes arbitrary bytes: no panic, and every value decoded
+// fits the width.
+func FuzzHybridRLE(f *testing.F) {
+	f.Add([]byte{0x10, 0x03}, uint8(2), uint16(8))
+	f.Add([]byte{0x03, 0xff, 0x01}, uint8(1), uint16(9))
+	f.Add(encodeHybrid([]uint32{1, 2, 3, 3, 3, 3, 0, 7}, 3, rand.New(rand.NewPCG(1, 1))), uint8(3), uint16(8))
+	f.Fuzz(func(t *testing.T, data []byte, width uint8, n uint16) {
+		w := uint(width % 33)
+		var h hybridRLE
+		h.init(data, w)
+		out := make([]uint32, n)
+		if !h.decode(out) {
+			return
+		}
+		for i, v := range out {
+			if w < 32 && v>>w != 0 {
+				t.Fatalf("value %d = %d does not fit %d bits", i, v, w)
+			}
+		}
+	})
+}
