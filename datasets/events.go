@@ -165,18 +165,22 @@ type EventReader struct {
 	userPos, timePos int
 	dimPos, numPos   []int
 
-	next     int // next input
-	s        recordSource
-	file     string
-	batch    EventBatch
-	into     *EventBatch        // ScanInto's batch, if set
-	intern   []map[string]int32 // per dimension: value → code
-	values   [][]string         // per dimension: code → value
-	codeBuf  [][]int32          // per dimension, reused across batches
-	sel      []int32            // rows of the current record that are kept, reused
-	inPeriod []int32            // rows of the current record in the period, reused
-	ids      []string           // user ids of the kept rows (plain string columns), reused
-	pool     *bufPool           // the Scanners' recycled record buffers
+	next    int // next input
+	s       recordSource
+	file    string
+	batch   EventBatch
+	into    *EventBatch        // ScanInto's batch, if set
+	intern  []map[string]int32 // per dimension: value → code
+	values  [][]string         // per dimension: code → value
+	codeBuf [][]int32          // per dimension, reused across batches
+	// Per dimension, the codes of the entries of the dictionary dimKeys
+	// holds (see dictKey): a row group's batches share its dictionary.
+	dimKeys  []dictKey
+	dimCodes [][]int32
+	sel      []int32  // rows of the current record that are kept, reused
+	inPeriod []int32  // rows of the current record in the period, reused
+	ids      []string // user ids of the kept rows (plain string columns), reused
+	pool     *bufPool // the Scanners' recycled record buffers
 	// internDictUsers' buffers (dictionary-encoded user ids), reused
 	dictIDs []int64
 	dictKey dictKey // the dictionary dictIDs describe, if kept
@@ -186,7 +190,8 @@ type EventReader struct {
 	err     error
 	done    bool
 	counts  ReadCounts
-	// noRawUser (tests) reads the user column through pqarrow, not raw.
+	// noRawUser (tests) reads the user and dimension columns through
+	// pqarrow, not raw.
 	noRawUser bool
 }
 
@@ -237,6 +242,8 @@ func NewEventReaderFrom(inputs []Input, spec EventSpec, users *UserIndex) (*Even
 	r.intern = make([]map[string]int32, len(spec.Dimensions))
 	r.values = make([][]string, len(spec.Dimensions))
 	r.codeBuf = make([][]int32, len(spec.Dimensions))
+	r.dimKeys = make([]dictKey, len(spec.Dimensions))
+	r.dimCodes = make([][]int32, len(spec.Dimensions))
 	for i := range r.intern {
 		r.intern[i] = make(map[string]int32)
 	}
@@ -284,6 +291,7 @@ func (r *EventReader) openNext() bool {
 		userSeed: r.users.seed()}
 	if !r.noRawUser {
 		opt.rawUser = r.spec.User
+		opt.rawDicts = r.spec.Dimensions
 	}
 	s, err := in.open(opt)
 	if err != nil {
@@ -499,12 +507,17 @@ func (r *EventReader) decodeDim(d int, arr arrow.Array, n int) ([]int32, error) 
 	}
 	out := r.codeBuf[d][:n]
 	if dict, ok := col.Dictionary(); ok {
-		codes := make([]int32, dict.Len())
-		for k := range codes {
-			codes[k] = -1
-			if !dict.IsNull(k) {
-				codes[k] = r.internDim(d, dict.Value(k))
+		codes := r.dimCodes[d]
+		if !r.dimKeys[d].matches(&dict) {
+			codes = resize(codes, dict.Len())
+			for k := range codes {
+				codes[k] = -1
+				if !dict.IsNull(k) {
+					codes[k] = r.internDim(d, dict.Value(k))
+				}
 			}
+			r.dimCodes[d] = codes
+			r.dimKeys[d].keep(&dict)
 		}
 		da := arr.(*array.Dictionary)
 		switch idx := da.Indices().(type) {

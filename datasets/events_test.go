@@ -304,7 +304,9 @@ func TestEventReaderManyFiles(t *testing.T) {
 
 // BenchmarkEventReader reads a generated Parquet file with a typical
 // metric's projection (user, time, 3 dimensions, 1 number) through the
-// EventReader, and through the bare Scanner for comparison.
+// EventReader, with the user and dimension columns read raw (see
+// rawColumn) and through pqarrow, and through the bare Scanner for
+// comparison.
 func BenchmarkEventReader(b *testing.B) {
 	rows := 1_000_000
 	path := b.TempDir() + "/events.parquet"
@@ -325,23 +327,30 @@ func BenchmarkEventReader(b *testing.B) {
 		Numbers:    []NumberSpec{{"bitrate_kbps", Generalizer{Step: 500, Min: 0, Max: 100000}}},
 		Start:      DefaultGenStart, End: opt.RunDate(),
 	}
-	b.Run("EventReader", func(b *testing.B) {
-		for b.Loop() {
-			r, err := NewEventReader([]string{path}, spec, NewUserIndex())
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			for r.Scan() {
-				n += r.Batch().Len
-			}
-			if err := r.Err(); err != nil || n != rows {
-				b.Fatalf("read %d rows, err %v", n, err)
-			}
-			r.Close()
+	for _, raw := range []bool{true, false} {
+		name := "EventReader"
+		if !raw {
+			name += "/pqarrow"
 		}
-		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	})
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				r, err := NewEventReader([]string{path}, spec, NewUserIndex())
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.noRawUser = !raw
+				n := 0
+				for r.Scan() {
+					n += r.Batch().Len
+				}
+				if err := r.Err(); err != nil || n != rows {
+					b.Fatalf("read %d rows, err %v", n, err)
+				}
+				r.Close()
+			}
+			b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 	b.Run("Scanner", func(b *testing.B) {
 		for b.Loop() {
 			s, err := Open(path, ScanOptions{Columns: []string{"user_id", "event_time", "device_type", "video_codec", "resolution", "bitrate_kbps"}})

@@ -49,12 +49,18 @@ type ScanOptions struct {
 	// Optional; other formats and other column types ignore it.
 	DictColumns []string
 	// rawUser, if set, is a column of Columns that Parquet inputs read
-	// with arrow-go's column chunk reader when it is a flat string or
-	// binary leaf (see rawUser), even if DictColumns names it: records then carry it as a string (or
+	// beside pqarrow when it is a flat string or binary leaf (see
+	// rawColumn), even if DictColumns names it: records then carry it as
+	// a dictionary array (rows of dictionary pages) or as a string (or
 	// binary) array and, as an extra last column, each row's hash under
 	// userSeed (see userHashes).
 	rawUser  string
 	userSeed maphash.Seed
+	// rawDicts are columns of Columns read the same way, without hashes:
+	// as dictionary arrays where their pages are dictionary-encoded. At
+	// least one column is always left to pqarrow (the batches' row counts
+	// come from its reader).
+	rawDicts []string
 	// pool, if set, recycles the large buffers of the records once they
 	// are released (see bufPool); several Scanners may share one.
 	pool *bufPool
@@ -334,9 +340,12 @@ type parquetSource struct {
 	rgRead   int64
 	total    int64
 	footRows int64
-	// user, if set, reads the user column beside rr (which reads
-	// readLeaves, the leaves less the user's); see rawUser.
-	user       *rawUser
+	// raws read columns beside rr (which reads readLeaves, the leaves
+	// less theirs), in the order of their positions in the projection;
+	// user is the one of them that is ScanOptions.rawUser, if any. See
+	// rawColumn.
+	raws       []*rawColumn
+	user       *rawColumn
 	readLeaves []int
 	mem        memory.Allocator
 	// stride > 1: read only the row groups rg with rg % stride == offset
@@ -406,19 +415,7 @@ func openParquet(name string, r io.ReaderAt, size int64, opt ScanOptions, mem *b
 	}
 	src.schema = projectSchema(full, fields)
 	src.readLeaves = src.leaves
-	if opt.rawUser != "" {
-		if u := src.rawUserLeaf(opt.rawUser, fields, opt.userSeed); u != nil {
-			src.user = u
-			md := u.schema.Metadata()
-			src.schema = arrow.NewSchema(u.schema.Fields()[:len(fields)], &md)
-			src.readLeaves = make([]int, 0, len(src.leaves)-1)
-			for _, l := range src.leaves {
-				if l != u.leaf {
-					src.readLeaves = append(src.readLeaves, l)
-				}
-			}
-		}
-	}
+	src.setRawColumns(opt, fields)
 	return src, src.schema, nil
 }
 
@@ -547,8 +544,8 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 			p.rr = rr
-			if p.user != nil {
-				if err := p.user.start(p.pf, p.rg, p.mem); err != nil {
+			for _, u := range p.raws {
+				if err := u.start(p.pf, p.rg, p.mem); err != nil {
 					return nil, err
 				}
 			}
@@ -568,18 +565,10 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 				continue
 			}
 			p.rgRead += n
-			if p.user != nil {
-				ids, hashes, err := p.user.read(int(n), p.mem)
+			if len(p.raws) > 0 {
+				out, err := p.withRaw(rec, int(n))
 				if err != nil {
 					return nil, err
-				}
-				out, err := p.user.withUsers(rec, ids, hashes)
-				ids.Release()
-				if hashes != nil {
-					hashes.Release()
-				}
-				if err != nil {
-					return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 				}
 				return out, nil
 			}
@@ -597,18 +586,18 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 		if p.rgRead != p.rgRows {
 			return nil, fmt.Errorf("%w: the rows read differ from the row group's row count in the footer", ErrRowCount)
 		}
-		if p.user != nil {
-			if err := p.user.atEnd(); err != nil {
+		for _, u := range p.raws {
+			if err := u.atEnd(); err != nil {
 				return nil, err
 			}
-			p.user.finish()
+			u.finish()
 		}
 	}
 }
 
 func (p *parquetSource) close() {
-	if p.user != nil {
-		p.user.finish()
+	for _, u := range p.raws {
+		u.finish()
 	}
 	if p.rr != nil {
 		p.rr.Release()

@@ -61,7 +61,17 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([]any, n)
 	times := make([]any, n)
+	// Two dimensions, read raw too: a few values, and many (whose
+	// dictionary falls back to plain pages with the small page limit).
+	devices := make([]any, n)
+	shows := make([]any, n)
 	for i := range ids {
+		if k := rng.IntN(20); k > 0 {
+			devices[i] = fmt.Sprintf("device-%d", k%7)
+		}
+		if k := rng.IntN(600); k > 0 {
+			shows[i] = fmt.Sprintf("a show name long enough to fill pages %d", k)
+		}
 		switch k := rng.IntN(100); {
 		case k < 3 && !required:
 			ids[i] = nil
@@ -82,10 +92,13 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 	fields := []arrow.Field{
 		{Name: "user_id", Type: arrow.BinaryTypes.String, Nullable: !required},
 		{Name: "event_time", Type: arrow.FixedWidthTypes.Timestamp_us, Nullable: true},
+		{Name: "device", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "show", Type: arrow.BinaryTypes.String, Nullable: true},
 	}
-	cols := []arrow.Array{strArr(ids...), tsArr(times...)}
-	defer cols[0].Release()
-	defer cols[1].Release()
+	cols := []arrow.Array{strArr(ids...), tsArr(times...), strArr(devices...), strArr(shows...)}
+	for _, c := range cols {
+		defer c.Release()
+	}
 
 	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, n)
@@ -108,11 +121,15 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 	}
 	arrowFile := writeArrowFileT(t, fields, cols)
 
-	spec := EventSpec{User: "user_id", Time: "event_time", Start: evStart, End: evEnd, BatchSize: 512, Decoders: decoders}
+	spec := EventSpec{User: "user_id", Time: "event_time", Dimensions: []string{"device", "show"},
+		Start: evStart, End: evEnd, BatchSize: 512, Decoders: decoders}
 	// kinds counts batches: read raw from dictionary pages, raw plain (with
 	// hashes), by pqarrow as a dictionary, by pqarrow plain.
-	type kinds struct{ rawDict, rawPlain, pqDict, pqPlain int }
+	// dimDicts counts batches whose dimensions came as dictionaries.
+	type kinds struct{ rawDict, rawPlain, pqDict, pqPlain, dimDicts int }
+	var dims [2][]string // the last read's dimension values per row
 	read := func(name string, data []byte, noRaw bool) ([]uint32, ReadCounts, int, kinds) {
+		dims = [2][]string{}
 		users := NewUserIndex()
 		r, err := NewEventReaderFrom([]Input{BytesInput(name, data)}, spec, users)
 		if err != nil {
@@ -125,7 +142,15 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 		for r.Scan() {
 			b := r.Batch()
 			got = append(got, b.Users[:b.Len]...)
+			for d := range dims {
+				dims[d] = append(dims[d], b.Dims[d][:b.Len]...)
+			}
 			rec := r.s.Record()
+			for _, p := range r.dimPos {
+				if _, ok := rec.Column(p).(*array.Dictionary); ok {
+					k.dimDicts++
+				}
+			}
 			_, dict := rec.Column(r.userPos).(*array.Dictionary)
 			switch {
 			case rawDictRecord(rec):
@@ -144,8 +169,15 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 		return got, r.ExactCounts(), users.Len(), k
 	}
 	wantUsers, wantCounts, wantN, _ := read("events.arrow", arrowFile, false)
+	wantDims := dims
 	for _, noRaw := range []bool{false, true} {
 		gotUsers, gotCounts, gotN, k := read("events.parquet", pq.Bytes(), noRaw)
+		if (k.dimDicts > 0) == noRaw {
+			t.Fatalf("noRawUser=%v: %d batches of dimensions came as dictionaries", noRaw, k.dimDicts)
+		}
+		if !reflect.DeepEqual(dims, wantDims) {
+			t.Errorf("noRawUser=%v: dimension values per row differ between Parquet and the plain Arrow path", noRaw)
+		}
 		switch {
 		case noRaw && (k.rawDict+k.rawPlain > 0 || (k.pqDict > 0) != wantDict || (k.pqPlain > 0) == wantDict):
 			t.Fatalf("without the raw read: batches %+v, want pqarrow's only, as dictionaries: %v", k, wantDict)
@@ -160,6 +192,9 @@ func testDictionaryUsers(t *testing.T, numUsers int, dictLimit int64, wantDict, 
 		if gotCounts != wantCounts || gotN != wantN {
 			t.Errorf("noRawUser=%v: counts %+v, %d users; plain Arrow path %+v, %d users", noRaw, gotCounts, gotN, wantCounts, wantN)
 		}
+	}
+	if slices.Index(wantDims[0], "") < 0 || slices.Index(wantDims[1], "") < 0 {
+		t.Errorf("fixture lacks null dimensions")
 	}
 	if (!required && wantCounts.NullUser == 0) || wantCounts.OutOfPeriod == 0 || wantCounts.NullTime == 0 {
 		t.Errorf("fixture lacks null users, null times or out-of-period rows: %+v", wantCounts)

@@ -18,7 +18,7 @@ type readResult struct {
 	hashes []uint64  // per row: its hash, if its batch carried hashes
 	hashed []bool    // per row: whether its batch carried hashes
 	raw    bool      // the column was read raw (see rawUser)
-	stats  rawUserStats
+	stats  rawStats
 }
 
 // readStrings reads column col of data (nil: the first string or binary
@@ -43,7 +43,7 @@ func readStrings(data []byte, col string, opt ScanOptions) (res readResult, err 
 	if pos < 0 {
 		return res, nil
 	}
-	var user *rawUser
+	var user *rawColumn
 	if p, ok := sc.src.(*parquetSource); ok && p.user != nil {
 		user, res.raw = p.user, true
 	}
@@ -171,7 +171,7 @@ func TestRawUserReadsLikePqarrow(t *testing.T) {
 	files = append(files, bad...)
 	seed := maphash.MakeSeed()
 	var rawFiles int
-	var total rawUserStats
+	var total rawStats
 	for _, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {

@@ -1,10 +1,10 @@
 package datasets
 
 import (
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,75 +15,77 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
-// User ids read beside pqarrow. pqarrow reads a dictionary-encoded string
+// Columns read beside pqarrow. pqarrow reads a dictionary-encoded string
 // column as an arrow dictionary by hashing every dictionary entry of every
-// row group into a memo table of its own, and as a plain string column by
-// copying every value through a builder; either way the reader then hashes
-// the ids again to intern them. A user column read this way instead goes
-// through arrow-go's column chunk reader (file.ByteArrayColumnChunkReader),
-// in lockstep with the pqarrow batches of the other columns: the values of
-// a dictionary page come as slices of the dictionary, those of a plain page
-// as slices of the page buffer, and each is copied at once into the batch's
-// own string array, with its hash under the UserIndex's seed beside it. The
-// decoding goroutine does that work; the goroutine that interns users only
-// probes the user table (UserIndex.internHashed). Identity comes only from
-// the bytes: nothing is inferred from where a slice points.
+// row group into a memo table of its own, or as a plain string column by
+// copying every value through a builder; and the reader then hashes user
+// ids again to intern them. The user column, and the dimension columns,
+// are read instead page by page (see columnPages), in lockstep with the
+// pqarrow batches of the other columns: rows of dictionary pages come as an
+// arrow dictionary array over the row group's dictionary, whose entries the
+// reader interns once; rows of plain pages are copied at once into the
+// batch's own string array, with, for the user column, each id's hash
+// under the UserIndex's seed beside it. The decoding goroutine does that
+// work; the goroutine that interns users only probes the user table
+// (UserIndex.internHashed). Pages columnPages does not decode are read
+// with arrow-go's column chunk reader (file.ByteArrayColumnChunkReader).
+// Identity comes only from the bytes: nothing is inferred from where a
+// slice points.
 
 // userHashField is the name of the extra last column of a record whose
-// user column was read raw: row i's hash of its user id under the seed
-// ScanOptions.userSeed (0 for null).
+// user column was read raw into a string array: row i's hash of its user
+// id under the seed ScanOptions.userSeed (0 for null).
 const userHashField = "\x00dpstats.user_hash"
 
 // rawDictKey is a schema metadata key of the records whose user column was
-// read from dictionary pages (see userPages): it tells them from
+// read from dictionary pages (see columnPages): it tells them from
 // pqarrow's dictionary reads in tests.
 const rawDictKey = "\x00dpstats.raw_user_dict"
 
-// rawUser reads one top-level, flat byte-array column of a Parquet file
-// with the column chunk reader.
-type rawUser struct {
+// rawColumn reads one top-level, flat byte-array column of a Parquet
+// file beside pqarrow.
+type rawColumn struct {
+	name   string
 	leaf   int            // the column's leaf index
 	pos    int            // its position among the projected fields
 	maxDef int16          // 0: required; 1: optional
 	typ    arrow.DataType // arrow.BinaryTypes.String or .Binary
-	seed   maphash.Seed
-	schema *arrow.Schema // the projection and the hash column
-	// dictSchema is the projection with the user column as a dictionary
-	// of dictType, for batches read from dictionary pages (see userPages).
-	dictSchema *arrow.Schema
-	dictType   *arrow.DictionaryType
-	cr         *file.ByteArrayColumnChunkReader
-	vals       []parquet.ByteArray
-	defs       []int16
+	// hashed: the user column, whose plain batches carry their ids' hashes
+	// under seed.
+	hashed   bool
+	seed     maphash.Seed
+	dictType *arrow.DictionaryType // of batches from dictionary pages
+	cr       *file.ByteArrayColumnChunkReader
+	vals     []parquet.ByteArray
+	defs     []int16
 
 	// The current row group: its pages (nil once or unless handed to cr),
 	// and the rows of it read so far.
 	pf       *file.Reader
 	rg       int
 	mem      memory.Allocator
-	pages    *userPages
+	pages    *columnPages
 	rowsRead int64
 	// stats counts batches by how they were read, for tests.
-	stats rawUserStats
-	// failAt is userPages.failAt for every row group (tests).
+	stats rawStats
+	// failAt is columnPages.failAt for every row group (tests).
 	failAt int
 }
 
-// rawUserStats counts a raw user column's batches by how they were read:
+// rawStats counts a raw column's batches by how they were read:
 // from pages as a dictionary array, from pages as plain ids, or by the
 // column chunk reader; and the row groups handed from pages to the column
 // chunk reader.
-type rawUserStats struct {
+type rawStats struct {
 	dictBatches, plainBatches, readerBatches, fallBacks int
 }
 
-// rawUserLeaf returns the raw reader of column c, or nil if c must take
-// pqarrow's path: c must be a top-level field of the projection that is a
-// leaf of physical type BYTE_ARRAY, read by arrow as string or binary,
-// neither repeated nor nested, unencrypted in every row group, and some
-// other column must be projected too (the batches' row counts come from
-// pqarrow's reader).
-func (p *parquetSource) rawUserLeaf(c string, fields []int, seed maphash.Seed) *rawUser {
+// rawColumnLeaf returns the raw reader of column c, or nil if c must
+// take pqarrow's path: c must be a top-level field of the projection that
+// is a leaf of physical type BYTE_ARRAY, read by arrow as string or binary
+// (or a dictionary of either), neither repeated nor nested, and
+// unencrypted in every row group.
+func (p *parquetSource) rawColumnLeaf(c string, fields []int) *rawColumn {
 	md := p.pf.MetaData()
 	full, err := p.fr.Schema()
 	if err != nil {
@@ -95,7 +97,7 @@ func (p *parquetSource) rawUserLeaf(c string, fields []int, seed maphash.Seed) *
 			pos = j
 		}
 	}
-	if pos < 0 || len(fields) < 2 {
+	if pos < 0 {
 		return nil
 	}
 	mf := &p.fr.Manifest.Fields[fields[pos]]
@@ -113,7 +115,7 @@ func (p *parquetSource) rawUserLeaf(c string, fields []int, seed maphash.Seed) *
 	}
 	var typ arrow.DataType
 	ft := full.Field(fields[pos]).Type
-	if d, ok := ft.(*arrow.DictionaryType); ok { // ScanOptions.DictColumns
+	if d, ok := ft.(*arrow.DictionaryType); ok {
 		ft = d.ValueType
 	}
 	switch ft.ID() {
@@ -130,40 +132,31 @@ func (p *parquetSource) rawUserLeaf(c string, fields []int, seed maphash.Seed) *
 			return nil
 		}
 	}
-	proj := projectSchema(full, fields)
-	md2 := proj.Metadata()
-	dmd := arrow.NewMetadata(append(md2.Keys(), rawDictKey), append(md2.Values(), ""))
-	dictType := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: typ}
-	dfs := proj.Fields()
-	dfs[pos].Type = dictType
-	fs := proj.Fields()
-	fs[pos].Type = typ
-	fs = append(fs, arrow.Field{Name: userHashField, Type: arrow.PrimitiveTypes.Uint64})
-	return &rawUser{leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ, seed: seed,
-		schema: arrow.NewSchema(fs, &md2), dictSchema: arrow.NewSchema(dfs, &dmd), dictType: dictType}
+	return &rawColumn{name: c, leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ,
+		dictType: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: typ}}
 }
 
-// start starts reading row group rg: page by page (see userPages), or,
+// start starts reading row group rg: page by page (see columnPages), or,
 // if its page reader cannot be had, with the column chunk reader.
-func (u *rawUser) start(pf *file.Reader, rg int, mem memory.Allocator) error {
+func (u *rawColumn) start(pf *file.Reader, rg int, mem memory.Allocator) error {
 	u.finish()
 	u.pf, u.rg, u.mem, u.rowsRead = pf, rg, mem, 0
 	if pr, err := pf.RowGroup(rg).GetColumnPageReader(u.leaf); err == nil {
-		u.pages = &userPages{pr: pr, maxDef: u.maxDef, typ: u.typ, seed: u.seed, failAt: u.failAt}
+		u.pages = &columnPages{pr: pr, maxDef: u.maxDef, typ: u.typ, hashed: u.hashed, seed: u.seed, failAt: u.failAt}
 		return nil
 	}
 	return u.openReader()
 }
 
 // openReader opens the current row group's column chunk reader.
-func (u *rawUser) openReader() error {
+func (u *rawColumn) openReader() error {
 	cr, err := u.pf.RowGroup(u.rg).Column(u.leaf)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	bcr, ok := cr.(*file.ByteArrayColumnChunkReader)
 	if !ok {
-		return fmt.Errorf("%w: the user column is not a byte array column", ErrColumnType)
+		return fmt.Errorf("%w: column %q is not a byte array column", ErrColumnType, u.name)
 	}
 	u.cr = bcr
 	return nil
@@ -171,7 +164,7 @@ func (u *rawUser) openReader() error {
 
 // fallBack hands the row group from its pages to the column chunk reader,
 // past the rows read so far.
-func (u *rawUser) fallBack() error {
+func (u *rawColumn) fallBack() error {
 	u.pages.close()
 	u.pages = nil
 	u.stats.fallBacks++
@@ -186,13 +179,13 @@ func (u *rawUser) fallBack() error {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	if skipped != u.rowsRead {
-		return fmt.Errorf("%w: the user column holds fewer rows than its row group", ErrRowCount)
+		return fmt.Errorf("%w: column %q holds fewer rows than its row group", ErrRowCount, u.name)
 	}
 	return nil
 }
 
 // finish closes the current row group's readers, if any.
-func (u *rawUser) finish() {
+func (u *rawColumn) finish() {
 	if u.pages != nil {
 		u.pages.close()
 		u.pages = nil
@@ -203,9 +196,9 @@ func (u *rawUser) finish() {
 	}
 }
 
-// atEnd reports an error if the row group's user column holds more values
+// atEnd reports an error if the row group's column holds more values
 // than the rows read.
-func (u *rawUser) atEnd() error {
+func (u *rawColumn) atEnd() error {
 	if u.pages != nil {
 		if u.pages.atEnd(u.mem) {
 			return nil
@@ -215,7 +208,7 @@ func (u *rawUser) atEnd() error {
 		}
 	}
 	if u.cr.HasNext() {
-		return fmt.Errorf("%w: the user column holds more rows than its row group", ErrRowCount)
+		return fmt.Errorf("%w: column %q holds more rows than its row group", ErrRowCount, u.name)
 	}
 	if err := u.cr.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -223,10 +216,10 @@ func (u *rawUser) atEnd() error {
 	return nil
 }
 
-// read reads the next n rows of the user column: from dictionary pages
-// into a dictionary array (hashes nil), else into a string array and
-// their hashes into a uint64 array; all in buffers of mem.
-func (u *rawUser) read(n int, mem memory.Allocator) (ids, hashes arrow.Array, err error) {
+// read reads the next n rows of the column: from dictionary pages into a
+// dictionary array (hashes nil), else into a string array and, for the
+// user column, their hashes into a uint64 array; all in buffers of mem.
+func (u *rawColumn) read(n int, mem memory.Allocator) (vals, hashes arrow.Array, err error) {
 	if u.pages != nil {
 		b, ok := u.pages.read(n, mem)
 		if ok {
@@ -235,11 +228,14 @@ func (u *rawUser) read(n int, mem memory.Allocator) (ids, hashes arrow.Array, er
 			if b.plain {
 				u.stats.plainBatches++
 				b.dataBuf.ResizeNoShrink(len(b.data))
-				idData := array.NewData(u.typ, n, []*memory.Buffer{b.valid, b.offBuf, b.dataBuf}, nil, b.nulls, 0)
-				defer idData.Release()
-				hData := array.NewData(arrow.PrimitiveTypes.Uint64, n, []*memory.Buffer{nil, b.hashBuf}, nil, 0, 0)
-				defer hData.Release()
-				return array.MakeFromData(idData), array.MakeFromData(hData), nil
+				d := array.NewData(u.typ, n, []*memory.Buffer{b.valid, b.offBuf, b.dataBuf}, nil, b.nulls, 0)
+				defer d.Release()
+				if u.hashed {
+					h := array.NewData(arrow.PrimitiveTypes.Uint64, n, []*memory.Buffer{nil, b.hashBuf}, nil, 0, 0)
+					defer h.Release()
+					hashes = array.MakeFromData(h)
+				}
+				return array.MakeFromData(d), hashes, nil
 			}
 			u.stats.dictBatches++
 			d := array.NewDataWithDictionary(u.dictType, n, []*memory.Buffer{b.valid, b.idxBuf}, b.nulls, 0, u.pages.dict.Data().(*array.Data))
@@ -256,7 +252,7 @@ func (u *rawUser) read(n int, mem memory.Allocator) (ids, hashes arrow.Array, er
 }
 
 // readBatch is read with the column chunk reader.
-func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Array, err error) {
+func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.Array, err error) {
 	offBuf := memory.NewResizableBuffer(mem)
 	hashBuf := memory.NewResizableBuffer(mem)
 	dataBuf := memory.NewResizableBuffer(mem)
@@ -295,10 +291,10 @@ func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Arra
 			if err := u.cr.Err(); err != nil {
 				return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
-			return nil, nil, fmt.Errorf("%w: the user column holds fewer rows than its row group", ErrRowCount)
+			return nil, nil, fmt.Errorf("%w: column %q holds fewer rows than its row group", ErrRowCount, u.name)
 		}
 		if lvls > int64(n-row) || nv < 0 || nv > int(lvls) || (u.maxDef == 0 && nv != int(lvls)) {
-			return nil, nil, fmt.Errorf("%w: the user column's page returned more values than asked", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: a page of column %q returned more values than asked", ErrCorrupt, u.name)
 		}
 		vals := u.vals[:nv]
 		// The values alias the page (or its dictionary): copy them now.
@@ -307,7 +303,7 @@ func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Arra
 			size += len(v)
 		}
 		if int64(len(data))+int64(size) > math.MaxInt32 {
-			return nil, nil, fmt.Errorf("%w: the user ids of one batch exceed 2 GiB", ErrBudget)
+			return nil, nil, fmt.Errorf("%w: the values of column %q in one batch exceed 2 GiB", ErrBudget, u.name)
 		}
 		if len(data)+size > cap(data) {
 			dataBuf.Reserve(max(2*cap(data), len(data)+size, 1024))
@@ -317,7 +313,9 @@ func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Arra
 		if u.maxDef == 0 {
 			for _, v := range vals {
 				data = append(data, v...)
-				hs[row] = maphash.Bytes(u.seed, v)
+				if u.hashed {
+					hs[row] = maphash.Bytes(u.seed, v)
+				}
 				row++
 				offs[row] = int32(len(data))
 			}
@@ -327,12 +325,14 @@ func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Arra
 		for _, d := range defs[:lvls] {
 			if d == u.maxDef {
 				if j == nv {
-					return nil, nil, fmt.Errorf("%w: the user column's definition levels and values disagree", ErrCorrupt)
+					return nil, nil, fmt.Errorf("%w: the definition levels and values of column %q disagree", ErrCorrupt, u.name)
 				}
 				v := vals[j]
 				j++
 				data = append(data, v...)
-				hs[row] = maphash.Bytes(u.seed, v)
+				if u.hashed {
+					hs[row] = maphash.Bytes(u.seed, v)
+				}
 			} else {
 				if valid == nil {
 					validBuf = memory.NewResizableBuffer(mem)
@@ -350,33 +350,105 @@ func (u *rawUser) readBatch(n int, mem memory.Allocator) (ids, hashes arrow.Arra
 			offs[row] = int32(len(data))
 		}
 		if j != nv {
-			return nil, nil, fmt.Errorf("%w: the user column's definition levels and values disagree", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: the definition levels and values of column %q disagree", ErrCorrupt, u.name)
 		}
 	}
 	dataBuf.ResizeNoShrink(len(data))
 	idData := array.NewData(u.typ, n, []*memory.Buffer{validBuf, offBuf, dataBuf}, nil, nulls, 0)
 	defer idData.Release()
+	if !u.hashed {
+		return array.MakeFromData(idData), nil, nil
+	}
 	hData := array.NewData(arrow.PrimitiveTypes.Uint64, n, []*memory.Buffer{nil, hashBuf}, nil, 0, 0)
 	defer hData.Release()
 	return array.MakeFromData(idData), array.MakeFromData(hData), nil
 }
 
-// withUsers returns rec (whose columns are the projection less the user
-// column) with ids inserted at the user column's position and hashes, if
-// any, as the last column.
-func (u *rawUser) withUsers(rec arrow.RecordBatch, ids, hashes arrow.Array) (arrow.RecordBatch, error) {
-	if int(rec.NumCols())+2 != len(u.schema.Fields()) {
-		return nil, errors.New("a record batch and the schema have different numbers of columns")
+// setRawColumns sets up the raw columns opt asks for (see rawColumn),
+// leaving at least one projected column to pqarrow.
+func (p *parquetSource) setRawColumns(opt ScanOptions, fields []int) {
+	names := append([]string{opt.rawUser}, opt.rawDicts...)
+	taken := make(map[string]bool)
+	for i, c := range names {
+		if c == "" || taken[c] || len(p.raws)+1 >= len(fields) {
+			continue
+		}
+		u := p.rawColumnLeaf(c, fields)
+		if u == nil {
+			continue
+		}
+		taken[c] = true
+		if i == 0 {
+			u.hashed, u.seed = true, opt.userSeed
+			p.user = u
+		}
+		p.raws = append(p.raws, u)
 	}
-	cols := make([]arrow.Array, 0, rec.NumCols()+2)
-	cols = append(cols, rec.Columns()[:u.pos]...)
-	cols = append(cols, ids)
-	cols = append(cols, rec.Columns()[u.pos:]...)
-	if hashes == nil {
-		return array.NewRecordBatch(u.dictSchema, cols, rec.NumRows()), nil
+	if len(p.raws) == 0 {
+		return
 	}
-	cols = append(cols, hashes)
-	return array.NewRecordBatch(u.schema, cols, rec.NumRows()), nil
+	slices.SortFunc(p.raws, func(a, b *rawColumn) int { return a.pos - b.pos })
+	fs := p.schema.Fields()
+	for _, u := range p.raws {
+		fs[u.pos].Type = u.typ
+	}
+	md := p.schema.Metadata()
+	p.schema = arrow.NewSchema(fs, &md)
+	p.readLeaves = make([]int, 0, len(p.leaves)-len(p.raws))
+	for _, l := range p.leaves {
+		if !slices.ContainsFunc(p.raws, func(u *rawColumn) bool { return u.leaf == l }) {
+			p.readLeaves = append(p.readLeaves, l)
+		}
+	}
+}
+
+// withRaw reads the next n rows of the raw columns and returns them with
+// rec's columns (the projection less the raw columns) in the projection's
+// order; the user column's hashes, if any, go last.
+func (p *parquetSource) withRaw(rec arrow.RecordBatch, n int) (arrow.RecordBatch, error) {
+	fields := p.schema.Fields()
+	if int(rec.NumCols())+len(p.raws) != len(fields) {
+		return nil, fmt.Errorf("%w: a record batch and the schema have different numbers of columns", ErrCorrupt)
+	}
+	cols := make([]arrow.Array, 0, len(fields)+1)
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	var hashes arrow.Array
+	userDict := false
+	next, r := 0, 0
+	for j := range fields {
+		if r < len(p.raws) && p.raws[r].pos == j {
+			u := p.raws[r]
+			r++
+			vals, hs, err := u.read(n, p.mem)
+			if err != nil {
+				return nil, err
+			}
+			cols = append(cols, vals)
+			fields[j].Type = vals.DataType()
+			if u == p.user {
+				hashes = hs
+				_, userDict = vals.(*array.Dictionary)
+			}
+			continue
+		}
+		c := rec.Column(next)
+		next++
+		c.Retain()
+		cols = append(cols, c)
+	}
+	md := p.schema.Metadata()
+	if hashes != nil {
+		cols = append(cols, hashes)
+		fields = append(fields, arrow.Field{Name: userHashField, Type: arrow.PrimitiveTypes.Uint64})
+	}
+	if userDict {
+		md = arrow.NewMetadata(append(md.Keys(), rawDictKey), append(md.Values(), ""))
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, rec.NumRows()), nil
 }
 
 // userHashes returns the hash column of a record read with a raw user

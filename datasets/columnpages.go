@@ -13,14 +13,16 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
-// A user column's pages, decoded here. arrow-go's column chunk reader
-// turns a dictionary-encoded page into slices of the dictionary, one per
-// row, and keeps no dictionary indices a caller can see; so a row group
-// of 262k rows and 80k distinct users cost 262k copies of an id, 262k
-// hashes and 262k probes of the user table. Decoded here, the rows of a
-// dictionary page keep their indices: a batch is an arrow dictionary
-// array over the row group's dictionary (decoded once), and the reader
-// interns each entry once per row group (EventReader.internDictUsers).
+// A raw column's pages (see rawColumn), decoded here. arrow-go's column
+// chunk reader turns a dictionary-encoded page into slices of the
+// dictionary, one per row, and keeps no dictionary indices a caller can
+// see; so a row group of 262k rows and 80k distinct users cost 262k copies
+// of an id, 262k hashes and 262k probes of the user table; and pqarrow's
+// dictionary reader decodes indices at some 9 ns a row. Decoded here, the
+// rows of a dictionary page keep their indices: a batch is an arrow
+// dictionary array over the row group's dictionary (decoded once), and the
+// reader interns each entry once per row group
+// (EventReader.internDictUsers, decodeDim).
 //
 // Only what the usual writers produce is decoded: a flat column (no
 // repetition, at most one definition level), data pages v1 or v2 whose
@@ -29,15 +31,16 @@ import (
 // anything that does not add up (an index past the dictionary, a run past
 // its page, a level above 1, a value that overruns its page), is not an
 // error here: the row group is handed to arrow-go's column chunk reader
-// from the row the pages had reached (rawUser.fallBack), which reads it
+// from the row the pages had reached (rawColumn.fallBack), which reads it
 // or reports what is wrong exactly as before. So a file reads to the same
 // values, or fails the same way, whichever decoder reads it.
 
-// userPages reads one row group's user column page by page.
-type userPages struct {
+// columnPages reads one row group's column page by page.
+type columnPages struct {
 	pr     file.PageReader
 	maxDef int16
 	typ    arrow.DataType // of the dictionary: string or binary
+	hashed bool           // plain batches carry hashes under seed
 	seed   maphash.Seed
 
 	dict     arrow.Array // the row group's dictionary, once its page is read
@@ -56,13 +59,13 @@ type userPages struct {
 	vals   []uint32 // scratch: a run of rows' dictionary indices
 
 	// failAt > 0 makes the failAt-th data page undecodable (tests of
-	// rawUser.fallBack).
+	// rawColumn.fallBack).
 	failAt, pagesSeen int
 }
 
 // pageBatch is one batch being read from pages: dictionary indices while
-// every row so far came from dictionary pages, else ids and hashes as
-// rawUser.read builds them.
+// every row so far came from dictionary pages, else values (and, if
+// hashed, hashes) as rawColumn.readBatch builds them.
 type pageBatch struct {
 	n      int
 	idxBuf *memory.Buffer
@@ -106,8 +109,8 @@ func (b *pageBatch) isNull(i int) bool {
 	return b.valid != nil && b.valid.Bytes()[i/8]&(1<<(i%8)) == 0
 }
 
-// appendBytes appends one row's id (its bytes v) in plain form.
-func (b *pageBatch) appendBytes(row int, v []byte, seed maphash.Seed, mem memory.Allocator) bool {
+// appendBytes appends one row's value (its bytes v) in plain form.
+func (b *pageBatch) appendBytes(row int, v []byte, p *columnPages) bool {
 	if int64(len(b.data))+int64(len(v)) > math.MaxInt32 {
 		return false
 	}
@@ -117,45 +120,65 @@ func (b *pageBatch) appendBytes(row int, v []byte, seed maphash.Seed, mem memory
 		b.data = buf[:len(b.data):len(buf)]
 	}
 	b.data = append(b.data, v...)
-	b.hs[row] = maphash.Bytes(seed, v)
+	if p.hashed {
+		b.hs[row] = maphash.Bytes(p.seed, v)
+	}
 	b.offs[row+1] = int32(len(b.data))
 	return true
 }
 
+// appendNull appends null row row in plain form (it is marked null).
+func (b *pageBatch) appendNull(row int, p *columnPages) {
+	if p.hashed {
+		b.hs[row] = 0
+	}
+	b.offs[row+1] = int32(len(b.data))
+}
+
 // toPlain turns the first rows rows, read as dictionary indices, into
 // plain ids, for a batch that goes on with a PLAIN page.
-func (b *pageBatch) toPlain(rows int, p *userPages, mem memory.Allocator) bool {
+func (b *pageBatch) toPlain(rows int, p *columnPages, mem memory.Allocator) bool {
 	b.plain = true
 	b.offBuf = memory.NewResizableBuffer(mem)
 	b.offBuf.Resize(4 * (b.n + 1))
 	b.offs = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(b.offBuf.Bytes()))), b.n+1)
 	b.offs[0] = 0
-	b.hashBuf = memory.NewResizableBuffer(mem)
-	b.hashBuf.Resize(8 * b.n)
-	b.hs = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b.hashBuf.Bytes()))), b.n)
+	if p.hashed {
+		b.hashBuf = memory.NewResizableBuffer(mem)
+		b.hashBuf.Resize(8 * b.n)
+		b.hs = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b.hashBuf.Bytes()))), b.n)
+	}
 	b.dataBuf = memory.NewResizableBuffer(mem)
 	for i := range rows {
 		if b.isNull(i) {
-			b.hs[i] = 0
-			b.offs[i+1] = int32(len(b.data))
+			b.appendNull(i, p)
 			continue
 		}
-		if !b.appendBytes(i, p.entry(b.idx[i]), p.seed, mem) {
+		if !b.appendBytes(i, p.entry(b.idx[i]), p) {
 			return false
 		}
 	}
 	return true
 }
 
+// inDictionary reports whether every index of idx is in the dictionary.
+func (p *columnPages) inDictionary(idx []uint32) bool {
+	var hi uint32
+	for _, v := range idx {
+		hi = max(hi, v)
+	}
+	return len(idx) == 0 || uint64(hi) < uint64(len(p.dictOff)-1)
+}
+
 // entry is dictionary entry k's bytes (k must be in range).
-func (p *userPages) entry(k int32) []byte {
+func (p *columnPages) entry(k int32) []byte {
 	return p.dictData[p.dictOff[k]:p.dictOff[k+1]]
 }
 
 // read reads the next n rows. ok false means the pages could not be read
 // here (see the top of this file); the rows read so far in this call are
 // not counted as read, and the caller falls back.
-func (p *userPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
+func (p *columnPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 	b = &pageBatch{n: n}
 	b.idxBuf = memory.NewResizableBuffer(mem)
 	b.idxBuf.Resize(4 * n)
@@ -189,17 +212,18 @@ func (p *userPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 				nv += int(l)
 			}
 		}
-		if p.isDict {
-			vals := resize(p.vals, nv)
-			p.vals = vals
-			if !p.idx.decode(vals) {
+		if p.isDict && nv == k && !b.plain {
+			// No null among the k rows: the indices go straight into
+			// the batch.
+			dst := b.idx[row : row+k]
+			idx := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(dst))), k)
+			if !p.idx.decode(idx) || !p.inDictionary(idx) {
 				return b, false
 			}
-			var hi uint32
-			for _, v := range vals {
-				hi = max(hi, v)
-			}
-			if nv > 0 && uint64(hi) >= uint64(len(p.dictOff)-1) {
+		} else if p.isDict {
+			vals := resize(p.vals, nv)
+			p.vals = vals
+			if !p.idx.decode(vals) || !p.inDictionary(vals) {
 				return b, false
 			}
 			j := 0
@@ -209,15 +233,14 @@ func (p *userPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 					b.idx[i] = 0
 					b.setNull(i, mem)
 					if b.plain {
-						b.hs[i] = 0
-						b.offs[i+1] = int32(len(b.data))
+						b.appendNull(i, p)
 					}
 					continue
 				}
 				v := int32(vals[j])
 				j++
 				b.idx[i] = v
-				if b.plain && !b.appendBytes(i, p.entry(v), p.seed, mem) {
+				if b.plain && !b.appendBytes(i, p.entry(v), p) {
 					return b, false
 				}
 			}
@@ -229,8 +252,7 @@ func (p *userPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 				i := row + r
 				if nv < k && levels[r] == 0 {
 					b.setNull(i, mem)
-					b.hs[i] = 0
-					b.offs[i+1] = int32(len(b.data))
+					b.appendNull(i, p)
 					continue
 				}
 				if len(p.plain) < 4 {
@@ -240,7 +262,7 @@ func (p *userPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 				if uint64(l) > uint64(len(p.plain)-4) {
 					return b, false
 				}
-				if !b.appendBytes(i, p.plain[4:4+l], p.seed, mem) {
+				if !b.appendBytes(i, p.plain[4:4+l], p) {
 					return b, false
 				}
 				p.plain = p.plain[4+l:]
@@ -255,7 +277,7 @@ func (p *userPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 // nextPage moves to the next data page that has rows, reading a
 // dictionary page on the way. false: the end of the chunk, an error of
 // the page reader, or a page not decoded here.
-func (p *userPages) nextPage(mem memory.Allocator) bool {
+func (p *columnPages) nextPage(mem memory.Allocator) bool {
 	for p.pr.Next() {
 		var data []byte
 		var rows int
@@ -321,7 +343,7 @@ func (p *userPages) nextPage(mem memory.Allocator) bool {
 }
 
 // readDictionary decodes a PLAIN dictionary page into p.dict.
-func (p *userPages) readDictionary(pg *file.DictionaryPage, mem memory.Allocator) bool {
+func (p *columnPages) readDictionary(pg *file.DictionaryPage, mem memory.Allocator) bool {
 	if enc := parquet.Encoding(pg.Encoding()); enc != parquet.Encodings.Plain && enc != parquet.Encodings.PlainDict {
 		return false
 	}
@@ -365,7 +387,7 @@ func (p *userPages) readDictionary(pg *file.DictionaryPage, mem memory.Allocator
 }
 
 // close releases the dictionary and the page reader.
-func (p *userPages) close() {
+func (p *columnPages) close() {
 	if p.dict != nil {
 		p.dict.Release()
 		p.dict = nil
@@ -375,7 +397,7 @@ func (p *userPages) close() {
 
 // atEnd reports whether the chunk's pages end where its rows do (every
 // data page after the last row read is empty).
-func (p *userPages) atEnd(mem memory.Allocator) bool {
+func (p *columnPages) atEnd(mem memory.Allocator) bool {
 	if p.left > 0 {
 		return false
 	}
@@ -394,12 +416,13 @@ type hybridRLE struct {
 	left  int    // values left in the current run
 	rle   bool   // the current run repeats val
 	val   uint32 // an RLE run's value
-	bits  []byte // a bit-packed run's bytes
+	bits  []byte // a bit-packed run's bytes, and 8 zero bytes
 	bit   uint   // the next value's bit offset in bits
+	pad   []byte // bits' array, reused
 }
 
 func (h *hybridRLE) init(data []byte, width uint) {
-	*h = hybridRLE{data: data, width: width}
+	*h = hybridRLE{data: data, width: width, pad: h.pad}
 }
 
 // nextRun starts the next run; false if there is none, or it is
@@ -419,7 +442,10 @@ func (h *hybridRLE) nextRun() bool {
 		if size > uint64(len(h.data)) {
 			return false
 		}
-		h.bits, h.data = h.data[:size], h.data[size:]
+		// Copied with 8 zero bytes after, so that every value can be
+		// read with one 8-byte load.
+		h.pad = append(append(h.pad[:0], h.data[:size]...), 0, 0, 0, 0, 0, 0, 0, 0)
+		h.bits, h.data = h.pad, h.data[size:]
 		h.left, h.rle, h.bit = int(groups*8), false, 0
 		return true
 	}
@@ -466,7 +492,7 @@ func (h *hybridRLE) decode(out []uint32) bool {
 }
 
 // unpack reads len(out) values of the current bit-packed run (they are
-// there: a run's bytes hold all its values).
+// there: a run's bytes hold all its values, and 8 zero bytes follow).
 func (h *hybridRLE) unpack(out []uint32) {
 	w := h.width
 	if w == 0 {
@@ -475,20 +501,8 @@ func (h *hybridRLE) unpack(out []uint32) {
 	}
 	mask := uint64(1)<<w - 1
 	bits, bit := h.bits, h.bit
-	i := 0
-	// While 8 bytes can be loaded at the value's byte, one load a value.
-	for ; i < len(out); i++ {
-		b := bit >> 3
-		if b+8 > uint(len(bits)) {
-			break
-		}
-		out[i] = uint32(binary.LittleEndian.Uint64(bits[b:]) >> (bit & 7) & mask)
-		bit += w
-	}
-	for ; i < len(out); i++ {
-		var word [8]byte
-		copy(word[:], bits[bit>>3:])
-		out[i] = uint32(binary.LittleEndian.Uint64(word[:]) >> (bit & 7) & mask)
+	for i := range out {
+		out[i] = uint32(binary.LittleEndian.Uint64(bits[bit>>3:]) >> (bit & 7) & mask)
 		bit += w
 	}
 	h.bit = bit
