@@ -70,7 +70,7 @@ func userColumnFile(t *testing.T, n, users int, binaryIDs, required bool, props 
 	return buf.Bytes()
 }
 
-// readUserColumn reads user_id of data raw (see rawUser), with every row
+// readUserColumn reads user_id of data raw (see rawColumn), with every row
 // group's failAt-th data page made undecodable (0: none).
 func readUserColumn(t *testing.T, data []byte, batch, failAt int, seed maphash.Seed) (readResult, error) {
 	t.Helper()

@@ -387,7 +387,7 @@ func (r *EventReader) fill() error {
 		sel, b.Users = r.internDictUsers(&users, inPeriod, sel, b.Users[:0])
 		r.counts.NullUser += int64(len(inPeriod) - len(sel))
 	} else if hs := userHashes(rec, len(r.cols)); hs != nil && users.plainStrings() && users.str.kind == strOff32 {
-		// Read with the column chunk reader (see rawUser): the decoder
+		// Read raw from plain pages (see rawColumn): the decoder
 		// hashed the ids already. Rows with a null or empty id are left out.
 		str := &users.str
 		off := str.off32

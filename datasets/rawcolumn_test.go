@@ -17,7 +17,7 @@ type readResult struct {
 	vals   []*string // nil for null
 	hashes []uint64  // per row: its hash, if its batch carried hashes
 	hashed []bool    // per row: whether its batch carried hashes
-	raw    bool      // the column was read raw (see rawUser)
+	raw    bool      // the column was read raw (see rawColumn)
 	stats  rawStats
 }
 
@@ -101,7 +101,7 @@ func badHash(res readResult, seed maphash.Seed) int {
 }
 
 // FuzzOpenRawUser reads a string column of arbitrary bytes through pqarrow
-// and as the raw user column (see rawUser): the raw read gives records or
+// and as the raw user column (see rawColumn): the raw read gives records or
 // an *InputError, never a panic; when both reads succeed they give the same
 // values row for row, and every non-null row's hash is the user table's
 // hash of its value (a wrong hash could give one user two numbers).

@@ -20,10 +20,11 @@ import (
 // a small array, instead of a copy of the id's bytes and a probe of the user
 // table (a cache miss at 10⁵–10⁶ users) per row.
 //
-// Since then, a flat user column of a Parquet file is read raw (see
-// rawUser), which costs less in all (arrow-go's dictionary reader hashes
-// every entry of every row group into a memo table of its own); this path
-// remains for user columns the raw read does not take.
+// A flat user column of a Parquet file is read raw (see rawColumn): rows
+// of dictionary pages come as a dictionary array over the row group's
+// dictionary, and take this path too, without arrow-go's dictionary reader
+// (which hashes every entry of every row group into a memo table of its
+// own).
 
 // Marks in EventReader.dictIDs, besides a UserIndex number.
 const (

@@ -23,7 +23,7 @@ func rawDictRecord(rec arrow.RecordBatch) bool {
 }
 
 // TestEventReaderDictionaryUsersNumberLikeRows reads the same events from
-// Parquet, whose user_id the reader takes raw (see rawUser), or, without
+// Parquet, whose user_id the reader takes raw (see rawColumn), or, without
 // that, dictionary-encoded (interned once per dictionary entry) when every
 // page of it is, and from Arrow IPC, whose plain strings are interned row
 // by row: every row gets the same user number, so users are numbered in
@@ -50,8 +50,9 @@ func TestEventReaderDictionaryUsersNumberLikeRows(t *testing.T) {
 	}
 }
 
-// testDictionaryUsers reads the events with the user column read raw (see
-// rawUser, the default), and once more through pqarrow only (noRawUser):
+// testDictionaryUsers reads the events with the user and dimension columns
+// read raw (see rawColumn, the default), and once more through pqarrow only
+// (noRawUser):
 // as a dictionary when wantDict (every page is dictionary-encoded), else
 // plain (pages that fell back to plain encoding after dictionary ones),
 // from 1 or 2 decoders; required: the user column is
