@@ -3,6 +3,7 @@ package datasets
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -293,4 +295,58 @@ func FuzzHybridRLE(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRawColumnErrorNamesColumn corrupts the bit width of the user
+// column's dictionary indices: the page decoder hands the row group to
+// arrow-go's reader, whose error names the file and the column.
+func TestRawColumnErrorNamesColumn(t *testing.T) {
+	const n = 16
+	ids := make([]any, n)
+	times := make([]any, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("user-%d", i%2)
+		times[i] = i
+	}
+	fields := []arrow.Field{{Name: "user_id", Type: arrow.BinaryTypes.String}, {Name: "event_time", Type: arrow.PrimitiveTypes.Int64}}
+	cols := []arrow.Array{strArr(ids...), int64Arr(times...)}
+	for _, c := range cols {
+		defer c.Release()
+	}
+	schema := arrow.NewSchema(fields, nil)
+	rec := array.NewRecordBatch(schema, cols, n)
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Uncompressed),
+		parquet.WithStats(false)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	pf, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := pf.MetaData().RowGroup(0).ColumnChunk(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The chunk ends with its data page's values: the indices' bit width
+	// (1), one bit-packed run of 2 groups (header 5) and their 2 bytes.
+	end := cc.DictionaryPageOffset() + cc.TotalCompressedSize()
+	if v := data[end-4 : end-2]; v[0] != 1 || v[1] != 5 {
+		t.Fatalf("the user column's page does not end as expected: % x", data[end-8:end])
+	}
+	data[end-4] = 40
+	_, err = readUserColumn(t, data, 100, 0, maphash.MakeSeed())
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.File != "t.parquet" || ie.Column != "user_id" || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("error %v, want a corrupt-input error naming t.parquet and user_id", err)
+	}
 }

@@ -156,7 +156,7 @@ func (u *rawColumn) openReader() error {
 	}
 	bcr, ok := cr.(*file.ByteArrayColumnChunkReader)
 	if !ok {
-		return fmt.Errorf("%w: column %q is not a byte array column", ErrColumnType, u.name)
+		return fmt.Errorf("%w: not a byte array column", ErrColumnType)
 	}
 	u.cr = bcr
 	return nil
@@ -179,7 +179,7 @@ func (u *rawColumn) fallBack() error {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	if skipped != u.rowsRead {
-		return fmt.Errorf("%w: column %q holds fewer rows than its row group", ErrRowCount, u.name)
+		return fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
 	}
 	return nil
 }
@@ -208,7 +208,7 @@ func (u *rawColumn) atEnd() error {
 		}
 	}
 	if u.cr.HasNext() {
-		return fmt.Errorf("%w: column %q holds more rows than its row group", ErrRowCount, u.name)
+		return fmt.Errorf("%w: the column holds more rows than its row group", ErrRowCount)
 	}
 	if err := u.cr.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -291,10 +291,10 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 			if err := u.cr.Err(); err != nil {
 				return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
-			return nil, nil, fmt.Errorf("%w: column %q holds fewer rows than its row group", ErrRowCount, u.name)
+			return nil, nil, fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
 		}
 		if lvls > int64(n-row) || nv < 0 || nv > int(lvls) || (u.maxDef == 0 && nv != int(lvls)) {
-			return nil, nil, fmt.Errorf("%w: a page of column %q returned more values than asked", ErrCorrupt, u.name)
+			return nil, nil, fmt.Errorf("%w: a page returned more values than asked", ErrCorrupt)
 		}
 		vals := u.vals[:nv]
 		// The values alias the page (or its dictionary): copy them now.
@@ -303,7 +303,7 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 			size += len(v)
 		}
 		if int64(len(data))+int64(size) > math.MaxInt32 {
-			return nil, nil, fmt.Errorf("%w: the values of column %q in one batch exceed 2 GiB", ErrBudget, u.name)
+			return nil, nil, fmt.Errorf("%w: the values of one batch exceed 2 GiB", ErrBudget)
 		}
 		if len(data)+size > cap(data) {
 			dataBuf.Reserve(max(2*cap(data), len(data)+size, 1024))
@@ -325,7 +325,7 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 		for _, d := range defs[:lvls] {
 			if d == u.maxDef {
 				if j == nv {
-					return nil, nil, fmt.Errorf("%w: the definition levels and values of column %q disagree", ErrCorrupt, u.name)
+					return nil, nil, fmt.Errorf("%w: the definition levels and values disagree", ErrCorrupt)
 				}
 				v := vals[j]
 				j++
@@ -350,7 +350,7 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 			offs[row] = int32(len(data))
 		}
 		if j != nv {
-			return nil, nil, fmt.Errorf("%w: the definition levels and values of column %q disagree", ErrCorrupt, u.name)
+			return nil, nil, fmt.Errorf("%w: the definition levels and values disagree", ErrCorrupt)
 		}
 	}
 	dataBuf.ResizeNoShrink(len(data))
@@ -425,7 +425,7 @@ func (p *parquetSource) withRaw(rec arrow.RecordBatch, n int) (arrow.RecordBatch
 			r++
 			vals, hs, err := u.read(n, p.mem)
 			if err != nil {
-				return nil, err
+				return nil, &InputError{Column: u.name, RowGroup: -1, Err: err}
 			}
 			cols = append(cols, vals)
 			fields[j].Type = vals.DataType()

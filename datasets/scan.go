@@ -546,7 +546,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			p.rr = rr
 			for _, u := range p.raws {
 				if err := u.start(p.pf, p.rg, p.mem); err != nil {
-					return nil, err
+					return nil, &InputError{Column: u.name, RowGroup: -1, Err: err}
 				}
 			}
 		}
@@ -588,7 +588,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 		}
 		for _, u := range p.raws {
 			if err := u.atEnd(); err != nil {
-				return nil, err
+				return nil, &InputError{Column: u.name, RowGroup: -1, Err: err}
 			}
 			u.finish()
 		}
