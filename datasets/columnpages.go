@@ -42,11 +42,17 @@ type columnPages struct {
 	typ    arrow.DataType // of the dictionary: string or binary
 	hashed bool           // plain batches carry hashes under seed
 	seed   maphash.Seed
+	// int64s: the column's physical type is INT64 (else BYTE_ARRAY); its
+	// batches are int64 values, from a dictionary's entries or not.
+	int64s bool
 
-	dict     arrow.Array // the row group's dictionary, once its page is read
+	haveDict bool        // the dictionary page was read
+	dictLen  int         // its entries
+	dict     arrow.Array // a byte array column's dictionary
 	dictOff  []int32
 	dictData []byte
-	dataSeen bool // a data page came: no dictionary page may follow
+	dictI64  []int64 // an INT64 column's dictionary
+	dataSeen bool    // a data page came: no dictionary page may follow
 
 	// The current data page.
 	left   int  // its rows not read yet
@@ -57,6 +63,7 @@ type columnPages struct {
 
 	levels []uint32 // scratch: a run of rows' definition levels
 	vals   []uint32 // scratch: a run of rows' dictionary indices
+	vals64 []int64  // scratch: a run of rows' int64 values
 
 	// failAt > 0 makes the failAt-th data page undecodable (tests of
 	// rawColumn.fallBack).
@@ -70,6 +77,8 @@ type pageBatch struct {
 	n      int
 	idxBuf *memory.Buffer
 	idx    []int32
+	valBuf *memory.Buffer // an INT64 column's values
+	i64    []int64
 	valid  *memory.Buffer // nil: no null so far
 	nulls  int
 
@@ -83,7 +92,7 @@ type pageBatch struct {
 }
 
 func (b *pageBatch) release() {
-	for _, buf := range []*memory.Buffer{b.idxBuf, b.valid, b.offBuf, b.hashBuf, b.dataBuf} {
+	for _, buf := range []*memory.Buffer{b.idxBuf, b.valBuf, b.valid, b.offBuf, b.hashBuf, b.dataBuf} {
 		if buf != nil {
 			buf.Release()
 		}
@@ -167,7 +176,7 @@ func (p *columnPages) inDictionary(idx []uint32) bool {
 	for _, v := range idx {
 		hi = max(hi, v)
 	}
-	return len(idx) == 0 || uint64(hi) < uint64(len(p.dictOff)-1)
+	return len(idx) == 0 || uint64(hi) < uint64(p.dictLen)
 }
 
 // entry is dictionary entry k's bytes (k must be in range).
@@ -180,9 +189,15 @@ func (p *columnPages) entry(k int32) []byte {
 // not counted as read, and the caller falls back.
 func (p *columnPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) {
 	b = &pageBatch{n: n}
-	b.idxBuf = memory.NewResizableBuffer(mem)
-	b.idxBuf.Resize(4 * n)
-	b.idx = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(b.idxBuf.Bytes()))), n)
+	if p.int64s {
+		b.valBuf = memory.NewResizableBuffer(mem)
+		b.valBuf.Resize(8 * n)
+		b.i64 = unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(b.valBuf.Bytes()))), n)
+	} else {
+		b.idxBuf = memory.NewResizableBuffer(mem)
+		b.idxBuf.Resize(4 * n)
+		b.idx = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(b.idxBuf.Bytes()))), n)
+	}
 	defer func() {
 		if !ok {
 			b.release()
@@ -212,7 +227,11 @@ func (p *columnPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) 
 				nv += int(l)
 			}
 		}
-		if p.isDict && nv == k && !b.plain {
+		if p.int64s {
+			if !p.readInt64s(b, row, k, levels, nv, mem) {
+				return b, false
+			}
+		} else if p.isDict && nv == k && !b.plain {
 			// No null among the k rows: the indices go straight into
 			// the batch.
 			dst := b.idx[row : row+k]
@@ -274,6 +293,51 @@ func (p *columnPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) 
 	return b, true
 }
 
+// readInt64s reads k rows of an INT64 column into b from row on: nv of
+// them have values, levels says which (nil when all do).
+func (p *columnPages) readInt64s(b *pageBatch, row, k int, levels []uint32, nv int, mem memory.Allocator) bool {
+	out := b.i64[row : row+k]
+	vals := out // the nv values in order: out itself without nulls
+	if nv < k {
+		vals = resize(p.vals64, nv)
+		p.vals64 = vals
+	}
+	if p.isDict {
+		idx := resize(p.vals, nv)
+		p.vals = idx
+		if !p.idx.decode(idx) || !p.inDictionary(idx) {
+			return false
+		}
+		dict := p.dictI64
+		for r, j := range idx {
+			vals[r] = dict[j]
+		}
+	} else {
+		if len(p.plain)/8 < nv {
+			return false
+		}
+		src := p.plain[:8*nv]
+		p.plain = p.plain[8*nv:]
+		for r := range vals {
+			vals[r] = int64(binary.LittleEndian.Uint64(src[8*r:]))
+		}
+	}
+	if nv == k {
+		return true
+	}
+	j := 0
+	for r := range k {
+		if levels[r] == 0 {
+			out[r] = 0
+			b.setNull(row+r, mem)
+			continue
+		}
+		out[r] = vals[j]
+		j++
+	}
+	return true
+}
+
 // nextPage moves to the next data page that has rows, reading a
 // dictionary page on the way. false: the end of the chunk, an error of
 // the page reader, or a page not decoded here.
@@ -283,9 +347,10 @@ func (p *columnPages) nextPage(mem memory.Allocator) bool {
 		var rows int
 		switch pg := p.pr.Page().(type) {
 		case *file.DictionaryPage:
-			if p.dict != nil || p.dataSeen || !p.readDictionary(pg, mem) {
+			if p.haveDict || p.dataSeen || !p.readDictionary(pg, mem) {
 				return false
 			}
+			p.haveDict = true
 			continue
 		case *file.DataPageV1:
 			rows, data = int(pg.NumValues()), pg.Data()
@@ -321,7 +386,7 @@ func (p *columnPages) nextPage(mem memory.Allocator) bool {
 		case parquet.Encodings.Plain:
 			p.isDict, p.plain = false, data
 		case parquet.Encodings.PlainDict, parquet.Encodings.RLEDict:
-			if p.dict == nil || (len(data) == 0 && rows > 0) {
+			if !p.haveDict || (len(data) == 0 && rows > 0) {
 				return false
 			}
 			if rows > 0 {
@@ -342,13 +407,25 @@ func (p *columnPages) nextPage(mem memory.Allocator) bool {
 	return false
 }
 
-// readDictionary decodes a PLAIN dictionary page into p.dict.
+// readDictionary decodes a PLAIN dictionary page into p.dict (or
+// p.dictI64).
 func (p *columnPages) readDictionary(pg *file.DictionaryPage, mem memory.Allocator) bool {
 	if enc := parquet.Encoding(pg.Encoding()); enc != parquet.Encodings.Plain && enc != parquet.Encodings.PlainDict {
 		return false
 	}
 	n := int(pg.NumValues())
 	data := pg.Data()
+	if p.int64s {
+		if n < 0 || n > len(data)/8 {
+			return false
+		}
+		p.dictI64 = make([]int64, n)
+		for i := range p.dictI64 {
+			p.dictI64[i] = int64(binary.LittleEndian.Uint64(data[8*i:]))
+		}
+		p.dictLen = n
+		return true
+	}
 	if n < 0 || n > len(data)/4 {
 		return false
 	}
@@ -382,7 +459,7 @@ func (p *columnPages) readDictionary(pg *file.DictionaryPage, mem memory.Allocat
 	d.Release()
 	offBuf.Release()
 	dataBuf.Release()
-	p.dictOff, p.dictData = offs, out
+	p.dictOff, p.dictData, p.dictLen = offs, out, n
 	return true
 }
 

@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -348,5 +349,150 @@ func TestRawColumnErrorNamesColumn(t *testing.T) {
 	var ie *InputError
 	if !errors.As(err, &ie) || ie.File != "t.parquet" || ie.Column != "user_id" || !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("error %v, want a corrupt-input error naming t.parquet and user_id", err)
+	}
+}
+
+// readInt64Column reads INT64 column col of data, raw (see rawColumn,
+// with every row group's failAt-th data page made undecodable) or through
+// pqarrow: its values (nil for null), the arrow type, and the raw read's
+// batches.
+func readInt64Column(t *testing.T, data []byte, col string, raw bool, batch, failAt int) ([]*int64, arrow.DataType, rawStats, error) {
+	t.Helper()
+	opt := ScanOptions{BatchSize: batch, Columns: []string{"user_id", col}}
+	if raw {
+		opt.rawColumns = []string{col}
+	}
+	sc, err := OpenReaderAt("t.parquet", bytes.NewReader(data), int64(len(data)), opt)
+	if err != nil {
+		return nil, nil, rawStats{}, err
+	}
+	defer sc.Close()
+	var u *rawColumn
+	if p, ok := sc.src.(*parquetSource); ok && len(p.raws) == 1 {
+		u = p.raws[0]
+		u.failAt = failAt
+	} else if raw {
+		t.Fatalf("column %s is not read raw", col)
+	}
+	var vals []*int64
+	var typ arrow.DataType
+	for sc.Scan() {
+		arr := sc.Record().Column(1)
+		typ = arr.DataType()
+		var v []int64
+		switch a := arr.(type) {
+		case *array.Int64:
+			v = a.Int64Values()
+		case *array.Timestamp:
+			for _, x := range a.TimestampValues() {
+				v = append(v, int64(x))
+			}
+		default:
+			t.Fatalf("column %s read as %s", col, arr.DataType())
+		}
+		for i := range arr.Len() {
+			if arr.IsNull(i) {
+				vals = append(vals, nil)
+			} else {
+				x := v[i]
+				vals = append(vals, &x)
+			}
+		}
+	}
+	var s rawStats
+	if u != nil {
+		s = u.stats
+	}
+	return vals, typ, s, sc.Err()
+}
+
+// TestInt64PagesReadLikePqarrow is TestUserPagesReadLikePqarrow for INT64
+// columns (an int64 and a timestamp, nullable or not, few or many distinct
+// values): read raw, every row is pqarrow's, in pqarrow's arrow type; with
+// a delta encoding (or an undecodable page) the column chunk reader reads
+// the rest.
+func TestInt64PagesReadLikePqarrow(t *testing.T) {
+	const rows, rg = 9000, 3000
+	base := []parquet.WriterProperty{parquet.WithMaxRowGroupLength(rg), parquet.WithDataPageSize(1024), parquet.WithBatchSize(500)}
+	for _, tc := range []struct {
+		name       string
+		props      []parquet.WriterProperty
+		wantReader bool
+	}{
+		{"dictionary v1", nil, false},
+		{"dictionary v2 zstd", []parquet.WriterProperty{parquet.WithDataPageVersion(parquet.DataPageV2), parquet.WithCompression(compress.Codecs.Zstd)}, false},
+		{"plain", []parquet.WriterProperty{parquet.WithDictionaryDefault(false)}, false},
+		{"delta binary packed", []parquet.WriterProperty{parquet.WithDictionaryDefault(false), parquet.WithEncodingFor("n", parquet.Encodings.DeltaBinaryPacked), parquet.WithEncodingFor("t", parquet.Encodings.DeltaBinaryPacked)}, true},
+	} {
+		for _, distinct := range []int{5, 100000} {
+			t.Run(fmt.Sprintf("%s/distinct=%d", tc.name, distinct), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(3, uint64(distinct)))
+				ids, ns, ts := make([]any, rows), make([]any, rows), make([]any, rows)
+				for i := range rows {
+					ids[i] = fmt.Sprintf("u%d", i%50)
+					if rng.IntN(10) > 0 {
+						ns[i] = rng.IntN(distinct) - distinct/2
+					}
+					ts[i] = time.UnixMilli(1_700_000_000_000 + int64(rng.IntN(distinct)))
+				}
+				tb := array.NewTimestampBuilder(memory.DefaultAllocator, &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"})
+				defer tb.Release()
+				for _, v := range ts {
+					tb.AppendTime(v.(time.Time))
+				}
+				cols := []arrow.Array{strArr(ids...), int64Arr(ns...), tb.NewArray()}
+				for _, c := range cols {
+					defer c.Release()
+				}
+				schema := arrow.NewSchema([]arrow.Field{
+					{Name: "user_id", Type: arrow.BinaryTypes.String},
+					{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+					{Name: "t", Type: cols[2].DataType()},
+				}, nil)
+				rec := array.NewRecordBatch(schema, cols, rows)
+				defer rec.Release()
+				var buf bytes.Buffer
+				props := append(append([]parquet.WriterProperty{}, base...), tc.props...)
+				w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(props...), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Write(rec); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				data := buf.Bytes()
+				for _, col := range []string{"n", "t"} {
+					want, wantType, _, err := readInt64Column(t, data, col, false, 1<<16, 0)
+					if err != nil || len(want) != rows {
+						t.Fatalf("%s through pqarrow: %d rows, %v", col, len(want), err)
+					}
+					for _, batch := range []int{7, 1000, 1 << 16} {
+						for _, failAt := range []int{0, 2} {
+							got, gotType, s, err := readInt64Column(t, data, col, true, batch, failAt)
+							if err != nil {
+								t.Fatalf("%s batch %d failAt %d: %v", col, batch, failAt, err)
+							}
+							if !arrow.TypeEqual(gotType, wantType) {
+								t.Fatalf("%s: read raw as %s, pqarrow %s", col, gotType, wantType)
+							}
+							for i := range max(len(got), len(want)) {
+								if i >= len(got) || i >= len(want) || (got[i] == nil) != (want[i] == nil) || (got[i] != nil && *got[i] != *want[i]) {
+									t.Fatalf("%s batch %d failAt %d: row %d differs (raw %d rows, pqarrow %d)", col, batch, failAt, i, len(got), len(want))
+								}
+							}
+							switch {
+							case failAt == 0 && ((s.intBatches > 0) == tc.wantReader || (s.readerBatches > 0) != tc.wantReader):
+								t.Fatalf("%s batch %d: batches %+v, want through the reader: %v", col, batch, s, tc.wantReader)
+							case failAt > 0 && (s.fallBacks == 0 || s.readerBatches == 0):
+								t.Fatalf("%s batch %d: a page of every row group was undecodable, yet batches %+v", col, batch, s)
+							}
+						}
+					}
+				}
+			})
+		}
 	}
 }

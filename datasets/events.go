@@ -291,7 +291,7 @@ func (r *EventReader) openNext() bool {
 		userSeed: r.users.seed()}
 	if !r.noRawUser {
 		opt.rawUser = r.spec.User
-		opt.rawDicts = r.spec.Dimensions
+		opt.rawColumns = r.cols
 	}
 	s, err := in.open(opt)
 	if err != nil {

@@ -55,9 +55,14 @@ type rawColumn struct {
 	hashed   bool
 	seed     maphash.Seed
 	dictType *arrow.DictionaryType // of batches from dictionary pages
-	cr       *file.ByteArrayColumnChunkReader
-	vals     []parquet.ByteArray
-	defs     []int16
+	// int64s: the column is INT64, read into arrays of typ (int64 or a
+	// timestamp of milli-, micro- or nanoseconds: pqarrow's zero-copy
+	// types, the same bits), never as dictionaries.
+	int64s bool
+	cr     chunkReader // the column chunk reader, once the pages handed over
+	vals   []parquet.ByteArray
+	vals64 []int64
+	defs   []int16
 
 	// The current row group: its pages (nil once or unless handed to cr),
 	// and the rows of it read so far.
@@ -72,12 +77,21 @@ type rawColumn struct {
 	failAt int
 }
 
+// chunkReader is what rawColumn needs of arrow-go's typed column chunk
+// readers (ByteArrayColumnChunkReader, Int64ColumnChunkReader).
+type chunkReader interface {
+	HasNext() bool
+	Err() error
+	Close() error
+	Skip(int64) (int64, error)
+}
+
 // rawStats counts a raw column's batches by how they were read:
-// from pages as a dictionary array, from pages as plain ids, or by the
-// column chunk reader; and the row groups handed from pages to the column
+// from pages as a dictionary array, from pages as plain strings, from
+// pages as int64s, or by the column chunk reader; and the row groups handed from pages to the column
 // chunk reader.
 type rawStats struct {
-	dictBatches, plainBatches, readerBatches, fallBacks int
+	dictBatches, plainBatches, intBatches, readerBatches, fallBacks int
 }
 
 // rawColumnLeaf returns the raw reader of column c, or nil if c must
@@ -109,20 +123,40 @@ func (p *parquetSource) rawColumnLeaf(c string, fields []int) *rawColumn {
 		return nil
 	}
 	col := md.Schema.Column(leaf)
-	if col.PhysicalType() != parquet.Types.ByteArray || col.MaxRepetitionLevel() != 0 ||
-		col.MaxDefinitionLevel() > 1 || col.Path() != c {
+	if col.MaxRepetitionLevel() != 0 || col.MaxDefinitionLevel() > 1 || col.Path() != c {
 		return nil
 	}
 	var typ arrow.DataType
 	ft := full.Field(fields[pos]).Type
-	if d, ok := ft.(*arrow.DictionaryType); ok {
-		ft = d.ValueType
-	}
-	switch ft.ID() {
-	case arrow.STRING:
-		typ = arrow.BinaryTypes.String
-	case arrow.BINARY:
-		typ = arrow.BinaryTypes.Binary
+	int64s := false
+	switch col.PhysicalType() {
+	case parquet.Types.ByteArray:
+		if d, ok := ft.(*arrow.DictionaryType); ok {
+			ft = d.ValueType
+		}
+		switch ft.ID() {
+		case arrow.STRING:
+			typ = arrow.BinaryTypes.String
+		case arrow.BINARY:
+			typ = arrow.BinaryTypes.Binary
+		default:
+			return nil
+		}
+	case parquet.Types.Int64:
+		// The types pqarrow hands over without a conversion (see its
+		// transferColumnData): the values are the column's bits.
+		switch t := ft.(type) {
+		case *arrow.Int64Type:
+			typ = t
+		case *arrow.TimestampType:
+			if t.Unit != arrow.Millisecond && t.Unit != arrow.Microsecond && t.Unit != arrow.Nanosecond {
+				return nil
+			}
+			typ = t
+		default:
+			return nil
+		}
+		int64s = true
 	default:
 		return nil
 	}
@@ -132,7 +166,7 @@ func (p *parquetSource) rawColumnLeaf(c string, fields []int) *rawColumn {
 			return nil
 		}
 	}
-	return &rawColumn{name: c, leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ,
+	return &rawColumn{name: c, leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ, int64s: int64s,
 		dictType: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: typ}}
 }
 
@@ -142,7 +176,7 @@ func (u *rawColumn) start(pf *file.Reader, rg int, mem memory.Allocator) error {
 	u.finish()
 	u.pf, u.rg, u.mem, u.rowsRead = pf, rg, mem, 0
 	if pr, err := pf.RowGroup(rg).GetColumnPageReader(u.leaf); err == nil {
-		u.pages = &columnPages{pr: pr, maxDef: u.maxDef, typ: u.typ, hashed: u.hashed, seed: u.seed, failAt: u.failAt}
+		u.pages = &columnPages{pr: pr, maxDef: u.maxDef, typ: u.typ, hashed: u.hashed, seed: u.seed, int64s: u.int64s, failAt: u.failAt}
 		return nil
 	}
 	return u.openReader()
@@ -154,11 +188,19 @@ func (u *rawColumn) openReader() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	bcr, ok := cr.(*file.ByteArrayColumnChunkReader)
-	if !ok {
-		return fmt.Errorf("%w: not a byte array column", ErrColumnType)
+	switch cr.(type) {
+	case *file.ByteArrayColumnChunkReader:
+		if u.int64s {
+			return fmt.Errorf("%w: not an INT64 column", ErrColumnType)
+		}
+	case *file.Int64ColumnChunkReader:
+		if !u.int64s {
+			return fmt.Errorf("%w: not a byte array column", ErrColumnType)
+		}
+	default:
+		return fmt.Errorf("%w: neither a byte array nor an INT64 column", ErrColumnType)
 	}
-	u.cr = bcr
+	u.cr = cr.(chunkReader)
 	return nil
 }
 
@@ -225,6 +267,12 @@ func (u *rawColumn) read(n int, mem memory.Allocator) (vals, hashes arrow.Array,
 		if ok {
 			u.rowsRead += int64(n)
 			defer b.release()
+			if u.int64s {
+				u.stats.intBatches++
+				d := array.NewData(u.typ, n, []*memory.Buffer{b.valid, b.valBuf}, nil, b.nulls, 0)
+				defer d.Release()
+				return array.MakeFromData(d), nil, nil
+			}
 			if b.plain {
 				u.stats.plainBatches++
 				b.dataBuf.ResizeNoShrink(len(b.data))
@@ -248,11 +296,88 @@ func (u *rawColumn) read(n int, mem memory.Allocator) (vals, hashes arrow.Array,
 	}
 	u.rowsRead += int64(n)
 	u.stats.readerBatches++
+	if u.int64s {
+		return u.readInt64Batch(n, mem)
+	}
 	return u.readBatch(n, mem)
+}
+
+// readInt64Batch is readBatch for an INT64 column.
+func (u *rawColumn) readInt64Batch(n int, mem memory.Allocator) (vals, hashes arrow.Array, err error) {
+	cr := u.cr.(*file.Int64ColumnChunkReader)
+	valBuf := memory.NewResizableBuffer(mem)
+	var validBuf *memory.Buffer
+	defer func() {
+		valBuf.Release()
+		if validBuf != nil {
+			validBuf.Release()
+		}
+	}()
+	valBuf.Resize(8 * n)
+	out := unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(valBuf.Bytes()))), n)
+	u.vals64 = resize(u.vals64, n)
+	if u.maxDef > 0 {
+		u.defs = resize(u.defs, n)
+	}
+	nulls := 0
+	row := 0
+	for row < n {
+		var defs []int16
+		if u.maxDef > 0 {
+			defs = u.defs[:n-row]
+		}
+		lvls, nv, err := cr.ReadBatch(int64(n-row), u.vals64[:n-row], defs, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if lvls <= 0 {
+			if err := cr.Err(); err != nil {
+				return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			return nil, nil, fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
+		}
+		if lvls > int64(n-row) || nv < 0 || nv > int(lvls) || (u.maxDef == 0 && nv != int(lvls)) {
+			return nil, nil, fmt.Errorf("%w: a page returned more values than asked", ErrCorrupt)
+		}
+		if u.maxDef == 0 {
+			row += copy(out[row:], u.vals64[:nv])
+			continue
+		}
+		j := 0
+		for _, d := range defs[:lvls] {
+			if d == u.maxDef {
+				if j == nv {
+					return nil, nil, fmt.Errorf("%w: the definition levels and values disagree", ErrCorrupt)
+				}
+				out[row] = u.vals64[j]
+				j++
+			} else {
+				if validBuf == nil {
+					validBuf = memory.NewResizableBuffer(mem)
+					validBuf.Resize(int(bitutil.BytesForBits(int64(n))))
+					valid := validBuf.Bytes()
+					for i := range valid {
+						valid[i] = 0xff
+					}
+				}
+				bitutil.ClearBit(validBuf.Bytes(), row)
+				nulls++
+				out[row] = 0
+			}
+			row++
+		}
+		if j != nv {
+			return nil, nil, fmt.Errorf("%w: the definition levels and values disagree", ErrCorrupt)
+		}
+	}
+	d := array.NewData(u.typ, n, []*memory.Buffer{validBuf, valBuf}, nil, nulls, 0)
+	defer d.Release()
+	return array.MakeFromData(d), nil, nil
 }
 
 // readBatch is read with the column chunk reader.
 func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.Array, err error) {
+	cr := u.cr.(*file.ByteArrayColumnChunkReader)
 	offBuf := memory.NewResizableBuffer(mem)
 	hashBuf := memory.NewResizableBuffer(mem)
 	dataBuf := memory.NewResizableBuffer(mem)
@@ -283,12 +408,12 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 		if u.maxDef > 0 {
 			defs = u.defs[:n-row]
 		}
-		lvls, nv, err := u.cr.ReadBatchInPage(int64(n-row), u.vals[:n-row], defs, nil)
+		lvls, nv, err := cr.ReadBatchInPage(int64(n-row), u.vals[:n-row], defs, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		if lvls <= 0 {
-			if err := u.cr.Err(); err != nil {
+			if err := cr.Err(); err != nil {
 				return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 			}
 			return nil, nil, fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
@@ -364,13 +489,12 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 	return array.MakeFromData(idData), array.MakeFromData(hData), nil
 }
 
-// setRawColumns sets up the raw columns opt asks for (see rawColumn),
-// leaving at least one projected column to pqarrow.
+// setRawColumns sets up the raw columns opt asks for (see rawColumn).
 func (p *parquetSource) setRawColumns(opt ScanOptions, fields []int) {
-	names := append([]string{opt.rawUser}, opt.rawDicts...)
+	names := append([]string{opt.rawUser}, opt.rawColumns...)
 	taken := make(map[string]bool)
 	for i, c := range names {
-		if c == "" || taken[c] || len(p.raws)+1 >= len(fields) {
+		if c == "" || taken[c] {
 			continue
 		}
 		u := p.rawColumnLeaf(c, fields)
@@ -403,11 +527,16 @@ func (p *parquetSource) setRawColumns(opt ScanOptions, fields []int) {
 }
 
 // withRaw reads the next n rows of the raw columns and returns them with
-// rec's columns (the projection less the raw columns) in the projection's
-// order; the user column's hashes, if any, go last.
+// rec's columns (the projection less the raw columns; nil when every
+// column is raw) in the projection's order; the user column's hashes, if
+// any, go last.
 func (p *parquetSource) withRaw(rec arrow.RecordBatch, n int) (arrow.RecordBatch, error) {
 	fields := p.schema.Fields()
-	if int(rec.NumCols())+len(p.raws) != len(fields) {
+	ncols := 0
+	if rec != nil {
+		ncols = int(rec.NumCols())
+	}
+	if ncols+len(p.raws) != len(fields) {
 		return nil, fmt.Errorf("%w: a record batch and the schema have different numbers of columns", ErrCorrupt)
 	}
 	cols := make([]arrow.Array, 0, len(fields)+1)
@@ -448,7 +577,7 @@ func (p *parquetSource) withRaw(rec arrow.RecordBatch, n int) (arrow.RecordBatch
 	if userDict {
 		md = arrow.NewMetadata(append(md.Keys(), rawDictKey), append(md.Values(), ""))
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, rec.NumRows()), nil
+	return array.NewRecordBatch(arrow.NewSchema(fields, &md), cols, int64(n)), nil
 }
 
 // userHashes returns the hash column of a record read with a raw user

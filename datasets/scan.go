@@ -56,11 +56,10 @@ type ScanOptions struct {
 	// userSeed (see userHashes).
 	rawUser  string
 	userSeed maphash.Seed
-	// rawDicts are columns of Columns read the same way, without hashes:
-	// as dictionary arrays where their pages are dictionary-encoded. At
-	// least one column is always left to pqarrow (the batches' row counts
-	// come from its reader).
-	rawDicts []string
+	// rawColumns are columns of Columns read the same way, without hashes:
+	// byte-array ones as dictionary arrays where their pages are
+	// dictionary-encoded, INT64 ones (as int64 or timestamps) as values.
+	rawColumns []string
 	// pool, if set, recycles the large buffers of the records once they
 	// are released (see bufPool); several Scanners may share one.
 	pool *bufPool
@@ -338,6 +337,7 @@ type parquetSource struct {
 	rr       pqarrow.RecordReader
 	rgRows   int64 // footer rows of the current row group
 	rgRead   int64
+	inRG     bool // a row group is being read
 	total    int64
 	footRows int64
 	// raws read columns beside rr (which reads readLeaves, the leaves
@@ -512,7 +512,7 @@ func (p *parquetSource) rowGroup() int { return p.rg }
 
 func (p *parquetSource) next() (arrow.RecordBatch, error) {
 	for {
-		if p.rr == nil && (p.rg < 0 || p.rgRead == p.rgRows) {
+		if !p.inRG {
 			p.total += p.rgRead
 			p.rgRead, p.rgRows = 0, 0
 			if p.stride > 1 && p.rg+1 < p.pf.NumRowGroups() && (p.rg+1)%p.stride != p.offset {
@@ -533,55 +533,65 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			if p.rgRows == 0 {
 				continue
 			}
-			if len(p.leaves) == 0 {
-				continue // handled by the zero-column branch below
-			}
-			if err := p.checkRowGroup(p.rg); err != nil {
-				return nil, err
-			}
-			rr, err := p.fr.GetRecordReader(context.Background(), p.readLeaves, []int{p.rg})
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-			}
-			p.rr = rr
-			for _, u := range p.raws {
-				if err := u.start(p.pf, p.rg, p.mem); err != nil {
-					return nil, &InputError{Column: u.name, RowGroup: -1, Err: err}
+			if len(p.leaves) > 0 {
+				if err := p.checkRowGroup(p.rg); err != nil {
+					return nil, err
+				}
+				if len(p.readLeaves) > 0 {
+					rr, err := p.fr.GetRecordReader(context.Background(), p.readLeaves, []int{p.rg})
+					if err != nil {
+						return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+					}
+					p.rr = rr
+				}
+				for _, u := range p.raws {
+					if err := u.start(p.pf, p.rg, p.mem); err != nil {
+						return nil, &InputError{Column: u.name, RowGroup: -1, Err: err}
+					}
 				}
 			}
+			p.inRG = true
 		}
 		if len(p.leaves) == 0 {
+			if p.rgRead == p.rgRows {
+				p.inRG = false
+				continue
+			}
 			n := min(p.batch, p.rgRows-p.rgRead)
 			p.rgRead += n
 			return array.NewRecordBatch(p.schema, nil, n), nil
 		}
-		if p.rr.Next() {
-			rec := p.rr.RecordBatch()
-			n := rec.NumRows()
-			if n > p.rgRows-p.rgRead {
-				return nil, fmt.Errorf("%w: the row group holds more rows than its footer says", ErrRowCount)
-			}
-			if n == 0 {
-				continue
-			}
+		if len(p.readLeaves) == 0 && p.rgRead < p.rgRows {
+			// Every column is read raw: the batches are cut here.
+			n := min(p.batch, p.rgRows-p.rgRead)
 			p.rgRead += n
-			if len(p.raws) > 0 {
-				out, err := p.withRaw(rec, int(n))
-				if err != nil {
-					return nil, err
+			return p.withRaw(nil, int(n))
+		}
+		if p.rr != nil {
+			if p.rr.Next() {
+				rec := p.rr.RecordBatch()
+				n := rec.NumRows()
+				if n > p.rgRows-p.rgRead {
+					return nil, fmt.Errorf("%w: the row group holds more rows than its footer says", ErrRowCount)
 				}
+				if n == 0 {
+					continue
+				}
+				p.rgRead += n
+				if len(p.raws) > 0 {
+					return p.withRaw(rec, int(n))
+				}
+				rec.Retain()
+				out := array.NewRecordBatch(p.schema, rec.Columns(), n)
+				rec.Release()
 				return out, nil
 			}
-			rec.Retain()
-			out := array.NewRecordBatch(p.schema, rec.Columns(), n)
-			rec.Release()
-			return out, nil
-		}
-		err := p.rr.Err()
-		p.rr.Release()
-		p.rr = nil
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			err := p.rr.Err()
+			p.rr.Release()
+			p.rr = nil
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
 		}
 		if p.rgRead != p.rgRows {
 			return nil, fmt.Errorf("%w: the rows read differ from the row group's row count in the footer", ErrRowCount)
@@ -592,6 +602,7 @@ func (p *parquetSource) next() (arrow.RecordBatch, error) {
 			}
 			u.finish()
 		}
+		p.inRG = false
 	}
 }
 
