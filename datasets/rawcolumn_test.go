@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -216,4 +217,107 @@ func TestRawUserReadsLikePqarrow(t *testing.T) {
 	if rawFiles == 0 || total.dictBatches == 0 {
 		t.Fatalf("raw reads: %d files, batches %+v: want some from dictionary pages", rawFiles, total)
 	}
+}
+
+// readCells reads every string, binary, int64 and timestamp column of
+// data, raw (see rawColumn) or through pqarrow, and returns each column's
+// cells as text ("\x00" for null); nil if there is no such column.
+func readCells(data []byte, raw bool) ([][]string, error) {
+	opt := ScanOptions{MemoryLimit: 64 << 20, MaxAllocation: 16 << 20, BatchSize: 100}
+	sc, err := OpenReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), opt)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, f := range sc.Schema().Fields() {
+		t := f.Type
+		if d, ok := t.(*arrow.DictionaryType); ok {
+			t = d.ValueType
+		}
+		switch t.ID() {
+		case arrow.STRING, arrow.BINARY, arrow.INT64, arrow.TIMESTAMP:
+			names = append(names, f.Name)
+		}
+	}
+	sc.Close()
+	if len(names) == 0 {
+		return nil, nil
+	}
+	opt.Columns = names
+	if raw {
+		opt.rawColumns = names
+	}
+	if sc, err = OpenReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), opt); err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+	cells := make([][]string, len(names))
+	rows := 0
+	for sc.Scan() && rows < 1<<18 {
+		rec := sc.Record()
+		rows += int(rec.NumRows())
+		for c := range names {
+			arr := rec.Column(c)
+			if s, err := NewStringColumn(arr); err == nil {
+				for i := range s.Len() {
+					if s.IsNull(i) {
+						cells[c] = append(cells[c], "\x00")
+					} else {
+						cells[c] = append(cells[c], s.Value(i))
+					}
+				}
+				continue
+			}
+			for i := range arr.Len() {
+				if arr.IsNull(i) {
+					cells[c] = append(cells[c], "\x00")
+				} else {
+					cells[c] = append(cells[c], arr.ValueStr(i))
+				}
+			}
+		}
+	}
+	return cells, sc.Err()
+}
+
+// FuzzOpenRawColumns reads every string, binary, int64 and timestamp
+// column of arbitrary bytes raw (see rawColumn, columnPages) and through
+// pqarrow: the raw read gives records or an *InputError, never a panic;
+// when both succeed, every cell is the same.
+//
+//	go test ./datasets -run '^$' -fuzz FuzzOpenRawColumns -fuzztime 60s
+func FuzzOpenRawColumns(f *testing.F) {
+	p := filepath.Join(f.TempDir(), "seed.parquet")
+	writeParquet(f, p, 300, 70)
+	if data, err := os.ReadFile(p); err == nil {
+		f.Add(data)
+	}
+	seeds, _ := filepath.Glob(filepath.Join(corpusPath(), "parquet", "*", "*"))
+	for _, path := range seeds {
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() > 64<<10 {
+			continue
+		}
+		if data, err := os.ReadFile(path); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := readCells(data, false)
+		if werr != nil || want == nil {
+			return
+		}
+		got, err := readCells(data, true)
+		var ie *InputError
+		if err != nil {
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v (%T) is not an *InputError", err, err)
+			}
+			return
+		}
+		for c := range want {
+			if !slices.Equal(got[c], want[c]) {
+				t.Fatalf("column %d: the raw read (%d cells) differs from pqarrow's (%d)", c, len(got[c]), len(want[c]))
+			}
+		}
+	})
 }
