@@ -22,7 +22,8 @@ import (
 // rows of a dictionary page keep their indices: a batch is an arrow
 // dictionary array over the row group's dictionary (decoded once), and the
 // reader interns each entry once per row group
-// (EventReader.internDictUsers, decodeDim).
+// (EventReader.internDictUsers, decodeDim). INT64 columns (times, numbers)
+// are decoded to values, cheaper than pqarrow's record reader too.
 //
 // Only what the usual writers produce is decoded: a flat column (no
 // repetition, at most one definition level), data pages v1 or v2 whose
@@ -39,7 +40,7 @@ import (
 type columnPages struct {
 	pr     file.PageReader
 	maxDef int16
-	typ    arrow.DataType // of the dictionary: string or binary
+	typ    arrow.DataType // of a byte array column's dictionary: string or binary
 	hashed bool           // plain batches carry hashes under seed
 	seed   maphash.Seed
 	// int64s: the column's physical type is INT64 (else BYTE_ARRAY); its
