@@ -124,6 +124,9 @@ type Consent struct {
 	cats  map[string]*consentState
 	pool  *bufPool // the Scanners' recycled record buffers, while loading
 	hint  int      // users to size a new category's state for, while loading
+	// userRows counts the rows whose users were interned, by the form of
+	// the user column (tests check which path a load took).
+	userRows [numUserForms]int64
 }
 
 // consentState is one category's state, per user (UserIndex number). Each

@@ -46,6 +46,7 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 		DictColumns: []string{cols.Category},
 		pool:        c.pool,
 	}
+	opt = consentUserReads.scanOptions(opt, cols.User, c.users)
 	sc, err := in.open(opt)
 	if err != nil {
 		return err
@@ -95,6 +96,11 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	}()
 
 	var it consentInterner
+	defer func() {
+		for f, n := range it.rows {
+			c.userRows[f] += n
+		}
+	}()
 	for s.Scan() {
 		rec := s.Record()
 		b := <-free
@@ -109,18 +115,23 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	return s.Err()
 }
 
-// consentInterner is the interning stage's buffers.
+// consentInterner is the interning stage's buffers, and its count of the
+// rows it interned by the form of their user column (for tests).
 type consentInterner struct {
-	strs []string
-	ix   []int32
-	out  []uint32
+	strs    []string
+	hashes  []uint64
+	ix      []int32
+	out     []uint32
+	marks   []int32 // internDict's, per dictionary entry
+	touched []int32
+	rows    [numUserForms]int64
 }
 
 // intern reads rec's columns into b and interns the users of the rows that
 // have a user and a category, in row order (consecutive rows of the same
 // user, the usual layout of an export, are looked up once).
 func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *consentBatch, name string, cols ConsentColumns) error {
-	ids, err := newUserColumn(rec.Column(0))
+	ids, err := newConsentUserColumn(rec.Column(0))
 	if err != nil {
 		return inputErr(name, cols.User, -1, err)
 	}
@@ -136,36 +147,8 @@ func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *co
 	cat := &b.cat
 	n := int(rec.NumRows())
 	rows, uids := b.rows[:0], b.uids[:0]
+	hs := userHashes(rec, 4) // the decoder's, when it read the ids raw
 	switch {
-	case ids.plainStrings():
-		// Plain string ids are interned a batch at a time
-		// (internStrings, as the events' are).
-		strs, ix := it.strs[:0], it.ix[:0]
-		prev, have := "", false
-		noNulls := ids.str.valid.bits == nil && !cat.mayBeNull()
-		for i := 0; i < n; i++ {
-			if !noNulls && (cat.IsNull(i) || ids.str.IsNull(i)) {
-				continue
-			}
-			v := ids.str.Value(i)
-			if v == "" {
-				continue
-			}
-			if !have || v != prev {
-				strs = append(strs, v)
-				prev, have = v, true
-			}
-			rows = append(rows, int32(i))
-			ix = append(ix, int32(len(strs)-1))
-		}
-		out := resize(it.out, len(strs))
-		users.internStrings(strs, out)
-		uids = resize(uids, len(rows))
-		for k, j := range ix {
-			uids[k] = out[j]
-		}
-		clear(strs) // they point into the record's buffers
-		it.strs, it.ix, it.out = strs[:0], ix[:0], out[:0]
 	case ids.isInt:
 		var prev int64
 		var u uint32
@@ -180,6 +163,13 @@ func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *co
 			rows = append(rows, int32(i))
 			uids = append(uids, u)
 		}
+		it.rows[userInt] += int64(len(rows))
+	case ids.str.kind == strDict:
+		rows, uids = it.internDict(users, &ids.str, cat, hs, n, rows, uids)
+	case ids.str.kind == strOff32 && hs != nil:
+		rows, uids = it.internRaw(users, &ids.str, cat, hs, n, rows, uids)
+	case ids.str.kind == strOff32:
+		rows, uids = it.internPlain(users, &ids.str, cat, n, rows, uids)
 	default:
 		for i := 0; i < n; i++ {
 			if cat.IsNull(i) {
@@ -190,6 +180,7 @@ func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *co
 				uids = append(uids, u)
 			}
 		}
+		it.rows[userOther] += int64(len(rows))
 	}
 	b.rows, b.uids = rows, uids
 	return nil
