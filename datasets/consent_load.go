@@ -96,11 +96,13 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	}()
 
 	var it consentInterner
-	defer func() {
-		for f, n := range it.rows {
-			c.userRows[f] += n
-		}
-	}()
+	if replay == nil { // a replay reads the rows again
+		defer func() {
+			for f, n := range it.rows {
+				c.userRows[f] += n
+			}
+		}()
+	}
 	for s.Scan() {
 		rec := s.Record()
 		b := <-free
