@@ -124,6 +124,7 @@ type consentInterner struct {
 	hashes  []uint64
 	ix      []int32
 	out     []uint32
+	heads   []int32
 	marks   []int32 // internDict's, per dictionary entry
 	touched []int32
 	rows    [numUserForms]int64
@@ -313,7 +314,10 @@ func (a *consentApplier) applyPlain(b *consentBatch) bool {
 	asOf, uids := a.asOf, b.uids[:len(b.rows)]
 	for k, row := range b.rows {
 		i := int(row)
-		st := a.entry(entries, &dict, int(idx[i]))
+		st := entries[idx[i]] // known after the batch's first row of it
+		if st == nil {
+			st = a.entry(entries, &dict, int(idx[i]))
+		}
 		t := ts[i]
 		switch { // TimeColumn.Value
 		case mul == 1:

@@ -2,11 +2,8 @@ package datasets
 
 import (
 	"errors"
-	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
-
-	"github.com/dpstats/dpstats/internal/prefetch"
 )
 
 // The users of a consent export. The interning goroutine is the load's
@@ -71,64 +68,35 @@ func newConsentUserColumn(arr arrow.Array) (userColumn, error) {
 // users in row order: rows and uids, appended to, are the selected rows
 // and their users. A row whose id is its predecessor's (the usual layout:
 // an export lists a user's records together) takes its number without a
-// probe.
+// probe: only the first row of each run is looked up (UserIndex.internRows).
 func (it *consentInterner) internRaw(users *UserIndex, str *StringColumn, cat *StringColumn, hs []uint64, n int, rows []int32, uids []uint32) ([]int32, []uint32) {
 	off, data := str.off32[:n+1], str.data
 	hs = hs[:n]
-	switch {
-	case str.valid.bits == nil && !cat.mayBeNull():
-		for i := 0; i < n; i++ {
-			if off[i+1] != off[i] {
-				rows = append(rows, int32(i))
-			}
-		}
-	default:
-		for i := 0; i < n; i++ {
-			if off[i+1] != off[i] && !str.valid.isNull(i) && !cat.IsNull(i) {
-				rows = append(rows, int32(i))
-			}
-		}
-	}
-	start := len(uids)
-	uids = resize(uids, len(rows))
-	sel, out := rows[start:], uids[start:]
-	x := users
-	t := x.byString
-	id := func(i int32) string {
-		b := data[off[i]:off[i+1]]
-		return unsafe.String(unsafe.SliceData(b), len(b))
-	}
-	const ahead = 20
-	if prefetch.Available {
-		for j := range min(ahead, len(sel)) {
-			t.prefetch(hs[sel[j]])
-		}
-	}
-	long := len(t.arena) != 0 // some id is compared in the arena
-	const half = 10
-	if prefetch.Available && long {
-		for j := range min(half, len(sel)) {
-			t.prefetchKey(hs[sel[j]])
-		}
-	}
-	prev, prevID := int32(-1), uint32(0)
-	for j, i := range sel {
-		if prefetch.Available {
-			if j+ahead < len(sel) {
-				t.prefetch(hs[sel[j+ahead]])
-			}
-			if long && j+half < len(sel) {
-				t.prefetchKey(hs[sel[j+half]])
-			}
-		}
-		if prev >= 0 && hs[i] == hs[prev] && id(i) == id(prev) {
-			out[j] = prevID
+	heads, ix := it.heads[:0], it.ix[:0] // first rows of runs; each row's run
+	start := len(rows)
+	noNulls := str.valid.bits == nil && !cat.mayBeNull()
+	var ph uint64 // the previous selected row's hash, and its id
+	var pid []byte
+	for i := 0; i < n; i++ {
+		lo, hi := off[i], off[i+1]
+		if lo == hi || (!noNulls && (str.valid.isNull(i) || cat.IsNull(i))) {
 			continue
 		}
-		prevID = x.idHash(id(i), hs[i])
-		out[j], prev = prevID, i
+		if v := data[lo:hi]; len(heads) == 0 || hs[i] != ph || string(v) != string(pid) {
+			heads = append(heads, int32(i))
+			ph, pid = hs[i], v
+		}
+		rows = append(rows, int32(i))
+		ix = append(ix, int32(len(heads)-1))
 	}
-	it.rows[userHashed] += int64(len(sel))
+	out := resize(it.out, len(heads))
+	users.internRows(data, off, heads, hs, out)
+	uids = resize(uids, len(rows))
+	for k, j := range ix {
+		uids[start+k] = out[j]
+	}
+	it.heads, it.ix, it.out = heads[:0], ix[:0], out[:0]
+	it.rows[userHashed] += int64(len(rows) - start)
 	return rows, uids
 }
 
