@@ -178,6 +178,18 @@ func (s *consentState) grow(u uint32) {
 	s.lastG = growInt64s(s.lastG, &s.maps[2], n)
 }
 
+// release frees lastW and lastG, which only loading needs: after it, a
+// state is its firstG (2M users: 32 MB a category less).
+func (s *consentState) release() {
+	for _, k := range []int{0, 2} {
+		if s.maps != nil && s.maps[k] != nil {
+			unmap(s.maps[k])
+			s.maps[k] = nil
+		}
+	}
+	s.lastW, s.lastG = nil, nil
+}
+
 // users returns firstG up to the last user interned: the arrays are
 // sized for more users than the export may hold, and their pages beyond
 // are better left untouched.
@@ -279,6 +291,9 @@ func LoadConsentFrom(inputs []Input, users *UserIndex, asOf time.Time, cols Cons
 				return nil, fmt.Errorf("consent: %w", err)
 			}
 		}
+	}
+	for _, st := range c.cats {
+		st.release()
 	}
 	return c, nil
 }

@@ -142,6 +142,11 @@ func TestConsentUserForms(t *testing.T) {
 					t.Errorf("%d rows interned as form %d, want %d (all %d kept rows as form %d)", n, f, want, kept, tt.want)
 				}
 			}
+			for name, st := range c.cats {
+				if st.lastW != nil || st.lastG != nil || st.maps != nil && (st.maps[0] != nil || st.maps[2] != nil) {
+					t.Errorf("%s: the load's lastW and lastG outlive it", name)
+				}
+			}
 			loadBoth(t, r, inputs, ids, []string{"u3", "a-long-user-identifier-00000034"}, asOf)
 		})
 	}
@@ -249,4 +254,27 @@ func dictUserRecord(t *testing.T, seed maphash.Seed, dictVals []any, idx []int32
 		cols = append(cols, h)
 	}
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(n))
+}
+
+// TestConsentStateRelease: release unmaps a loaded state's lastW and lastG
+// (memory maps at this size) and keeps its firstG.
+func TestConsentStateRelease(t *testing.T) {
+	st := &consentState{hint: offHeapMin / 8 * 2}
+	asOf := int64(1_000_000)
+	st.add(7, 500, true, true, asOf)
+	st.add(9, 400, true, true, asOf)
+	st.add(9, 450, true, false, asOf) // withdrawn
+	if st.maps == nil || st.maps[0] == nil || st.maps[1] == nil || st.maps[2] == nil {
+		t.Skip("the states are not memory maps here")
+	}
+	st.release()
+	if st.lastW != nil || st.lastG != nil || st.maps[0] != nil || st.maps[2] != nil || st.maps[1] == nil {
+		t.Fatalf("after release: lastW %d, lastG %d entries, maps %v %v %v", len(st.lastW), len(st.lastG), st.maps[0] != nil, st.maps[1] != nil, st.maps[2] != nil)
+	}
+	if got := st.since(7); got != 500 {
+		t.Errorf("user 7 granted since %d, want 500", got)
+	}
+	if got := st.since(9); got != noGrant {
+		t.Errorf("user 9 granted since %d, want none", got)
+	}
 }
