@@ -29,9 +29,11 @@ type consentBatch struct {
 }
 
 // consentDecoders is the number of goroutines that decode a Parquet
-// export's row groups (see newParallelReadAhead). One is enough: decoding
-// (2M users: 0.2 CPU-s) is faster than interning, and a second decoder
-// cost more CPU than it saved wall time (BenchmarkLoadConsent).
+// export's row groups (see newParallelReadAhead). One: decoding (2M users:
+// 0.2 CPU-s) is now the longest stage, but the load is about as much
+// CPU as 2 cores give in its time (0.4 CPU-s, 0.22–0.25 s), and a second
+// decoder cost 0.03–0.05 CPU-s more and saved no wall time
+// (BenchmarkLoadConsent, the bench's consent line).
 var consentDecoders = 1
 
 // consentBatches is the number of batches in flight between the stages.
