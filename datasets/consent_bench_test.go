@@ -35,6 +35,22 @@ func BenchmarkLoadConsent(b *testing.B) {
 			_, err := LoadConsentFrom(in, u, t, c)
 			return err
 		}},
+		// The user column read by pqarrow instead of raw (see
+		// consentUserRead): as a dictionary where dictionaryLeaf finds it
+		// pays (not in the bench's exports: their dictionaries overflow
+		// into plain pages), else and in new-plainusers as plain strings.
+		{"new-dictusers", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {
+			defer func(r consentUserRead) { consentUserReads = r }(consentUserReads)
+			consentUserReads = readUserDict
+			_, err := LoadConsentFrom(in, u, t, c)
+			return err
+		}},
+		{"new-plainusers", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {
+			defer func(r consentUserRead) { consentUserReads = r }(consentUserReads)
+			consentUserReads = readUserPlain
+			_, err := LoadConsentFrom(in, u, t, c)
+			return err
+		}},
 		// The loader before the pipeline (consent_ref_test.go), to compare
 		// in one binary, interleaved: go test -bench LoadConsent -count 5.
 		{"ref", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {

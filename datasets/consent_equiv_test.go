@@ -222,25 +222,31 @@ func compareConsent(t *testing.T, r *rand.Rand, ids []string, gotUsers, wantUser
 	}
 }
 
-// loadBoth loads inputs with the loader (at every decoder count) and the
-// reference, into indexes seeded with the same users, and compares them.
+// loadBoth loads inputs with the loader (at every decoder count, and with
+// a Parquet user column read raw, as a dictionary and as plain strings:
+// every form the interning stage takes) and the reference, into indexes
+// seeded with the same users, and compares them.
 func loadBoth(t *testing.T, r *rand.Rand, inputs []Input, ids, seed []string, asOf time.Time) {
 	t.Helper()
-	for _, decoders := range []int{1, 2, 3} {
+	for _, run := range []struct {
+		decoders int
+		read     consentUserRead
+	}{{1, readUserRaw}, {2, readUserRaw}, {3, readUserRaw}, {1, readUserDict}, {2, readUserPlain}} {
+		decoders := run.decoders
 		wantUsers := NewUserIndex()
 		for _, s := range seed {
 			wantUsers.ID(s)
 		}
 		want, werr := refLoadConsentFrom(inputs, wantUsers, asOf, ConsentColumns{})
-		defer func(n int) { consentDecoders = n }(consentDecoders)
-		consentDecoders = decoders
+		defer func(n int, r consentUserRead) { consentDecoders, consentUserReads = n, r }(consentDecoders, consentUserReads)
+		consentDecoders, consentUserReads = decoders, run.read
 		gotUsers := NewUserIndex()
 		for _, s := range seed {
 			gotUsers.ID(s)
 		}
 		got, gerr := LoadConsentFrom(inputs, gotUsers, asOf, ConsentColumns{})
 		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
-			t.Fatalf("decoders %d: error %v, reference %v", decoders, gerr, werr)
+			t.Fatalf("decoders %d, user read %d: error %v, reference %v", decoders, run.read, gerr, werr)
 		}
 		if gerr == nil {
 			compareConsent(t, r, append(ids, seed...), gotUsers, wantUsers, got, want, asOf)

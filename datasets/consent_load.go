@@ -29,9 +29,11 @@ type consentBatch struct {
 }
 
 // consentDecoders is the number of goroutines that decode a Parquet
-// export's row groups (see newParallelReadAhead). One is enough: decoding
-// (2M users: 0.2 CPU-s) is faster than interning, and a second decoder
-// cost more CPU than it saved wall time (BenchmarkLoadConsent).
+// export's row groups (see newParallelReadAhead). One: decoding (2M users:
+// 0.2 CPU-s) is now the longest stage, but the load is about as much
+// CPU as 2 cores give in its time (0.4 CPU-s, 0.22–0.25 s), and a second
+// decoder cost 0.03–0.05 CPU-s more and saved no wall time
+// (BenchmarkLoadConsent, the bench's consent line).
 var consentDecoders = 1
 
 // consentBatches is the number of batches in flight between the stages.
@@ -46,6 +48,7 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 		DictColumns: []string{cols.Category},
 		pool:        c.pool,
 	}
+	opt = consentUserReads.scanOptions(opt, cols.User, c.users)
 	sc, err := in.open(opt)
 	if err != nil {
 		return err
@@ -95,6 +98,13 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	}()
 
 	var it consentInterner
+	if replay == nil { // a replay reads the rows again
+		defer func() {
+			for f, n := range it.rows {
+				c.userRows[f] += n
+			}
+		}()
+	}
 	for s.Scan() {
 		rec := s.Record()
 		b := <-free
@@ -109,18 +119,24 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 	return s.Err()
 }
 
-// consentInterner is the interning stage's buffers.
+// consentInterner is the interning stage's buffers, and its count of the
+// rows it interned by the form of their user column (for tests).
 type consentInterner struct {
-	strs []string
-	ix   []int32
-	out  []uint32
+	strs    []string
+	hashes  []uint64
+	ix      []int32
+	out     []uint32
+	heads   []int32
+	marks   []int32 // internDict's, per dictionary entry
+	touched []int32
+	rows    [numUserForms]int64
 }
 
 // intern reads rec's columns into b and interns the users of the rows that
 // have a user and a category, in row order (consecutive rows of the same
 // user, the usual layout of an export, are looked up once).
 func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *consentBatch, name string, cols ConsentColumns) error {
-	ids, err := newUserColumn(rec.Column(0))
+	ids, err := newConsentUserColumn(rec.Column(0))
 	if err != nil {
 		return inputErr(name, cols.User, -1, err)
 	}
@@ -136,36 +152,8 @@ func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *co
 	cat := &b.cat
 	n := int(rec.NumRows())
 	rows, uids := b.rows[:0], b.uids[:0]
+	hs := userHashes(rec, 4) // the decoder's, when it read the ids raw
 	switch {
-	case ids.plainStrings():
-		// Plain string ids are interned a batch at a time
-		// (internStrings, as the events' are).
-		strs, ix := it.strs[:0], it.ix[:0]
-		prev, have := "", false
-		noNulls := ids.str.valid.bits == nil && !cat.mayBeNull()
-		for i := 0; i < n; i++ {
-			if !noNulls && (cat.IsNull(i) || ids.str.IsNull(i)) {
-				continue
-			}
-			v := ids.str.Value(i)
-			if v == "" {
-				continue
-			}
-			if !have || v != prev {
-				strs = append(strs, v)
-				prev, have = v, true
-			}
-			rows = append(rows, int32(i))
-			ix = append(ix, int32(len(strs)-1))
-		}
-		out := resize(it.out, len(strs))
-		users.internStrings(strs, out)
-		uids = resize(uids, len(rows))
-		for k, j := range ix {
-			uids[k] = out[j]
-		}
-		clear(strs) // they point into the record's buffers
-		it.strs, it.ix, it.out = strs[:0], ix[:0], out[:0]
 	case ids.isInt:
 		var prev int64
 		var u uint32
@@ -180,6 +168,13 @@ func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *co
 			rows = append(rows, int32(i))
 			uids = append(uids, u)
 		}
+		it.rows[userInt] += int64(len(rows))
+	case ids.str.kind == strDict:
+		rows, uids = it.internDict(users, &ids.str, cat, hs, n, rows, uids)
+	case ids.str.kind == strOff32 && hs != nil:
+		rows, uids = it.internRaw(users, &ids.str, cat, hs, n, rows, uids)
+	case ids.str.kind == strOff32:
+		rows, uids = it.internPlain(users, &ids.str, cat, n, rows, uids)
 	default:
 		for i := 0; i < n; i++ {
 			if cat.IsNull(i) {
@@ -190,6 +185,7 @@ func (it *consentInterner) intern(users *UserIndex, rec arrow.RecordBatch, b *co
 				uids = append(uids, u)
 			}
 		}
+		it.rows[userOther] += int64(len(rows))
 	}
 	b.rows, b.uids = rows, uids
 	return nil
@@ -320,7 +316,10 @@ func (a *consentApplier) applyPlain(b *consentBatch) bool {
 	asOf, uids := a.asOf, b.uids[:len(b.rows)]
 	for k, row := range b.rows {
 		i := int(row)
-		st := a.entry(entries, &dict, int(idx[i]))
+		st := entries[idx[i]] // known after the batch's first row of it
+		if st == nil {
+			st = a.entry(entries, &dict, int(idx[i]))
+		}
 		t := ts[i]
 		switch { // TimeColumn.Value
 		case mul == 1:
