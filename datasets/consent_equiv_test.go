@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 )
 
 // The pipelined consent loader (consent_load.go) must agree exactly with
@@ -38,11 +39,12 @@ type equivExport struct {
 	date                                 bool // updated_at as date32 (at: days)
 	arrowIPC                             bool // Arrow IPC file instead of Parquet
 	rowGroup                             int  // rows per Parquet row group / IPC batch
+	plainPages                           bool // Parquet user ids in PLAIN pages, no dictionary
 }
 
 func (e equivExport) String() string {
-	return fmt.Sprintf("int=%v dictIDs=%v dictCat=%v intGranted=%v unit=%v date=%v ipc=%v rg=%d",
-		e.intIDs, e.dictIDs, e.dictCat, e.intGranted, e.unit, e.date, e.arrowIPC, e.rowGroup)
+	return fmt.Sprintf("int=%v dictIDs=%v dictCat=%v intGranted=%v unit=%v date=%v ipc=%v rg=%d plainPages=%v",
+		e.intIDs, e.dictIDs, e.dictCat, e.intGranted, e.unit, e.date, e.arrowIPC, e.rowGroup, e.plainPages)
 }
 
 func dictStrArr(vals []any) arrow.Array {
@@ -141,6 +143,9 @@ func (e equivExport) write(t *testing.T, rows []equivRow) []byte {
 		}
 	}()
 	if !e.arrowIPC {
+		if e.plainPages {
+			return writeParquetRowGroupsT(t, fields, cols, e.rowGroup, parquet.WithDictionaryFor("user_id", false))
+		}
 		return writeParquetRowGroupsT(t, fields, cols, e.rowGroup)
 	}
 	schema := arrow.NewSchema(fields, nil)
@@ -350,7 +355,7 @@ func TestConsentLoadMatchesReference(t *testing.T) {
 		e := equivExport{
 			intIDs: r.IntN(4) == 0, dictIDs: r.IntN(3) == 0, dictCat: r.IntN(2) == 0,
 			intGranted: r.IntN(5) == 0, unit: units[r.IntN(len(units))], date: r.IntN(8) == 0,
-			arrowIPC: r.IntN(5) == 0, rowGroup: 1 + r.IntN(120),
+			arrowIPC: r.IntN(5) == 0, rowGroup: 1 + r.IntN(120), plainPages: r.IntN(3) == 0,
 		}
 		var inputs []Input
 		var ids []string

@@ -23,16 +23,16 @@ func writeParquetT(t *testing.T, fields []arrow.Field, cols []arrow.Array) []byt
 }
 
 // writeParquetRowGroupsT is writeParquetT in row groups of at most rowGroup
-// rows (0: the writer's default).
-func writeParquetRowGroupsT(t *testing.T, fields []arrow.Field, cols []arrow.Array, rowGroup int) []byte {
+// rows (0: the writer's default), with the writer properties more.
+func writeParquetRowGroupsT(t *testing.T, fields []arrow.Field, cols []arrow.Array, rowGroup int, more ...parquet.WriterProperty) []byte {
 	t.Helper()
 	schema := arrow.NewSchema(fields, nil)
 	rec := array.NewRecordBatch(schema, cols, int64(cols[0].Len()))
 	defer rec.Release()
-	props := parquet.NewWriterProperties()
 	if rowGroup > 0 {
-		props = parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(int64(rowGroup)))
+		more = append(more, parquet.WithMaxRowGroupLength(int64(rowGroup)))
 	}
+	props := parquet.NewWriterProperties(more...)
 	var buf bytes.Buffer
 	w, err := pqarrow.NewFileWriter(schema, &buf, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
