@@ -46,6 +46,10 @@ type columnPages struct {
 	// int64s: the column's physical type is INT64 (else BYTE_ARRAY); its
 	// batches are int64 values, from a dictionary's entries or not.
 	int64s bool
+	// plainOnly: rows of dictionary pages are copied as plain values too
+	// (with hashed, each entry is hashed once: entryHash).
+	plainOnly bool
+	entryHash []uint64
 
 	haveDict bool        // the dictionary page was read
 	dictLen  int         // its entries
@@ -119,8 +123,9 @@ func (b *pageBatch) isNull(i int) bool {
 	return b.valid != nil && b.valid.Bytes()[i/8]&(1<<(i%8)) == 0
 }
 
-// appendBytes appends one row's value (its bytes v) in plain form.
-func (b *pageBatch) appendBytes(row int, v []byte, p *columnPages) bool {
+// appendValue appends row row's value (its bytes v) in plain form,
+// without a hash.
+func (b *pageBatch) appendValue(row int, v []byte) bool {
 	if int64(len(b.data))+int64(len(v)) > math.MaxInt32 {
 		return false
 	}
@@ -130,10 +135,35 @@ func (b *pageBatch) appendBytes(row int, v []byte, p *columnPages) bool {
 		b.data = buf[:len(b.data):len(buf)]
 	}
 	b.data = append(b.data, v...)
+	b.offs[row+1] = int32(len(b.data))
+	return true
+}
+
+// appendBytes appends row row's value v in plain form, with its hash if
+// the column is hashed.
+func (b *pageBatch) appendBytes(row int, v []byte, p *columnPages) bool {
+	if !b.appendValue(row, v) {
+		return false
+	}
 	if p.hashed {
 		b.hs[row] = maphash.Bytes(p.seed, v)
 	}
-	b.offs[row+1] = int32(len(b.data))
+	return true
+}
+
+// appendEntry appends dictionary entry k as row row's value in plain form,
+// with its hash if the column is hashed.
+func (b *pageBatch) appendEntry(row int, k int32, p *columnPages) bool {
+	if !b.appendValue(row, p.entry(k)) {
+		return false
+	}
+	if p.hashed {
+		if p.entryHash != nil {
+			b.hs[row] = p.entryHash[k]
+		} else {
+			b.hs[row] = maphash.Bytes(p.seed, p.entry(k))
+		}
+	}
 	return true
 }
 
@@ -164,7 +194,7 @@ func (b *pageBatch) toPlain(rows int, p *columnPages, mem memory.Allocator) bool
 			b.appendNull(i, p)
 			continue
 		}
-		if !b.appendBytes(i, p.entry(b.idx[i]), p) {
+		if !b.appendEntry(i, b.idx[i], p) {
 			return false
 		}
 	}
@@ -205,6 +235,9 @@ func (p *columnPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) 
 			b = nil
 		}
 	}()
+	if p.plainOnly && !p.int64s && !b.toPlain(0, p, mem) {
+		return b, false
+	}
 	row := 0
 	for row < n {
 		if p.left == 0 && !p.nextPage(mem) {
@@ -260,7 +293,7 @@ func (p *columnPages) read(n int, mem memory.Allocator) (b *pageBatch, ok bool) 
 				v := int32(vals[j])
 				j++
 				b.idx[i] = v
-				if b.plain && !b.appendBytes(i, p.entry(v), p) {
+				if b.plain && !b.appendEntry(i, v, p) {
 					return b, false
 				}
 			}
@@ -461,6 +494,12 @@ func (p *columnPages) readDictionary(pg *file.DictionaryPage, mem memory.Allocat
 	offBuf.Release()
 	dataBuf.Release()
 	p.dictOff, p.dictData, p.dictLen = offs, out, n
+	if p.plainOnly && p.hashed {
+		p.entryHash = make([]uint64, n)
+		for k := range p.entryHash {
+			p.entryHash[k] = maphash.Bytes(p.seed, p.entry(int32(k)))
+		}
+	}
 	return true
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,10 +75,12 @@ func userColumnFile(t *testing.T, n, users int, binaryIDs, required bool, props 
 }
 
 // readUserColumn reads user_id of data raw (see rawColumn), with every row
-// group's failAt-th data page made undecodable (0: none).
-func readUserColumn(t *testing.T, data []byte, batch, failAt int, seed maphash.Seed) (readResult, error) {
+// group's failAt-th data page made undecodable (0: none), and with
+// ScanOptions.rawUserPlain if plainOnly.
+func readUserColumn(t *testing.T, data []byte, batch, failAt int, seed maphash.Seed, plainOnly ...bool) (readResult, error) {
 	t.Helper()
-	opt := ScanOptions{BatchSize: batch, Columns: []string{"user_id", "event_time"}, rawUser: "user_id", userSeed: seed}
+	opt := ScanOptions{BatchSize: batch, Columns: []string{"user_id", "event_time"}, rawUser: "user_id", userSeed: seed,
+		rawUserPlain: len(plainOnly) > 0 && plainOnly[0]}
 	sc, err := OpenReaderAt("t.parquet", bytes.NewReader(data), int64(len(data)), opt)
 	if err != nil {
 		return readResult{}, err
@@ -181,6 +184,21 @@ func TestUserPagesReadLikePqarrow(t *testing.T) {
 							}
 						} else if s.fallBacks == 0 || s.readerBatches == 0 {
 							t.Fatalf("batch %d: a page of every row group was undecodable, yet batches %+v", batch, s)
+						}
+						// With rawUserPlain, dictionary pages come as plain
+						// ids too, each with its hash.
+						got, err = readUserColumn(t, data, batch, failAt, seed, true)
+						if err != nil {
+							t.Fatalf("plain only, batch %d, failAt %d: %v", batch, failAt, err)
+						}
+						if i := sameStrings(got.vals, want.vals); i >= 0 {
+							t.Fatalf("plain only, batch %d, failAt %d: row %d differs", batch, failAt, i)
+						}
+						if i := badHash(got, seed); i >= 0 {
+							t.Fatalf("plain only, batch %d, failAt %d: row %d: wrong hash", batch, failAt, i)
+						}
+						if s := got.stats; s.dictBatches > 0 || slices.Contains(got.hashed, false) {
+							t.Fatalf("plain only, batch %d, failAt %d: batches %+v, some without hashes", batch, failAt, s)
 						}
 					}
 				}

@@ -29,9 +29,9 @@ func BenchmarkLoadConsent(b *testing.B) {
 			_, err := LoadConsentFrom(in, u, t, c)
 			return err
 		}},
-		{"new-2decoders", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {
+		{"new-1decoder", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {
 			defer func(n int) { consentDecoders = n }(consentDecoders)
-			consentDecoders = 2
+			consentDecoders = 1
 			_, err := LoadConsentFrom(in, u, t, c)
 			return err
 		}},

@@ -29,12 +29,14 @@ type consentBatch struct {
 }
 
 // consentDecoders is the number of goroutines that decode a Parquet
-// export's row groups (see newParallelReadAhead). One: decoding (2M users:
-// 0.2 CPU-s) is now the longest stage, but the load is about as much
-// CPU as 2 cores give in its time (0.4 CPU-s, 0.22–0.25 s), and a second
-// decoder cost 0.03–0.05 CPU-s more and saved no wall time
-// (BenchmarkLoadConsent, the bench's consent line).
-var consentDecoders = 1
+// export's row groups (see newParallelReadAhead). Two: decoding is the
+// longest stage, and since the user column's pages are decoded by dpstats
+// (see columnPages) two decoders take less wall time and no more CPU than
+// one in a warm process (2M users, BenchmarkLoadConsent: 0.21 s and 0.38
+// CPU-s against 0.25 s and 0.42), the same in a fresh one (the bench's
+// consent line: 0.22–0.24 s either way); with arrow-go's column chunk
+// reader, a second decoder had cost 0.03–0.05 CPU-s more.
+var consentDecoders = 2
 
 // consentBatches is the number of batches in flight between the stages.
 const consentBatches = 3

@@ -47,8 +47,8 @@ func consentFormRows(r *rand.Rand, n int) (rows []equivRow, kept int) {
 
 // TestConsentUserForms: each form of the user column is interned by its own
 // path, and a Parquet export's string ids by default page by page (see
-// rawColumn): the rows of dictionary pages as a dictionary, those of plain
-// pages with the decoder's hashes, row for row. The numbering and the
+// rawColumn), from dictionary pages or plain ones, with the decoder's
+// hashes (ScanOptions.rawUserPlain), row for row. The numbering and the
 // grants are the reference loader's in every case.
 func TestConsentUserForms(t *testing.T) {
 	asOf := time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC)
@@ -116,9 +116,9 @@ func TestConsentUserForms(t *testing.T) {
 		read consentUserRead
 		want consentUserForm
 	}{
-		{"parquet strings, raw (the default), dictionary pages", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000}), readUserRaw, userDict},
+		{"parquet strings, raw (the default), dictionary pages", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000}), readUserRaw, userHashed},
 		{"parquet strings, raw, plain pages", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000, plainPages: true}), readUserRaw, userHashed},
-		{"parquet dictionary-typed strings, raw", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000, dictIDs: true}), readUserRaw, userDict},
+		{"parquet dictionary-typed strings, raw", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000, dictIDs: true}), readUserRaw, userHashed},
 		{"parquet strings as a dictionary", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000}), readUserDict, userDict},
 		{"parquet strings, plain", write(equivExport{unit: arrow.Microsecond, rowGroup: 1000}), readUserPlain, userPlain},
 		{"ipc strings", write(equivExport{unit: arrow.Microsecond, rowGroup: 700, arrowIPC: true}), readUserRaw, userPlain},

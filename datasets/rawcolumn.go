@@ -51,10 +51,12 @@ type rawColumn struct {
 	maxDef int16          // 0: required; 1: optional
 	typ    arrow.DataType // arrow.BinaryTypes.String or .Binary
 	// hashed: the user column, whose plain batches carry their ids' hashes
-	// under seed.
-	hashed   bool
-	seed     maphash.Seed
-	dictType *arrow.DictionaryType // of batches from dictionary pages
+	// under seed; plainOnly: its dictionary pages' rows come plain too
+	// (ScanOptions.rawUserPlain).
+	hashed    bool
+	plainOnly bool
+	seed      maphash.Seed
+	dictType  *arrow.DictionaryType // of batches from dictionary pages
 	// int64s: the column is INT64, read into arrays of typ (int64 or a
 	// timestamp of milli-, micro- or nanoseconds: pqarrow's zero-copy
 	// types, the same bits), never as dictionaries.
@@ -176,7 +178,8 @@ func (u *rawColumn) start(pf *file.Reader, rg int, mem memory.Allocator) error {
 	u.finish()
 	u.pf, u.rg, u.mem, u.rowsRead = pf, rg, mem, 0
 	if pr, err := pf.RowGroup(rg).GetColumnPageReader(u.leaf); err == nil {
-		u.pages = &columnPages{pr: pr, maxDef: u.maxDef, typ: u.typ, hashed: u.hashed, seed: u.seed, int64s: u.int64s, failAt: u.failAt}
+		u.pages = &columnPages{pr: pr, maxDef: u.maxDef, typ: u.typ, hashed: u.hashed, seed: u.seed, int64s: u.int64s,
+			plainOnly: u.plainOnly, failAt: u.failAt}
 		return nil
 	}
 	return u.openReader()
@@ -503,7 +506,7 @@ func (p *parquetSource) setRawColumns(opt ScanOptions, fields []int) {
 		}
 		taken[c] = true
 		if i == 0 {
-			u.hashed, u.seed = true, opt.userSeed
+			u.hashed, u.seed, u.plainOnly = true, opt.userSeed, opt.rawUserPlain
 			p.user = u
 		}
 		p.raws = append(p.raws, u)

@@ -56,6 +56,11 @@ type ScanOptions struct {
 	// userSeed (see userHashes).
 	rawUser  string
 	userSeed maphash.Seed
+	// rawUserPlain hands the rows of the user column's dictionary pages
+	// over as plain ids with hashes too: for exports whose ids are nearly
+	// all distinct (consent), where a dictionary saves no interning and
+	// the hashes are best computed on the decoder.
+	rawUserPlain bool
 	// rawColumns are columns of Columns read the same way, without hashes:
 	// byte-array ones as dictionary arrays where their pages are
 	// dictionary-encoded, INT64 ones (as int64 or timestamps) as values.
