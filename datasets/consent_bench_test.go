@@ -29,9 +29,9 @@ func BenchmarkLoadConsent(b *testing.B) {
 			_, err := LoadConsentFrom(in, u, t, c)
 			return err
 		}},
-		{"new-1decoder", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {
+		{"new-2decoders", func(in []Input, u *UserIndex, t time.Time, c ConsentColumns) error {
 			defer func(n int) { consentDecoders = n }(consentDecoders)
-			consentDecoders = 1
+			consentDecoders = 2
 			_, err := LoadConsentFrom(in, u, t, c)
 			return err
 		}},

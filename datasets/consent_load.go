@@ -29,14 +29,13 @@ type consentBatch struct {
 }
 
 // consentDecoders is the number of goroutines that decode a Parquet
-// export's row groups (see newParallelReadAhead). Two: decoding is the
-// longest stage, and since the user column's pages are decoded by dpstats
-// (see columnPages) two decoders take less wall time and no more CPU than
-// one in a warm process (2M users, BenchmarkLoadConsent: 0.21 s and 0.38
-// CPU-s against 0.25 s and 0.42), the same in a fresh one (the bench's
-// consent line: 0.22–0.24 s either way); with arrow-go's column chunk
-// reader, a second decoder had cost 0.03–0.05 CPU-s more.
-var consentDecoders = 2
+// export's row groups (see newParallelReadAhead). One: decoding is the
+// longest stage, and two decoders are faster in a warm process (2M users,
+// BenchmarkLoadConsent: 0.21 s and 0.38 CPU-s against 0.25 s and 0.42),
+// but not in a fresh one, as a run is (the bench's consent line: 0.22–0.32
+// s either way), and hold 55 MiB more at the peak, which at 2M users is
+// the run's peak.
+var consentDecoders = 1
 
 // consentBatches is the number of batches in flight between the stages.
 const consentBatches = 3
