@@ -50,6 +50,10 @@ func (c *Consent) load(in Input, cols ConsentColumns, replay map[string]*consent
 		pool:        c.pool,
 	}
 	opt = consentUserReads.scanOptions(opt, cols.User, c.users)
+	if opt.rawUser != "" {
+		// The category (as a dictionary) and the time page by page too.
+		opt.rawColumns = []string{cols.Category, cols.UpdatedAt}
+	}
 	sc, err := in.open(opt)
 	if err != nil {
 		return err
