@@ -107,12 +107,7 @@ func (b *pageBatch) release() {
 // setNull marks row i null.
 func (b *pageBatch) setNull(i int, mem memory.Allocator) {
 	if b.valid == nil {
-		b.valid = memory.NewResizableBuffer(mem)
-		b.valid.Resize(int((b.n + 7) / 8))
-		bits := b.valid.Bytes()
-		for j := range bits {
-			bits[j] = 0xff
-		}
+		b.valid = allValid(b.n, mem)
 	}
 	bits := b.valid.Bytes()
 	bits[i/8] &^= 1 << (i % 8)

@@ -17,7 +17,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // userColumnFile writes n rows of a user_id column (string or binary,
@@ -54,24 +53,11 @@ func userColumnFile(t *testing.T, n, users int, binaryIDs, required bool, props 
 	cols := []arrow.Array{ub.NewArray(), tb.NewArray()}
 	defer cols[0].Release()
 	defer cols[1].Release()
-	schema := arrow.NewSchema([]arrow.Field{
+	fields := []arrow.Field{
 		{Name: "user_id", Type: typ, Nullable: !required},
 		{Name: "event_time", Type: arrow.PrimitiveTypes.Int64},
-	}, nil)
-	rec := array.NewRecordBatch(schema, cols, int64(n))
-	defer rec.Release()
-	var buf bytes.Buffer
-	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(props...), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
 	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return writeParquetRowGroupsT(t, fields, cols, 0, props...)
 }
 
 // readUserColumn reads user_id of data raw (see rawColumn), with every row
@@ -81,40 +67,11 @@ func readUserColumn(t *testing.T, data []byte, batch, failAt int, seed maphash.S
 	t.Helper()
 	opt := ScanOptions{BatchSize: batch, Columns: []string{"user_id", "event_time"}, rawUser: "user_id", userSeed: seed,
 		rawUserPlain: len(plainOnly) > 0 && plainOnly[0]}
-	sc, err := OpenReaderAt("t.parquet", bytes.NewReader(data), int64(len(data)), opt)
-	if err != nil {
-		return readResult{}, err
-	}
-	defer sc.Close()
-	p, ok := sc.src.(*parquetSource)
-	if !ok || p.user == nil {
+	res, err := readStringsFailing(data, "user_id", opt, failAt)
+	if err == nil && !res.raw {
 		t.Fatal("the user column is not read raw")
 	}
-	p.user.failAt = failAt
-	res := readResult{name: "user_id", raw: true}
-	for sc.Scan() {
-		rec := sc.Record()
-		c, err := NewStringColumn(rec.Column(0))
-		if err != nil {
-			return res, err
-		}
-		hs := userHashes(rec, 2)
-		for i := range c.Len() {
-			if c.IsNull(i) {
-				res.vals = append(res.vals, nil)
-			} else {
-				v := c.Value(i)
-				res.vals = append(res.vals, &v)
-			}
-			res.hashed = append(res.hashed, hs != nil)
-			res.hashes = append(res.hashes, 0)
-			if hs != nil {
-				res.hashes[len(res.hashes)-1] = hs[i]
-			}
-		}
-	}
-	res.stats = p.user.stats
-	return res, sc.Err()
+	return res, err
 }
 
 // TestUserPagesReadLikePqarrow writes user columns the ways writers do
@@ -332,22 +289,7 @@ func TestRawColumnErrorNamesColumn(t *testing.T) {
 	for _, c := range cols {
 		defer c.Release()
 	}
-	schema := arrow.NewSchema(fields, nil)
-	rec := array.NewRecordBatch(schema, cols, n)
-	defer rec.Release()
-	var buf bytes.Buffer
-	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Uncompressed),
-		parquet.WithStats(false)), pqarrow.DefaultWriterProps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
+	data := writeParquetRowGroupsT(t, fields, cols, 0, parquet.WithCompression(compress.Codecs.Uncompressed), parquet.WithStats(false))
 	pf, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -462,26 +404,12 @@ func TestInt64PagesReadLikePqarrow(t *testing.T) {
 				for _, c := range cols {
 					defer c.Release()
 				}
-				schema := arrow.NewSchema([]arrow.Field{
+				fields := []arrow.Field{
 					{Name: "user_id", Type: arrow.BinaryTypes.String},
 					{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 					{Name: "t", Type: cols[2].DataType()},
-				}, nil)
-				rec := array.NewRecordBatch(schema, cols, rows)
-				defer rec.Release()
-				var buf bytes.Buffer
-				props := append(append([]parquet.WriterProperty{}, base...), tc.props...)
-				w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(props...), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-				if err != nil {
-					t.Fatal(err)
 				}
-				if err := w.Write(rec); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.Close(); err != nil {
-					t.Fatal(err)
-				}
-				data := buf.Bytes()
+				data := writeParquetRowGroupsT(t, fields, cols, 0, append(append([]parquet.WriterProperty{}, base...), tc.props...)...)
 				for _, col := range []string{"n", "t"} {
 					want, wantType, _, err := readInt64Column(t, data, col, false, 1<<16, 0)
 					if err != nil || len(want) != rows {

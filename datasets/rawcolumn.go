@@ -305,6 +305,36 @@ func (u *rawColumn) read(n int, mem memory.Allocator) (vals, hashes arrow.Array,
 	return u.readBatch(n, mem)
 }
 
+// checkRead checks what a column chunk reader's ReadBatch returned when
+// asked for want rows: lvls levels (rows), nv values, err.
+func (u *rawColumn) checkRead(cr chunkReader, lvls int64, nv, want int, err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if lvls <= 0 {
+		if err := cr.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
+	}
+	if lvls > int64(want) || nv < 0 || nv > int(lvls) || (u.maxDef == 0 && nv != int(lvls)) {
+		return fmt.Errorf("%w: a page returned more values than asked", ErrCorrupt)
+	}
+	return nil
+}
+
+// allValid returns a validity bitmap of n rows, all valid, in a buffer of
+// mem.
+func allValid(n int, mem memory.Allocator) *memory.Buffer {
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(int(bitutil.BytesForBits(int64(n))))
+	bits := buf.Bytes()
+	for i := range bits {
+		bits[i] = 0xff
+	}
+	return buf
+}
+
 // readInt64Batch is readBatch for an INT64 column.
 func (u *rawColumn) readInt64Batch(n int, mem memory.Allocator) (vals, hashes arrow.Array, err error) {
 	cr := u.cr.(*file.Int64ColumnChunkReader)
@@ -330,17 +360,8 @@ func (u *rawColumn) readInt64Batch(n int, mem memory.Allocator) (vals, hashes ar
 			defs = u.defs[:n-row]
 		}
 		lvls, nv, err := cr.ReadBatch(int64(n-row), u.vals64[:n-row], defs, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		if lvls <= 0 {
-			if err := cr.Err(); err != nil {
-				return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-			}
-			return nil, nil, fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
-		}
-		if lvls > int64(n-row) || nv < 0 || nv > int(lvls) || (u.maxDef == 0 && nv != int(lvls)) {
-			return nil, nil, fmt.Errorf("%w: a page returned more values than asked", ErrCorrupt)
+		if err := u.checkRead(cr, lvls, nv, n-row, err); err != nil {
+			return nil, nil, err
 		}
 		if u.maxDef == 0 {
 			row += copy(out[row:], u.vals64[:nv])
@@ -356,12 +377,7 @@ func (u *rawColumn) readInt64Batch(n int, mem memory.Allocator) (vals, hashes ar
 				j++
 			} else {
 				if validBuf == nil {
-					validBuf = memory.NewResizableBuffer(mem)
-					validBuf.Resize(int(bitutil.BytesForBits(int64(n))))
-					valid := validBuf.Bytes()
-					for i := range valid {
-						valid[i] = 0xff
-					}
+					validBuf = allValid(n, mem)
 				}
 				bitutil.ClearBit(validBuf.Bytes(), row)
 				nulls++
@@ -412,17 +428,8 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 			defs = u.defs[:n-row]
 		}
 		lvls, nv, err := cr.ReadBatchInPage(int64(n-row), u.vals[:n-row], defs, nil)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		if lvls <= 0 {
-			if err := cr.Err(); err != nil {
-				return nil, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
-			}
-			return nil, nil, fmt.Errorf("%w: the column holds fewer rows than its row group", ErrRowCount)
-		}
-		if lvls > int64(n-row) || nv < 0 || nv > int(lvls) || (u.maxDef == 0 && nv != int(lvls)) {
-			return nil, nil, fmt.Errorf("%w: a page returned more values than asked", ErrCorrupt)
+		if err := u.checkRead(cr, lvls, nv, n-row, err); err != nil {
+			return nil, nil, err
 		}
 		vals := u.vals[:nv]
 		// The values alias the page (or its dictionary): copy them now.
@@ -463,12 +470,8 @@ func (u *rawColumn) readBatch(n int, mem memory.Allocator) (vals, hashes arrow.A
 				}
 			} else {
 				if valid == nil {
-					validBuf = memory.NewResizableBuffer(mem)
-					validBuf.Resize(int(bitutil.BytesForBits(int64(n))))
+					validBuf = allValid(n, mem)
 					valid = validBuf.Bytes()
-					for i := range valid {
-						valid[i] = 0xff
-					}
 				}
 				bitutil.ClearBit(valid, row)
 				nulls++

@@ -25,7 +25,14 @@ type readResult struct {
 // readStrings reads column col of data (nil: the first string or binary
 // column) with opt; name is "" if there is no such column.
 func readStrings(data []byte, col string, opt ScanOptions) (res readResult, err error) {
-	sc, err := OpenReaderAt("fuzz", bytes.NewReader(data), int64(len(data)), opt)
+	return readStringsFailing(data, col, opt, 0)
+}
+
+// readStringsFailing is readStrings with every row group's failAt-th data
+// page of the raw user column made undecodable (0: none; see
+// columnPages.failAt).
+func readStringsFailing(data []byte, col string, opt ScanOptions, failAt int) (res readResult, err error) {
+	sc, err := OpenReaderAt("t.parquet", bytes.NewReader(data), int64(len(data)), opt)
 	if err != nil {
 		return res, err
 	}
@@ -47,6 +54,7 @@ func readStrings(data []byte, col string, opt ScanOptions) (res readResult, err 
 	var user *rawColumn
 	if p, ok := sc.src.(*parquetSource); ok && p.user != nil {
 		user, res.raw = p.user, true
+		user.failAt = failAt
 	}
 	for sc.Scan() {
 		rec := sc.Record()
@@ -101,6 +109,20 @@ func badHash(res readResult, seed maphash.Seed) int {
 	return -1
 }
 
+// addCorpusSeeds adds the corpus's Parquet files of at most 64 KiB to f's
+// seeds.
+func addCorpusSeeds(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join(corpusPath(), "parquet", "*", "*"))
+	for _, path := range seeds {
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() > 64<<10 {
+			continue
+		}
+		if data, err := os.ReadFile(path); err == nil {
+			f.Add(data)
+		}
+	}
+}
+
 // FuzzOpenRawUser reads a string column of arbitrary bytes through pqarrow
 // and as the raw user column (see rawColumn): the raw read gives records or
 // an *InputError, never a panic; when both reads succeed they give the same
@@ -115,15 +137,7 @@ func FuzzOpenRawUser(f *testing.F) {
 	if data, err := os.ReadFile(p); err == nil {
 		f.Add(data)
 	}
-	seeds, _ := filepath.Glob(filepath.Join(corpusPath(), "parquet", "*", "*"))
-	for _, path := range seeds {
-		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() > 64<<10 {
-			continue
-		}
-		if data, err := os.ReadFile(path); err == nil {
-			f.Add(data)
-		}
-	}
+	addCorpusSeeds(f)
 	seed := maphash.MakeSeed()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opt := ScanOptions{MemoryLimit: 64 << 20, MaxAllocation: 16 << 20, BatchSize: 100}
@@ -292,15 +306,7 @@ func FuzzOpenRawColumns(f *testing.F) {
 	if data, err := os.ReadFile(p); err == nil {
 		f.Add(data)
 	}
-	seeds, _ := filepath.Glob(filepath.Join(corpusPath(), "parquet", "*", "*"))
-	for _, path := range seeds {
-		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() > 64<<10 {
-			continue
-		}
-		if data, err := os.ReadFile(path); err == nil {
-			f.Add(data)
-		}
-	}
+	addCorpusSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want, werr := readCells(data, false)
 		if werr != nil || want == nil {
