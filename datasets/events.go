@@ -190,8 +190,7 @@ type EventReader struct {
 	err     error
 	done    bool
 	counts  ReadCounts
-	// noRawUser (tests) reads the user and dimension columns through
-	// pqarrow, not raw.
+	// noRawUser (tests) reads every column through pqarrow, not raw.
 	noRawUser bool
 }
 

@@ -98,9 +98,10 @@ type rawStats struct {
 
 // rawColumnLeaf returns the raw reader of column c, or nil if c must
 // take pqarrow's path: c must be a top-level field of the projection that
-// is a leaf of physical type BYTE_ARRAY, read by arrow as string or binary
-// (or a dictionary of either), neither repeated nor nested, and
-// unencrypted in every row group.
+// is a leaf neither repeated nor nested, unencrypted in every row group,
+// and either of physical type BYTE_ARRAY read by arrow as string or binary
+// (or a dictionary of either), or INT64 read as int64 or as a timestamp of
+// milli-, micro- or nanoseconds.
 func (p *parquetSource) rawColumnLeaf(c string, fields []int) *rawColumn {
 	md := p.pf.MetaData()
 	full, err := p.fr.Schema()

@@ -49,11 +49,11 @@ type ScanOptions struct {
 	// Optional; other formats and other column types ignore it.
 	DictColumns []string
 	// rawUser, if set, is a column of Columns that Parquet inputs read
-	// beside pqarrow when it is a flat string or binary leaf (see
-	// rawColumn), even if DictColumns names it: records then carry it as
-	// a dictionary array (rows of dictionary pages) or as a string (or
-	// binary) array and, as an extra last column, each row's hash under
-	// userSeed (see userHashes).
+	// page by page when it is a flat string, binary or int64 leaf (see
+	// rawColumn), even if DictColumns names it: records then carry a
+	// string one as a dictionary array (rows of dictionary pages) or as a
+	// string (or binary) array and, as an extra last column, each row's
+	// hash under userSeed (see userHashes).
 	rawUser  string
 	userSeed maphash.Seed
 	// rawUserPlain hands the rows of the user column's dictionary pages
