@@ -169,8 +169,11 @@ func (p *parquetSource) rawColumnLeaf(c string, fields []int) *rawColumn {
 			return nil
 		}
 	}
-	return &rawColumn{name: c, leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ, int64s: int64s,
-		dictType: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: typ}}
+	u := &rawColumn{name: c, leaf: leaf, pos: pos, maxDef: col.MaxDefinitionLevel(), typ: typ, int64s: int64s}
+	if !int64s {
+		u.dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: typ}
+	}
+	return u
 }
 
 // start starts reading row group rg: page by page (see columnPages), or,
